@@ -1,0 +1,149 @@
+"""The emitter every knoxpy object is: pyee's, with Node's chaining, owned by a loop.
+
+An :class:`Operation` is an emitter that ends in one result or one error. It can
+be waited on (``.wait()`` runs the owning loop until it settles) and awaited
+(inside asyncio). Settling always happens on the owning loop's thread.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Generator, List, Optional, TypeVar, overload
+
+from pyee import EventEmitter
+
+from ._loop import AsyncioLoop, Loop, get_loop
+
+__all__ = ["Emitter", "Operation"]
+
+T = TypeVar("T")
+Handler = Callable[..., Any]
+
+
+class Emitter(EventEmitter):
+    """A pyee ``EventEmitter`` whose ``on``/``once`` return the emitter, as Node's do.
+
+    ``on(event)`` without a function stays pyee's decorator.
+    """
+
+    def __init__(self, loop: Optional[Loop] = None) -> None:
+        super().__init__()
+        self._loop = loop if loop is not None else get_loop()
+
+    @overload  # type: ignore[override]
+    def on(self, event: str) -> Callable[[Handler], Handler]: ...
+    @overload
+    def on(self, event: str, f: Handler) -> Any: ...
+
+    def on(self, event: str, f: Optional[Handler] = None) -> Any:
+        if f is None:
+            return super().on(event)
+        self._add_event_handler(event, f, f)
+        return self
+
+    addListener = on
+
+    def once(self, event: str, f: Optional[Handler] = None) -> Any:  # type: ignore[override]
+        if f is None:
+            return super().once(event)
+        super().once(event, f)
+        return self
+
+    def removeListener(self, event: str, f: Handler) -> Any:
+        self.remove_listener(event, f)
+        return self
+
+    off = removeListener
+
+    def removeAllListeners(self, event: Optional[str] = None) -> Any:
+        self.remove_all_listeners(event)
+        return self
+
+    def listenerCount(self, event: str) -> int:
+        return len(self.listeners(event))
+
+    def _post(self, event: str, *args: Any) -> None:
+        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1)."""
+        self._loop.call_soon(self.emit, event, *args)
+
+
+class Operation(Emitter):
+    """An emitter that settles once, with a result or an error.
+
+    ``wait()`` runs the loop until then; ``await op`` works inside asyncio.
+    """
+
+    _done = False
+    _result: Any = None
+    _error: Optional[BaseException] = None
+    _waiters = 0
+
+    def __init__(self, loop: Optional[Loop] = None) -> None:
+        super().__init__(loop)
+        self._futures: List[asyncio.Future[Any]] = []
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def _resolve(self, result: Any) -> None:
+        """Settle with ``result``; call on the owning loop's thread."""
+        if self._done:
+            return
+        self._done, self._result = True, result
+        for fut in self._futures:
+            if not fut.done():
+                fut.set_result(result)
+
+    def _reject(self, error: BaseException, emit: bool = True) -> None:
+        """Settle with ``error`` and emit it as ``'error'``; call on the owning loop.
+
+        With no ``'error'`` listener the error is raised (CONTRACT §2.6), unless a
+        ``wait()`` or ``await`` is there to raise it instead.
+        """
+        if self._done:
+            return
+        self._done, self._error = True, error
+        for fut in self._futures:
+            if not fut.done():
+                fut.set_exception(error)
+        if emit and (self.listeners("error") or not (self._waiters or self._futures)):
+            self.emit("error", error)
+
+    def _fail_later(self, error: BaseException) -> None:
+        """Reject on the loop's next turn, from any thread."""
+        self._loop.call_soon(self._reject, error)
+
+    def wait(self, timeout: Optional[float] = None) -> Any:
+        """Run the loop until this operation settles; return its result or raise its error.
+
+        >>> import knoxpy
+        >>> client = knoxpy.createClient(key='k', secret='s', bucket='demo')  # doctest: +SKIP
+        >>> res = client.get('/hello.txt').end().wait()                      # doctest: +SKIP
+        """
+        if not self._done:
+            self._waiters += 1
+            try:
+                if not self._loop.run(timeout, until=lambda: self._done):
+                    raise RuntimeError(
+                        f"{self!r} can never complete: nothing is pending "
+                        "(was end() called?)"
+                    )
+            finally:
+                self._waiters -= 1
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not isinstance(self._loop, AsyncioLoop):
+            raise RuntimeError(
+                "this object was created outside a running asyncio loop; "
+                "use .wait(), or create it inside the coroutine that awaits it"
+            )
+        if not self._done:
+            fut: asyncio.Future[Any] = self._loop.aio.create_future()
+            self._futures.append(fut)
+            return (yield from fut.__await__())
+        if self._error is not None:
+            raise self._error
+        return self._result

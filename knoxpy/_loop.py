@@ -1,0 +1,309 @@
+"""Node's event loop, in Python: the one place that decides when callbacks run.
+
+Every knoxpy object belongs to the loop of the thread that created it. I/O runs
+on background worker threads; what the I/O learns (a response, a chunk, an
+error) is *posted* to the owning loop as a callback, and callbacks run only
+when the owning thread runs its loop: in ``knoxpy.run()``, in an object's
+``.wait()``, or, for the main thread, when the script ends (an ``atexit`` hook
+drains the loop, as Node does before its process exits). Inside a running
+asyncio loop, posting goes through ``call_soon_threadsafe`` instead.
+
+That one rule gives the guarantees of CONTRACT §2:
+
+1. no callback runs before the call that caused it returns: callbacks are only
+   ever posted, never called inline;
+2. a listener attached right after a call returns misses nothing: nothing is
+   delivered until the caller yields to the loop;
+3. callbacks run one at a time on one thread: only the owning thread runs them;
+4. I/O is concurrent: workers run while user code runs;
+5. a script does not exit with work pending: the exit hook drains the loop;
+6. an ``'error'`` nobody listens for raises out of ``run()``/``.wait()`` (pyee
+   raises it from ``emit``), or is printed at exit with exit status 1.
+
+``ref()``/``unref()`` count operations that will post again (a request in
+flight, a body flowing); the loop is idle when that count is zero and its
+queue is empty. See docs/execution-model.md for the picture of the threads.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import heapq
+import itertools
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable, Deque, List, Optional, Tuple
+
+__all__ = ["Loop", "call_later", "get_loop", "run", "spawn"]
+
+log = logging.getLogger("knoxpy")
+
+Callback = Callable[..., Any]
+
+
+class Loop:
+    """The callback queue of one thread, run by that thread only."""
+
+    def __init__(self) -> None:
+        self._queue: Deque[Tuple[Callback, Tuple[Any, ...]]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._refs = 0
+        self.thread = threading.current_thread()
+
+    # -- posting, from any thread -------------------------------------------------
+    def call_soon(self, fn: Callback, *args: Any) -> None:
+        """Run ``fn(*args)`` on this loop's thread, after everything already queued."""
+        with self._cond:
+            self._queue.append((fn, args))
+            self._cond.notify()
+
+    def ref(self) -> None:
+        """Count one more operation that will post to this loop (keeps ``run()`` going)."""
+        with self._cond:
+            self._refs += 1
+
+    def unref(self) -> None:
+        with self._cond:
+            self._refs -= 1
+            if self._refs <= 0:
+                self._cond.notify()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._queue) or self._refs > 0
+
+    # -- running, on the owning thread -------------------------------------------
+    def run(
+        self, timeout: Optional[float] = None, until: Optional[Callable[[], bool]] = None
+    ) -> bool:
+        """Run callbacks until ``until()`` is true or nothing is pending.
+
+        Returns whether ``until`` was satisfied (True when no ``until`` was given and
+        the loop went idle). Raises ``TimeoutError`` after ``timeout`` seconds, and
+        whatever a callback raises (an unhandled ``'error'`` among them).
+        """
+        if threading.current_thread() is not self.thread:
+            raise RuntimeError(
+                "a knoxpy loop runs only on the thread that created its objects; "
+                "call .wait()/knoxpy.run() from that thread"
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        queue, cond = self._queue, self._cond
+        while True:
+            if until is not None and until():
+                return True
+            with cond:
+                while not queue:
+                    if self._refs <= 0:
+                        return until is None
+                    if _POOL.steal_for(self, cond):
+                        continue
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError("knoxpy: operations still pending after timeout")
+                    cond.wait(remaining)
+                fn, args = queue.popleft()
+            fn(*args)
+            if deadline is not None and time.monotonic() > deadline:
+                if until is not None and until():
+                    return True
+                raise TimeoutError("knoxpy: operations still pending after timeout")
+
+
+class AsyncioLoop(Loop):
+    """A loop that delivers on a running asyncio event loop (CONTRACT §2, asyncio)."""
+
+    def __init__(self, aio: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.aio = aio
+
+    def call_soon(self, fn: Callback, *args: Any) -> None:
+        try:
+            self.aio.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the asyncio loop is closed: nobody is left to deliver to
+            log.debug("knoxpy: event dropped, asyncio loop closed")
+
+    def run(
+        self, timeout: Optional[float] = None, until: Optional[Callable[[], bool]] = None
+    ) -> bool:
+        raise RuntimeError(
+            "this object delivers its events on a running asyncio loop: "
+            "`await` it instead of calling .wait()/knoxpy.run()"
+        )
+
+
+_local = threading.local()
+_aio_loops: "dict[int, AsyncioLoop]" = {}
+_main_loop: Optional[Loop] = None
+
+
+def get_loop() -> Loop:
+    """The loop that owns objects created now, on this thread."""
+    try:
+        aio = asyncio.get_running_loop()
+    except RuntimeError:
+        aio = None
+    if aio is not None:
+        found = _aio_loops.get(id(aio))
+        if found is None or found.aio is not aio:
+            found = _aio_loops[id(aio)] = AsyncioLoop(aio)
+        return found
+    loop: Optional[Loop] = getattr(_local, "loop", None)
+    if loop is None:
+        loop = _local.loop = Loop()
+        if threading.current_thread() is threading.main_thread():
+            global _main_loop
+            _main_loop = loop
+    return loop
+
+
+def run(timeout: Optional[float] = None) -> None:
+    """Run this thread's loop until nothing is pending (``knoxpy.run()``).
+
+    >>> import knoxpy
+    >>> knoxpy.run()  # nothing pending: returns at once
+    """
+    get_loop().run(timeout)
+
+
+def _drain_at_exit() -> None:
+    """Node does not exit while work is pending: neither does a knoxpy script."""
+    loop = _main_loop
+    if loop is None or not loop.pending:
+        return
+    try:
+        loop.run()
+    except BaseException:
+        traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # like Node on an uncaught exception; atexit cannot set the status
+
+
+atexit.register(_drain_at_exit)
+
+
+# -- the worker pool: where blocking I/O runs --------------------------------------
+class _Pool:
+    """Daemon threads that run blocking I/O; grows on demand, shrinks when idle.
+
+    A loop thread that blocks waiting may *steal* a queued task posted from itself
+    and marked stealable (a small request, not a stream): it would only sleep
+    otherwise, and running the I/O inline saves two thread switches per request.
+    """
+
+    IDLE_SECONDS = 30.0
+    MAX_THREADS = 512
+
+    def __init__(self) -> None:
+        self._tasks: Deque[Tuple[Callback, Tuple[Any, ...], Optional[Loop]]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = 0
+        self._threads = 0
+
+    def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
+        with self._cond:
+            self._tasks.append((fn, args, stealer))
+            if self._idle > len(self._tasks) - 1:
+                self._cond.notify()
+                return
+            if self._threads >= self.MAX_THREADS:
+                return
+            self._threads += 1
+        threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
+
+    def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
+        """Run one stealable task of ``loop``'s inline; called with ``loop_cond`` held."""
+        with self._cond:
+            for i, task in enumerate(self._tasks):
+                if task[2] is loop:
+                    del self._tasks[i]
+                    break
+            else:
+                return False
+        loop_cond.release()
+        try:
+            task[0](*task[1])
+        finally:
+            loop_cond.acquire()
+        return True
+
+    def _work(self) -> None:
+        cond, tasks = self._cond, self._tasks
+        while True:
+            with cond:
+                idle_until = time.monotonic() + self.IDLE_SECONDS
+                while not tasks:  # a loop thread may have stolen the task we were woken for
+                    remaining = idle_until - time.monotonic()
+                    if remaining <= 0:
+                        self._threads -= 1
+                        return
+                    self._idle += 1
+                    cond.wait(remaining)
+                    self._idle -= 1
+                fn, args, _ = tasks.popleft()
+            try:
+                fn(*args)
+            except BaseException:  # a task must report its own errors; this is a bug
+                log.exception("knoxpy: uncaught error in an I/O task")
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+
+_POOL = _Pool()
+
+
+def spawn(fn: Callback, *args: Any, stealable_by: Optional[Loop] = None) -> None:
+    """Run ``fn(*args)`` on a worker thread (or inline by ``stealable_by``'s waiting thread)."""
+    _POOL.spawn(fn, args, stealable_by)
+
+
+# -- timers that run in the background (not on a loop) ------------------------------
+class _Timers:
+    def __init__(self) -> None:
+        self._heap: List[Tuple[float, int, Callback]] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._seq = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+
+    def call_later(self, delay: float, fn: Callback) -> Callable[[], None]:
+        entry = [time.monotonic() + delay, next(self._seq), fn]
+        with self._cond:
+            heapq.heappush(self._heap, entry)  # type: ignore[arg-type]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="knoxpy-timers", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+        def cancel() -> None:
+            entry[2] = None
+
+        return cancel
+
+    def _run(self) -> None:
+        heap, cond = self._heap, self._cond
+        while True:
+            with cond:
+                while not heap or heap[0][0] > time.monotonic():
+                    cond.wait(None if not heap else heap[0][0] - time.monotonic())
+                _, _, fn = heapq.heappop(heap)
+            if fn is not None:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("knoxpy: uncaught error in a timer")
+
+
+_TIMERS = _Timers()
+
+
+def call_later(delay: float, fn: Callback) -> Callable[[], None]:
+    """Run ``fn()`` in the background after ``delay`` seconds; returns a cancel function."""
+    return _TIMERS.call_later(delay, fn)

@@ -1,0 +1,587 @@
+"""Node's streams for S3: ``ClientRequest`` (writable) and ``IncomingMessage`` (readable).
+
+Bytes move on worker threads; events reach user code only through the owning
+loop (``knoxpy._loop``). Memory stays bounded: a writable holds at most its
+high-water mark before ``write()`` returns False (and ``'drain'`` follows), and
+a readable's reader stops reading ahead at its high-water mark until the loop
+has delivered what it read.
+"""
+from __future__ import annotations
+
+import codecs
+import collections
+import io
+import logging
+import sys
+import threading
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    Mapping,
+    Optional,
+    TypedDict,
+    Union,
+)
+
+import urllib3
+
+from . import _transport
+from ._emitter import Emitter, Operation
+from ._loop import Loop, call_later, get_loop, spawn
+from .errors import RequestError
+
+__all__ = ["ClientRequest", "IncomingMessage", "Progress", "iter_source"]
+
+log = logging.getLogger("knoxpy")
+
+HIGH_WATER = 1024 * 1024  # bytes buffered in a stream before it pushes back
+CHUNK = 256 * 1024  # bytes per read from a file and per 'data' event
+IDLE_BODY_TIMEOUT = 60.0  # seconds an unread response may hold its connection
+
+Chunk = Union[bytes, bytearray, memoryview, str]
+
+
+class Progress(TypedDict):
+    """The payload of a ``'progress'`` event, as knox's."""
+
+    written: int
+    total: Optional[int]
+    percent: int
+
+
+def to_bytes(chunk: Chunk) -> bytes:
+    """Bytes for the wire: strings are sent as UTF-8, as Node does."""
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, (bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"a request body chunk must be bytes or str, not {type(chunk).__name__}")
+
+
+def header_value(headers: Mapping[str, Any], name: str) -> Any:
+    """A header's value by case-insensitive name, or None (knox's ``getHeader``)."""
+    lname = name.lower()
+    for k, v in headers.items():
+        if k.lower() == lname:
+            return v
+    return None
+
+
+def iter_source(source: Any, chunk_size: int = CHUNK) -> Iterator[bytes]:
+    """Chunks of a file object, a bytes-like object or an iterator of bytes/str."""
+    if isinstance(source, (bytes, bytearray, memoryview, str)):
+        data = memoryview(to_bytes(source))
+        for i in range(0, len(data), chunk_size):
+            yield bytes(data[i : i + chunk_size])
+        return
+    read = getattr(source, "read", None)
+    if read is not None:
+        while True:
+            chunk = read(chunk_size)
+            if not chunk:
+                return
+            yield to_bytes(chunk)
+    for chunk in source:
+        if chunk:
+            yield to_bytes(chunk)
+
+
+def _progress(written: int, total: Optional[int]) -> Progress:
+    percent = int(written / total * 100) if total else (100 if total == 0 else 0)
+    return {"written": written, "total": total, "percent": percent}
+
+
+class _BodyPipe:
+    """A bounded, thread-safe byte queue between ``write()`` and the sending worker."""
+
+    def __init__(self, on_drain: Callable[[], None]) -> None:
+        self._chunks: Deque[bytes] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._buffered = 0
+        self._closed = False
+        self._error: Optional[BaseException] = None
+        self._needs_drain = False
+        self._on_drain = on_drain
+
+    def put(self, chunk: bytes) -> bool:
+        with self._cond:
+            self._chunks.append(chunk)
+            self._buffered += len(chunk)
+            self._cond.notify()
+            below = self._buffered < HIGH_WATER
+            if not below:
+                self._needs_drain = True
+            return below
+
+    def close(self, error: Optional[BaseException] = None) -> None:
+        with self._cond:
+            self._closed = True
+            self._error = self._error or error
+            self._cond.notify()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            with self._cond:
+                while not self._chunks and not self._closed:
+                    self._cond.wait()
+                if self._error is not None:
+                    raise self._error
+                if not self._chunks:
+                    return
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                drained = self._needs_drain and self._buffered < HIGH_WATER // 2
+                if drained:
+                    self._needs_drain = False
+            if drained:
+                self._on_drain()
+            yield chunk
+
+
+# The sender a client gives each request: runs on a worker; signs and sends.
+Sender = Callable[["ClientRequest", Any, Optional[bytes]], urllib3.BaseHTTPResponse]
+
+
+class ClientRequest(Operation):
+    """A request to S3, writable like Node's ``http.ClientRequest``.
+
+    Events: ``'response'`` (an :class:`IncomingMessage`), ``'error'``, ``'progress'``
+    (``{'written', 'total', 'percent'}``), ``'drain'``, ``'finish'`` (body sent),
+    ``'close'``, ``'abort'``. ``end()`` returns the request, so knox's chains read
+    the same; ``wait()`` returns the response.
+
+    >>> req = client.put('/hello.txt', {'Content-Length': 5})   # doctest: +SKIP
+    >>> res = req.end('hello').wait()                           # doctest: +SKIP
+    >>> res.statusCode                                          # doctest: +SKIP
+    200
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        headers: Dict[str, Any],
+        url: str,
+        sender: Sender,
+        loop: Optional[Loop] = None,
+    ) -> None:
+        super().__init__(loop)
+        self.method = method
+        self.path = path
+        self.url = url
+        self._headers = headers
+        self._sender = sender
+        self._pipe: Optional[_BodyPipe] = None
+        self._started = False
+        self._ended = False
+        self.aborted = False
+        self.res: Optional[IncomingMessage] = None
+        self.resource = path  # the resource knox's V2 signature covers
+
+    def __repr__(self) -> str:
+        return f"<ClientRequest {self.method} {self.url}>"
+
+    # -- headers ------------------------------------------------------------------
+    def getHeader(self, name: str) -> Any:
+        return header_value(self._headers, name)
+
+    def setHeader(self, name: str, value: Any) -> "ClientRequest":
+        if self._started:
+            raise RuntimeError("Cannot set headers after they are sent to the client")
+        self.removeHeader(name)
+        self._headers[name] = value
+        return self
+
+    def removeHeader(self, name: str) -> None:
+        for k in [k for k in self._headers if k.lower() == name.lower()]:
+            del self._headers[k]
+
+    def getHeaders(self) -> Dict[str, Any]:
+        return {k.lower(): v for k, v in self._headers.items()}
+
+    get_header, set_header, remove_header = getHeader, setHeader, removeHeader
+
+    @property
+    def headers(self) -> Dict[str, Any]:
+        return self._headers
+
+    # -- the writable side ---------------------------------------------------------
+    def write(self, chunk: Chunk) -> bool:
+        """Queue ``chunk`` for sending; False means "wait for ``'drain'``" (Node's rule)."""
+        if self._ended:
+            raise RuntimeError("write after end")
+        data = to_bytes(chunk)
+        if self._pipe is None:
+            self._pipe = _BodyPipe(lambda: self._post("drain"))
+            self._start(self._pipe, None)
+        return self._pipe.put(data) if data else True
+
+    def end(self, data: Optional[Chunk] = None) -> "ClientRequest":
+        """Finish the request (sending ``data`` last) and return it, for chaining."""
+        if self._ended:
+            return self
+        if self._pipe is None and not self._started:
+            self._ended = True
+            self._start(None, to_bytes(data) if data is not None else b"")
+            return self
+        if data is not None:
+            self.write(data)
+        self._ended = True
+        if self._pipe is not None:
+            self._pipe.close()
+        return self
+
+    def abort(self) -> None:
+        """Abandon the request: nothing more is sent and no ``'response'`` follows."""
+        if self.aborted or self._done:
+            return
+        self.aborted = True
+        self._ended = True
+        err = RequestError("socket hang up", "ECONNRESET", method=self.method, url=self.url)
+        if self._pipe is not None:
+            self._pipe.close(err)
+        self._post("abort")
+        self._loop.call_soon(self._reject, err, False)
+        self._post("close")
+
+    destroy = abort
+
+    def _send_source(self, source: Iterable[bytes]) -> "ClientRequest":
+        """Stream ``source`` as the body, read on the worker (file, iterator)."""
+        self._ended = True
+        self._start(source, None)
+        return self
+
+    def _start(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
+        self._started = True
+        self._loop.ref()
+        small = whole is not None and len(whole) <= CHUNK
+        spawn(self._run, stream, whole, stealable_by=self._loop if small else None)
+
+    def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
+        """The body as urllib3 sends it, counted for ``'progress'`` as it goes."""
+        total = header_value(self._headers, "content-length")
+        total = int(total) if total is not None else (len(whole) if whole is not None else None)
+        if whole is not None and len(whole) <= CHUNK:
+            if whole:
+                self._post("progress", _progress(len(whole), total))
+            return whole
+        return self._counted(stream if stream is not None else iter_source(whole or b""), total)
+
+    def _counted(self, chunks: Iterable[bytes], total: Optional[int]) -> Iterator[bytes]:
+        written = 0
+        for chunk in chunks:
+            if self.aborted:
+                raise RequestError("socket hang up", "ECONNRESET", method=self.method, url=self.url)
+            yield chunk
+            written += len(chunk)
+            self._post("progress", _progress(written, total))
+
+    def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
+        """On a worker: sign, send, and post what came back."""
+        try:
+            res = IncomingMessage(self._sender(self, self._body(stream, whole), whole), self,
+                                  self._loop)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
+            err = _transport.map_error(exc, self.method, self.url)
+            if self._pipe is not None:
+                self._pipe.close(err)
+            self._loop.call_soon(self._on_error, err)
+        else:
+            self._loop.call_soon(self._on_response, res)
+        finally:
+            self._loop.unref()
+
+    def _on_response(self, res: IncomingMessage) -> None:
+        if self.aborted:
+            res._discard()
+            return
+        self.res = res
+        self.emit("finish")
+        self._resolve(res)
+        self.emit("response", res)
+        res._delivered()
+
+    def _on_error(self, err: BaseException) -> None:
+        if self.aborted:
+            return
+        self._reject(err)
+        self.emit("close")
+
+
+class IncomingMessage(Emitter):
+    """An S3 response, readable like Node's ``http.IncomingMessage``.
+
+    ``statusCode``, ``statusMessage``, ``headers`` (lower-case names); events
+    ``'data'`` (bytes, or str after ``setEncoding``), ``'end'``, ``'error'``,
+    ``'close'``; ``pipe(dest)``, ``resume()``, ``pause()``. For scripts it also
+    reads like a file: ``res.read()`` blocks and returns the body.
+
+    The body flows once a ``'data'`` listener is attached or ``pipe``/``resume``
+    is called. Its connection goes back to the pool when the body is consumed; a
+    body nobody touches for ``IDLE_BODY_TIMEOUT`` seconds is discarded with a
+    warning that names the request.
+    """
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None):
+        super().__init__(loop if loop is not None else get_loop())
+        self._raw = raw
+        self.req = req
+        self.statusCode: int = raw.status
+        self.statusMessage: str = raw.reason or ""
+        self.status_code = self.statusCode
+        self.headers: Dict[str, str] = _node_headers(raw.headers)
+        self.rawHeaders = [x for kv in raw.headers.items() for x in kv]
+        self.httpVersion = "1.1"
+        self.url = getattr(req, "url", "")
+        self._cond = threading.Condition(threading.Lock())
+        self._buffer: Deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._flowing: Optional[bool] = None
+        self._reading = False  # a worker is reading the body
+        self._eof = False  # the body has been read to its end
+        self._ended = False  # 'end' has been emitted (or read() reached the end)
+        self._touched = False  # someone started consuming the body
+        self._cancel_idle: Optional[Callable[[], None]] = None
+        self._decoder: Optional[codecs.IncrementalDecoder] = None
+        self._sink: Any = None
+        if getattr(req, "method", "") == "HEAD" or raw.status in (204, 304) or (
+            raw.length_remaining == 0
+        ):
+            self._eof = True  # nothing to read: the connection goes back at once
+            _transport.release(raw)
+        self._add_event_handler("new_listener", self._on_new_listener, self._on_new_listener)
+
+    def __repr__(self) -> str:
+        return f"<IncomingMessage {self.statusCode} {self.url}>"
+
+    # -- Node's readable ------------------------------------------------------------
+    def _on_new_listener(self, event: str, _f: Any) -> None:
+        if event == "data" and self._flowing is None:
+            self.resume()
+
+    def resume(self) -> "IncomingMessage":
+        """Let the body flow (``'data'`` events); with no listener the data is dropped."""
+        self._touch()
+        self._flowing = True
+        self._loop.call_soon(self._flush)
+        self._ensure_reader()
+        return self
+
+    def pause(self) -> "IncomingMessage":
+        self._flowing = False
+        return self
+
+    def isPaused(self) -> bool:
+        return self._flowing is False
+
+    is_paused = isPaused
+
+    def setEncoding(self, encoding: str = "utf8") -> "IncomingMessage":
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        return self
+
+    set_encoding = setEncoding
+
+    def pipe(self, dest: Any, end: bool = True) -> Any:
+        """Send the body into ``dest``: a knoxpy writable, or anything with ``write``.
+
+        A file-like ``dest`` is written on the worker thread; like Node's
+        ``fs.WriteStream``, it is closed at the end (``end=False`` keeps it open;
+        ``sys.stdout``/``sys.stderr`` are never closed).
+        """
+        if isinstance(dest, Emitter):
+            def ondata(chunk: Any) -> None:
+                if dest.write(chunk) is False:
+                    self.pause()
+                    dest.once("drain", lambda: self.resume())
+
+            self.on("data", ondata)
+            if end:
+                self.once("end", lambda: dest.end())
+        else:
+            self._sink = _FileSink(dest, end)
+            self.resume()
+        return dest
+
+    def read(self, n: int = -1) -> bytes:
+        """Read the body like a file (blocking): all of it, or up to ``n`` bytes."""
+        if self._flowing:
+            raise RuntimeError("read() on a flowing response: its data goes to 'data' events")
+        self._touch()
+        self._flowing = False
+        with self._cond:
+            while self._reading:  # a reader paused mid-chunk: let it put its chunk down
+                self._cond.wait()
+        parts = []
+        size = 0
+        while (n < 0 or size < n) and self._buffer:
+            chunk = self._buffer.popleft()
+            if n >= 0 and size + len(chunk) > n:
+                self._buffer.appendleft(chunk[n - size :])
+                chunk = chunk[: n - size]
+            self._buffered -= len(chunk)
+            parts.append(chunk)
+            size += len(chunk)
+        while not self._eof and (n < 0 or size < n):
+            chunk = self._read_raw(_transport.RESPONSE_CHUNK if n < 0 else n - size)
+            if chunk:
+                parts.append(chunk)
+                size += len(chunk)
+        if self._eof and not self._buffer and not self._ended:
+            self._ended = True
+            self._post("end")
+            self._post("close")
+        return b"".join(parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterate the body in chunks (blocking), like reading a file."""
+        while True:
+            chunk = self.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    def destroy(self, error: Optional[BaseException] = None) -> None:
+        self._discard()
+        if error is not None:
+            self._post("error", error)
+        self._post("close")
+
+    # -- internals ---------------------------------------------------------------
+    def _touch(self) -> None:
+        self._touched = True
+        if self._cancel_idle is not None:
+            self._cancel_idle()
+            self._cancel_idle = None
+
+    def _delivered(self) -> None:
+        """Called after ``'response'``: start the clock on an untouched body."""
+        if not self._touched and not self._eof:
+            self._cancel_idle = call_later(IDLE_BODY_TIMEOUT, self._abandoned)
+
+    def _abandoned(self) -> None:
+        if self._touched or self._eof:
+            return
+        log.warning(
+            "knoxpy: %s %s: response body not read or resume()d within %.0fs; "
+            "closing its connection",
+            getattr(self.req, "method", ""), self.url, IDLE_BODY_TIMEOUT,
+        )
+        self._discard()
+
+    def _discard(self) -> None:
+        self._touched = True
+        with self._cond:
+            if self._eof:
+                return
+            self._eof = True
+        _transport.discard(self._raw)
+
+    def _read_raw(self, amt: int) -> bytes:
+        """One read from the socket; at the end the connection goes back to the pool."""
+        try:
+            chunk = _transport.read_chunk(self._raw, amt)
+        except BaseException as exc:
+            self._eof = True
+            self._raw.close()
+            self._raw.release_conn()
+            raise _transport.map_error(exc, getattr(self.req, "method", ""), self.url) from exc
+        if not chunk:
+            self._eof = True
+            _transport.release(self._raw)
+        return chunk
+
+    def _ensure_reader(self) -> None:
+        with self._cond:
+            if self._reading or self._eof:
+                return
+            self._reading = True
+        self._loop.ref()
+        spawn(self._reader)
+
+    def _reader(self) -> None:
+        """On a worker: read ahead up to the high-water mark while flowing."""
+        try:
+            while True:
+                with self._cond:
+                    while self._flowing and self._buffered >= HIGH_WATER:
+                        self._cond.wait()
+                    if not self._flowing or self._eof:
+                        break
+                chunk = self._read_raw(CHUNK)
+                if self._sink is not None and chunk:
+                    self._sink.write(chunk)
+                with self._cond:
+                    if chunk:
+                        self._buffer.append(chunk)
+                        self._buffered += len(chunk)
+                self._loop.call_soon(self._flush)
+                if not chunk:
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._loop.call_soon(self._fail, exc)
+        finally:
+            with self._cond:
+                self._reading = False
+                self._cond.notify_all()
+            self._loop.unref()
+
+    def _flush(self) -> None:
+        """On the loop: deliver buffered chunks while flowing, then ``'end'``."""
+        while self._flowing and self._buffer:
+            with self._cond:
+                chunk = self._buffer.popleft()
+                self._buffered -= len(chunk)
+                self._cond.notify_all()
+            self.emit("data", self._decoder.decode(chunk) if self._decoder else chunk)
+        if self._flowing and self._eof and not self._buffer and not self._ended:
+            self._ended = True
+            if self._sink is not None:
+                self._sink.end()
+            self.emit("end")
+            self.emit("close")
+        elif self._flowing and not self._eof:
+            self._ensure_reader()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._sink is not None:
+            self._sink.end()
+        self.emit("error", exc)
+        self.emit("close")
+
+
+class _FileSink:
+    """Writes a body into a file-like object on the reader's worker thread."""
+
+    def __init__(self, dest: Any, close_at_end: bool) -> None:
+        self.dest = dest
+        std = (sys.stdout, sys.stderr, getattr(sys.stdout, "buffer", None),
+               getattr(sys.stderr, "buffer", None))
+        self.close_at_end = close_at_end and dest not in std and hasattr(dest, "close")
+        self.binary = not isinstance(dest, io.TextIOBase)
+
+    def write(self, chunk: bytes) -> None:
+        self.dest.write(chunk if self.binary else chunk.decode("utf-8"))
+
+    def end(self) -> None:
+        flush = getattr(self.dest, "flush", None)
+        if flush is not None:
+            flush()
+        if self.close_at_end:
+            self.dest.close()
+
+
+def _node_headers(headers: Any) -> Dict[str, str]:
+    """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
+    out: Dict[str, str] = {}
+    for k, v in headers.items():
+        k = k.lower()
+        out[k] = f"{out[k]}, {v}" if k in out else v
+    return out

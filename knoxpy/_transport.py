@@ -1,0 +1,204 @@
+"""The only module that touches urllib3: pooled sends, streamed bodies, error mapping.
+
+Everything above this module speaks in methods, targets, header dicts and byte
+iterables; everything urllib3 or the socket raises is turned here, and only
+here, into a :class:`knoxpy.errors.RequestError` with Node's ``code``.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import ssl
+import threading
+from typing import Any, Iterable, Mapping, Optional, Tuple, Union
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    IncompleteRead,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from .errors import RequestError
+
+__all__ = ["Transport", "map_error"]
+
+log = logging.getLogger("knoxpy")
+
+TimeoutOption = Union[None, float, Tuple[float, float]]
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: no operation can hang forever
+RESPONSE_CHUNK = 256 * 1024
+
+Body = Union[None, bytes, Iterable[bytes]]
+
+
+def _timeout(option: TimeoutOption) -> urllib3.Timeout:
+    if option is None:
+        connect, read = DEFAULT_TIMEOUT
+    elif isinstance(option, (tuple, list)):
+        connect, read = option
+    else:
+        connect = read = float(option)
+    return urllib3.Timeout(connect=connect, read=read)
+
+
+def connect_host(host: str) -> str:
+    """Where to connect for ``host``: names under ``localhost`` are loopback (RFC 6761)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return "127.0.0.1"
+    return host
+
+
+_shared_lock = threading.Lock()
+_shared: dict[bool, urllib3.PoolManager] = {}
+
+
+def _shared_pool(verify: bool) -> urllib3.PoolManager:
+    """One pool for every client that brings no agent: connections are reused across clients."""
+    with _shared_lock:
+        pool = _shared.get(verify)
+        if pool is None:
+            kw: dict[str, Any] = {"num_pools": 64, "maxsize": 128, "block": False}
+            if not verify:
+                kw["cert_reqs"] = ssl.CERT_NONE
+                kw["assert_hostname"] = False
+            pool = _shared[verify] = urllib3.PoolManager(**kw)
+        return pool
+
+
+class Transport:
+    """Sends one HTTP request with urllib3 and hands back the unread response."""
+
+    def __init__(
+        self,
+        agent: Optional[urllib3.PoolManager] = None,
+        timeout: TimeoutOption = None,
+        verify: bool = True,
+    ) -> None:
+        if not verify:
+            log.warning("knoxpy: TLS certificate verification is OFF for this client")
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        self.pool = agent if agent is not None else _shared_pool(verify)
+        self.timeout = _timeout(timeout)
+
+    def send(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        port: Optional[int],
+        target: str,
+        headers: Mapping[str, str],
+        body: Body = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send the request and return the response with its body unread.
+
+        ``headers`` must carry ``Host``; ``body`` is bytes or an iterable of bytes
+        (sent with its ``Content-Length``, or chunked without one).
+        """
+        pool = self.pool.connection_from_host(connect_host(host), port, scheme)
+        chunked = body is not None and not isinstance(body, bytes) and not any(
+            k.lower() == "content-length" for k in headers
+        )
+        return pool.urlopen(
+            method,
+            target,
+            body=body,
+            headers=dict(headers),
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            timeout=self.timeout,
+            chunked=chunked,
+        )
+
+
+def read_chunk(raw: urllib3.BaseHTTPResponse, amt: int = RESPONSE_CHUNK) -> bytes:
+    """Read up to ``amt`` bytes of a body as sent (no content decoding)."""
+    return raw.read(amt, decode_content=False)
+
+
+def release(raw: urllib3.BaseHTTPResponse) -> None:
+    """Give a fully read response's connection back to the pool."""
+    raw.release_conn()
+
+
+def discard(raw: urllib3.BaseHTTPResponse, drain_limit: int = 64 * 1024) -> None:
+    """Get rid of an unread body: drain a small rest to keep the connection, else close it."""
+    try:
+        length = raw.length_remaining
+        if length is not None and length <= drain_limit:
+            raw.drain_conn()
+            raw.release_conn()
+            return
+    except Exception:  # a broken connection: close it below
+        pass
+    raw.close()
+    conn = getattr(raw, "connection", None)
+    if conn is not None:
+        conn.close()
+    raw.release_conn()
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if isinstance(exc, ProtocolError) and exc.args and isinstance(exc.args[-1], BaseException):
+            nxt = exc.args[-1]
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def _code_of(exc: BaseException) -> str:
+    root = _root_cause(exc)
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, Urllib3Timeout)) or isinstance(
+        root, (socket.timeout, TimeoutError)
+    ):
+        return "ETIMEDOUT"
+    if isinstance(exc, NameResolutionError) or isinstance(root, socket.gaierror):
+        return "ENOTFOUND"
+    if isinstance(exc, SSLError) or isinstance(root, ssl.SSLError):
+        return "EPROTO"
+    if isinstance(root, ConnectionRefusedError):
+        return "ECONNREFUSED"
+    if isinstance(root, BrokenPipeError):
+        return "EPIPE"
+    if isinstance(root, ConnectionResetError) or isinstance(exc, IncompleteRead):
+        return "ECONNRESET"
+    if isinstance(root, OSError) and root.errno:
+        return errno.errorcode.get(root.errno, "ECONNRESET")
+    if isinstance(exc, NewConnectionError):
+        return "ECONNREFUSED"
+    return "ECONNRESET"  # the peer went away mid-exchange: Node's "socket hang up"
+
+
+def map_error(exc: BaseException, method: str = "", url: str = "") -> BaseException:
+    """Turn what urllib3 or the socket raised into a Node-style ``RequestError``.
+
+    Anything else (a bug, a user callback's error, a bad source) is passed through.
+    """
+    if isinstance(exc, RequestError) or not isinstance(exc, (HTTPError, OSError)):
+        return exc
+    code = _code_of(exc)
+    if isinstance(exc, IncompleteRead) or isinstance(_root_cause(exc), IncompleteRead):
+        message = "response body ended early"
+    elif code == "ECONNRESET" and isinstance(exc, (ProtocolError, HTTPError)):
+        message = "socket hang up"
+    else:
+        message = str(_root_cause(exc)) or type(exc).__name__
+    err = RequestError(message, code, method=method, url=url)
+    err.__cause__ = exc
+    return err

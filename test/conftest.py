@@ -1,0 +1,130 @@
+"""Shared fixtures: moto's S3 server on loopback, started by the tests themselves.
+
+No mocks: every test that talks S3 talks HTTP to a real server on 127.0.0.1.
+`endpoint='localhost'` lets both URL styles work without DNS: knoxpy resolves
+`localhost` and every name under it (`bucket.localhost`) to loopback (RFC 6761),
+and moto takes the bucket from the Host header in virtual-hosted style.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT.parent / "shared" / "vectors"
+AUTH_JSON = Path(__file__).resolve().parent / "auth.json"
+
+KEY = "AKIDEXAMPLEKNOXPY"
+SECRET = "knoxpy-test-secret/EXAMPLEKEY+1234567890"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start moto's S3 server in its own process and wait until it answers."""
+    port = free_port()
+    proc_env = dict(os.environ)
+    proc_env.update(env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=proc_env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("moto server did not start")
+
+
+def create_bucket(port: int, bucket: str) -> None:
+    import urllib3
+
+    r = urllib3.PoolManager().request("PUT", f"http://127.0.0.1:{port}/{bucket}")
+    assert r.status == 200, r.data
+
+
+@pytest.fixture(scope="session")
+def moto_port() -> Iterator[int]:
+    proc, port = start_moto()
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def bucket(moto_port: int) -> str:
+    name = "knoxpy-test-" + uuid.uuid4().hex[:8]
+    create_bucket(moto_port, name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def bucket2(moto_port: int) -> str:
+    name = "knoxpy-test2-" + uuid.uuid4().hex[:8]
+    create_bucket(moto_port, name)
+    return name
+
+
+def moto_options(port: int, bucket: str, **extra: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "key": KEY,
+        "secret": SECRET,
+        "bucket": bucket,
+        "endpoint": "localhost",
+        "port": port,
+    }
+    opts.update(extra)
+    return opts
+
+
+def live_auth() -> dict[str, Any] | None:
+    """test/auth.json, as in knox: when present the suite also runs against real S3."""
+    if AUTH_JSON.exists():
+        return dict(json.loads(AUTH_JSON.read_text()))
+    return None
+
+
+def _targets() -> list[str]:
+    targets = ["moto-virtualHosted", "moto-path"]
+    if live_auth():
+        targets.append("s3-live")
+    return targets
+
+
+@pytest.fixture(params=_targets())
+def client_options(request: pytest.FixtureRequest, moto_port: int, bucket: str) -> dict[str, Any]:
+    """Options for a client against each target: moto in both URL styles, and live S3."""
+    if request.param == "s3-live":
+        auth = live_auth()
+        assert auth is not None
+        return {k: auth[k] for k in ("key", "secret", "bucket") if k in auth}
+    style = request.param.split("-", 1)[1]
+    return moto_options(moto_port, bucket, style=style)
+
+
+@pytest.fixture
+def client(client_options: dict[str, Any]) -> Any:
+    import knoxpy
+
+    return knoxpy.createClient(client_options)
