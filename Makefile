@@ -13,7 +13,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m knoxpy.demo
+	$(PY) examples/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q test

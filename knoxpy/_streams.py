@@ -14,6 +14,7 @@ import io
 import logging
 import sys
 import threading
+import time
 from typing import (
     Any,
     Callable,
@@ -32,6 +33,7 @@ import urllib3
 from . import _transport
 from ._emitter import Emitter, Operation
 from ._loop import Loop, call_later, get_loop, spawn
+from ._retry import Backoff, error_code_of, transient_reason
 from .errors import RequestError
 
 __all__ = ["ClientRequest", "IncomingMessage", "Progress", "iter_source"]
@@ -73,23 +75,45 @@ def header_value(headers: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def iter_source(source: Any, chunk_size: int = CHUNK) -> Iterator[bytes]:
-    """Chunks of a file object, a bytes-like object or an iterator of bytes/str."""
-    if isinstance(source, (bytes, bytearray, memoryview, str)):
-        data = memoryview(to_bytes(source))
-        for i in range(0, len(data), chunk_size):
-            yield bytes(data[i : i + chunk_size])
-        return
-    read = getattr(source, "read", None)
-    if read is not None:
+class FileSource:
+    """A file's bytes from where it stands now; iterating again replays them (for retries)."""
+
+    def __init__(self, f: Any, chunk_size: int = CHUNK) -> None:
+        self.f = f
+        self.chunk_size = chunk_size
+        try:
+            self.start: Optional[int] = f.tell() if f.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            self.start = None
+
+    @property
+    def replayable(self) -> bool:
+        return self.start is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.start is not None:
+            self.f.seek(self.start)
+        read = self.f.read
         while True:
-            chunk = read(chunk_size)
+            chunk = read(self.chunk_size)
             if not chunk:
                 return
             yield to_bytes(chunk)
-    for chunk in source:
-        if chunk:
-            yield to_bytes(chunk)
+
+
+def iter_source(source: Any, chunk_size: int = CHUNK) -> Iterable[bytes]:
+    """Chunks of a file object, a bytes-like object or an iterator of bytes/str."""
+    if isinstance(source, (bytes, bytearray, memoryview, str)):
+        data = memoryview(to_bytes(source))
+        return (bytes(data[i : i + chunk_size]) for i in range(0, len(data), chunk_size))
+    if hasattr(source, "read"):
+        return FileSource(source, chunk_size)
+    return (to_bytes(chunk) for chunk in source if chunk)
+
+
+def replayable(body: Any) -> bool:
+    """Whether a body can be sent again after a failed attempt."""
+    return body is None or isinstance(body, bytes) or bool(getattr(body, "replayable", False))
 
 
 def _progress(written: int, total: Optional[int]) -> Progress:
@@ -146,6 +170,26 @@ class _BodyPipe:
 
 # The sender a client gives each request: runs on a worker; signs and sends.
 Sender = Callable[["ClientRequest", Any, Optional[bytes]], urllib3.BaseHTTPResponse]
+# The client's redirect hook: learns a bucket's region from an answer; True means "send again".
+Redirect = Callable[["ClientRequest", int, Any, bytes], bool]
+
+SMALL_BODY = 64 * 1024  # error bodies are read whole, to learn their <Code>
+
+
+def _small_body(raw: urllib3.BaseHTTPResponse) -> Optional[bytes]:
+    """Read a small non-2xx body at once (S3 error XML), so it can be inspected."""
+    length = raw.length_remaining
+    if length is None or length > SMALL_BODY:
+        return None
+    return raw.read(decode_content=False) if length else b""
+
+
+def _retry_after(raw: Any) -> Optional[float]:
+    value = raw.headers.get("retry-after") if raw is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class ClientRequest(Operation):
@@ -170,8 +214,13 @@ class ClientRequest(Operation):
         url: str,
         sender: Sender,
         loop: Optional[Loop] = None,
+        backoff: Optional[Backoff] = None,
+        redirect: Optional[Redirect] = None,
     ) -> None:
         super().__init__(loop)
+        self._backoff = backoff
+        self._redirect = redirect
+        self._progress_high = 0
         self.method = method
         self.path = path
         self.url = url
@@ -264,39 +313,87 @@ class ClientRequest(Operation):
         small = whole is not None and len(whole) <= CHUNK
         spawn(self._run, stream, whole, stealable_by=self._loop if small else None)
 
-    def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
-        """The body as urllib3 sends it, counted for ``'progress'`` as it goes."""
+    def _total(self, whole: Optional[bytes]) -> Optional[int]:
         total = header_value(self._headers, "content-length")
-        total = int(total) if total is not None else (len(whole) if whole is not None else None)
-        if whole is not None and len(whole) <= CHUNK:
-            if whole:
-                self._post("progress", _progress(len(whole), total))
-            return whole
-        return self._counted(stream if stream is not None else iter_source(whole or b""), total)
+        if total is not None:
+            return int(total)
+        return len(whole) if whole is not None else None
 
     def _counted(self, chunks: Iterable[bytes], total: Optional[int]) -> Iterator[bytes]:
+        """Yield the body, posting ``'progress'``; monotonic across retries."""
         written = 0
         for chunk in chunks:
             if self.aborted:
                 raise RequestError("socket hang up", "ECONNRESET", method=self.method, url=self.url)
             yield chunk
             written += len(chunk)
-            self._post("progress", _progress(written, total))
+            if written > self._progress_high:
+                self._progress_high = written
+                self._post("progress", _progress(written, total))
+
+    def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
+        """The body as urllib3 sends it: small bytes as they are, the rest counted."""
+        total = self._total(whole)
+        if whole is not None and len(whole) <= CHUNK:
+            if whole and len(whole) > self._progress_high:
+                self._progress_high = len(whole)
+                self._post("progress", _progress(len(whole), total))
+            return whole
+        return self._counted(stream if stream is not None else iter_source(whole or b""), total)
 
     def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
-        """On a worker: sign, send, and post what came back."""
+        """On a worker: sign, send, retry what is transient, post what came back."""
+        can_replay = whole is not None or replayable(stream)
+        attempt = redirects = 0
         try:
-            res = IncomingMessage(self._sender(self, self._body(stream, whole), whole), self,
-                                  self._loop)
-        except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
-            err = _transport.map_error(exc, self.method, self.url)
-            if self._pipe is not None:
-                self._pipe.close(err)
-            self._loop.call_soon(self._on_error, err)
-        else:
-            self._loop.call_soon(self._on_response, res)
+            while True:
+                raw: Any = None
+                err: Optional[BaseException] = None
+                prefetched: Optional[bytes] = None
+                try:
+                    raw = self._sender(self, self._body(stream, whole), whole)
+                except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
+                    err = _transport.map_error(exc, self.method, self.url)
+                if self.aborted:
+                    if raw is not None:
+                        _transport.discard(raw)
+                    return
+                if raw is not None and raw.status >= 300:
+                    prefetched = _small_body(raw)
+                    if (
+                        self._redirect is not None and can_replay and redirects < 2
+                        and self._redirect(self, raw.status, raw.headers, prefetched or b"")
+                    ):
+                        redirects += 1
+                        continue
+                reason = self._transient(raw, err, prefetched)
+                if reason and can_replay and self._backoff and attempt < self._backoff.max_retries:
+                    delay = self._backoff.delay(attempt, _retry_after(raw))
+                    attempt += 1
+                    if raw is not None and prefetched is None:
+                        _transport.discard(raw)
+                    self._post("retry", {"reason": reason, "delay": delay, "attempt": attempt})
+                    time.sleep(delay)
+                    continue
+                break
+            if err is not None:
+                if self._pipe is not None:
+                    self._pipe.close(err)
+                self._loop.call_soon(self._on_error, err)
+            else:
+                res = IncomingMessage(raw, self, self._loop, prefetched)
+                self._loop.call_soon(self._on_response, res)
+        except BaseException as exc:  # noqa: BLE001 - a bug must still settle the request
+            self._loop.call_soon(self._on_error, exc)
         finally:
             self._loop.unref()
+
+    @staticmethod
+    def _transient(raw: Any, err: Optional[BaseException], body: Optional[bytes]) -> Optional[str]:
+        if err is not None:
+            return transient_reason(None, getattr(err, "code", None))
+        code = error_code_of(body) if body else None
+        return transient_reason(raw.status, code)
 
     def _on_response(self, res: IncomingMessage) -> None:
         if self.aborted:
@@ -329,7 +426,8 @@ class IncomingMessage(Emitter):
     warning that names the request.
     """
 
-    def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None):
+    def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
+                 prefetched: Optional[bytes] = None) -> None:
         super().__init__(loop if loop is not None else get_loop())
         self._raw = raw
         self.req = req
@@ -351,7 +449,13 @@ class IncomingMessage(Emitter):
         self._cancel_idle: Optional[Callable[[], None]] = None
         self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._sink: Any = None
-        if getattr(req, "method", "") == "HEAD" or raw.status in (204, 304) or (
+        if prefetched is not None:
+            if prefetched:
+                self._buffer.append(prefetched)
+                self._buffered = len(prefetched)
+            self._eof = True
+            _transport.release(raw)
+        elif getattr(req, "method", "") == "HEAD" or raw.status in (204, 304) or (
             raw.length_remaining == 0
         ):
             self._eof = True  # nothing to read: the connection goes back at once

@@ -17,10 +17,12 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 import urllib3
 
-from . import _naming, _xml, auth, utils
+from . import _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
-from ._streams import ClientRequest, IncomingMessage, header_value, iter_source
+from ._retry import Backoff
+from ._streams import ClientRequest, IncomingMessage, header_value, iter_source, replayable
 from ._transport import Transport
+from ._transport import discard as _transport_discard
 from .errors import ValidationError
 
 __all__ = ["Client", "createClient"]
@@ -30,7 +32,9 @@ Headers = Dict[str, Any]
 
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
 LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
-_MIME = mimetypes.MimeTypes()  # the built-in table only: the same answer on every machine
+_MIME = mimetypes.MimeTypes()
+# Regions learned from S3's redirects, per (endpoint, bucket), shared by every client.
+_BUCKET_REGIONS: Dict["tuple[str, str]", str] = {}  # the built-in table only: the same answer on every machine
 
 
 class _Options(dict):  # type: ignore[type-arg]
@@ -114,6 +118,7 @@ class Client:
         self.signatureVersion = int(opts.get("signatureVersion", 4))
         if self.signatureVersion not in (2, 4):
             raise ValidationError("signatureVersion must be 2 or 4")
+        self._backoff = Backoff(int(opts.get("maxRetries", 3)))
         self.agent: Optional[urllib3.PoolManager] = opts.get("agent")
         self._transport = Transport(
             self.agent, opts.get("timeout"), verify=opts.get("rejectUnauthorized", True)
@@ -135,17 +140,68 @@ class Client:
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
         headers = dict(headers or {})
-        _naming.check_headers(headers)
+        _validate.check_headers(headers)
+        _validate.check_key(filename)
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
-        req = ClientRequest(method, target, headers, self.url(filename), self._send)
+        req = ClientRequest(method, target, headers, self.url(filename), self._send,
+                            backoff=self._backoff, redirect=self._learn_region)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
+    # -- where a request goes, and for which region it is signed ----------------------------
+    def _route(self) -> "tuple[str, str]":
+        """(host, signing region): the client's, or those learned from a redirect (knox #66)."""
+        learned = _BUCKET_REGIONS.get((self.endpoint, self.bucket))
+        if learned is None:
+            return self.host, auth.derive_region(self.region)
+        if "endpoint" in self.options:  # an S3-compatible store: same host, new region
+            return self.host, learned
+        endpoint = _naming.endpoint_for_region(learned)
+        host = f"{self.bucket}.{endpoint}" if self.style == "virtualHosted" else endpoint
+        return host, learned
+
+    def _learn_region(self, req: ClientRequest, status: int, headers: Any, body: bytes) -> bool:
+        """On a worker: learn the bucket's region from S3's redirect; True to send again."""
+        if status not in (301, 307, 400) or self.signatureVersion != 4:
+            return False
+        if status == 400 and _retry.error_code_of(body) != "AuthorizationHeaderMalformed":
+            return False
+        region = headers.get("x-amz-bucket-region") or _xml.region_from_error(body) or (
+            _naming.region_from_host(urllib.parse.urlsplit(headers.get("location", "")).hostname)
+        )
+        if not region or region == self._route()[1]:
+            return False
+        _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
+        req._post("redirect", {"bucket": self.bucket, "region": region, "statusCode": status})
+        return True
+
+    def _probe_region(self) -> None:
+        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket)."""
+        if self.signatureVersion != 4 or "region" in self.options:
+            return
+        if (self.endpoint, self.bucket) in _BUCKET_REGIONS:
+            return
+        probe = ClientRequest("HEAD", _naming.request_target(self.style, self.bucket, "/"), {},
+                              self.url("/"), self._send)
+        raw = self._sign_and_send(probe, None, b"")
+        try:
+            region = raw.headers.get("x-amz-bucket-region")
+        finally:
+            _transport_discard(raw)
+        if region and region != self._route()[1]:
+            _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
+
     def _send(self, req: ClientRequest, body: Any, whole: Optional[bytes]) -> Any:
         """On a worker: sign ``req`` now (fresh date) and send it."""
+        if whole is None and not replayable(body):
+            self._probe_region()
+        return self._sign_and_send(req, body, whole)
+
+    def _sign_and_send(self, req: ClientRequest, body: Any, whole: Optional[bytes]) -> Any:
         headers = {k: str(v) for k, v in req.headers.items()}
-        host = self.host
+        conn_host, region = self._route()
+        host = conn_host
         default_port = 443 if self.secure else 80
         if self.port is not None and int(self.port) != default_port:
             host = f"{host}:{self.port}"
@@ -161,7 +217,7 @@ class Client:
             headers.update(
                 auth.sign_v4(
                     method=req.method, host=host, path=path, query=query, headers=headers,
-                    key=self.key, secret=self.secret, region=auth.derive_region(self.region),
+                    key=self.key, secret=self.secret, region=region,
                     now=now, payload_hash=payload, token=self.token,
                 )
             )
@@ -180,7 +236,7 @@ class Client:
         target = path + ("?" + query if query else "")
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None
-        return self._transport.send(req.method, scheme, self.host, port, target, headers, body)
+        return self._transport.send(req.method, scheme, conn_host, port, target, headers, body)
 
     # -- knox's verbs -------------------------------------------------------------------
     def put(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
@@ -190,19 +246,19 @@ class Client:
         ...                  'Content-Type': 'application/json'})   # doctest: +SKIP
         >>> res = req.end('{"foo":"bar"}').wait()                   # doctest: +SKIP
         """
-        return self.request("PUT", _naming.encode_special_characters(filename), headers)
+        return self.request("PUT", _key_path(filename), headers)
 
     def get(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A GET of ``filename`` (knox's ``get``); ``end()`` sends it."""
-        return self.request("GET", _naming.encode_special_characters(filename), headers)
+        return self.request("GET", _key_path(filename), headers)
 
     def head(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A HEAD of ``filename`` (knox's ``head``); ``end()`` sends it."""
-        return self.request("HEAD", _naming.encode_special_characters(filename), headers)
+        return self.request("HEAD", _key_path(filename), headers)
 
     def del_(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A DELETE of ``filename`` (knox's ``del``); ``end()`` sends it."""
-        return self.request("DELETE", _naming.encode_special_characters(filename), headers)
+        return self.request("DELETE", _key_path(filename), headers)
 
     def copy(self, sourceFilename: str, destFilename: str, headers: Optional[Headers] = None
              ) -> ClientRequest:
@@ -480,6 +536,12 @@ def createClient(options: Optional[Mapping[str, Any]] = None, **kw: Any) -> Clie
 
 
 create_client = createClient
+
+
+def _key_path(filename: str) -> str:
+    """A key as knox puts it in a request path; control characters are refused first."""
+    _validate.check_key(filename)
+    return _naming.encode_special_characters(filename)
 
 
 def _copy_headers(source_bucket: str, source: str, headers: Optional[Headers]) -> Headers:
