@@ -16,7 +16,7 @@ from . import auth, utils
 from ._emitter import Emitter, Operation
 from ._loop import run
 from ._streams import ClientRequest, IncomingMessage, Progress
-from .client import Client, createClient, create_client
+from .client import Client, create_client, createClient
 from .errors import IntegrityError, KnoxError, RequestError, S3Error, ValidationError
 
 __version__ = "0.1.0"

@@ -138,7 +138,7 @@ class AsyncioLoop(Loop):
 
 
 _local = threading.local()
-_aio_loops: "dict[int, AsyncioLoop]" = {}
+_aio_loops: dict[int, AsyncioLoop] = {}
 _main_loop: Optional[Loop] = None
 
 

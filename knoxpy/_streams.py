@@ -240,7 +240,7 @@ class ClientRequest(Operation):
     def getHeader(self, name: str) -> Any:
         return header_value(self._headers, name)
 
-    def setHeader(self, name: str, value: Any) -> "ClientRequest":
+    def setHeader(self, name: str, value: Any) -> ClientRequest:
         if self._started:
             raise RuntimeError("Cannot set headers after they are sent to the client")
         self.removeHeader(name)
@@ -271,7 +271,7 @@ class ClientRequest(Operation):
             self._start(self._pipe, None)
         return self._pipe.put(data) if data else True
 
-    def end(self, data: Optional[Chunk] = None) -> "ClientRequest":
+    def end(self, data: Optional[Chunk] = None) -> ClientRequest:
         """Finish the request (sending ``data`` last) and return it, for chaining."""
         if self._ended:
             return self
@@ -301,7 +301,7 @@ class ClientRequest(Operation):
 
     destroy = abort
 
-    def _send_source(self, source: Iterable[bytes]) -> "ClientRequest":
+    def _send_source(self, source: Iterable[bytes]) -> ClientRequest:
         """Stream ``source`` as the body, read on the worker (file, iterator)."""
         self._ended = True
         self._start(source, None)
@@ -470,7 +470,7 @@ class IncomingMessage(Emitter):
         if event == "data" and self._flowing is None:
             self.resume()
 
-    def resume(self) -> "IncomingMessage":
+    def resume(self) -> IncomingMessage:
         """Let the body flow (``'data'`` events); with no listener the data is dropped."""
         self._touch()
         self._flowing = True
@@ -478,7 +478,7 @@ class IncomingMessage(Emitter):
         self._ensure_reader()
         return self
 
-    def pause(self) -> "IncomingMessage":
+    def pause(self) -> IncomingMessage:
         self._flowing = False
         return self
 
@@ -487,7 +487,7 @@ class IncomingMessage(Emitter):
 
     is_paused = isPaused
 
-    def setEncoding(self, encoding: str = "utf8") -> "IncomingMessage":
+    def setEncoding(self, encoding: str = "utf8") -> IncomingMessage:
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         return self
 

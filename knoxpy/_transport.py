@@ -128,7 +128,15 @@ def read_chunk(raw: urllib3.BaseHTTPResponse, amt: int = RESPONSE_CHUNK) -> byte
 
 
 def release(raw: urllib3.BaseHTTPResponse) -> None:
-    """Give a fully read response's connection back to the pool."""
+    """Give a fully read response's connection back to the pool.
+
+    The final zero-byte read matters: it lets http.client close its file on the
+    socket, so a connection the server closes (``Connection: close``) is not leaked.
+    """
+    try:
+        raw.read(decode_content=False)
+    except Exception:  # noqa: BLE001 - the body is done; a broken connection is closed below
+        raw.close()
     raw.release_conn()
 
 
@@ -164,16 +172,17 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _code_of(exc: BaseException) -> str:
     root = _root_cause(exc)
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, Urllib3Timeout)) or isinstance(
-        root, (socket.timeout, TimeoutError)
-    ):
-        return "ETIMEDOUT"
+    # Order matters: urllib3's NewConnectionError subclasses ConnectTimeoutError.
     if isinstance(exc, NameResolutionError) or isinstance(root, socket.gaierror):
         return "ENOTFOUND"
-    if isinstance(exc, SSLError) or isinstance(root, ssl.SSLError):
-        return "EPROTO"
     if isinstance(root, ConnectionRefusedError):
         return "ECONNREFUSED"
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, Urllib3Timeout)) and not (
+        isinstance(exc, NewConnectionError) and not isinstance(root, (socket.timeout, TimeoutError))
+    ) or isinstance(root, (socket.timeout, TimeoutError)):
+        return "ETIMEDOUT"
+    if isinstance(exc, SSLError) or isinstance(root, ssl.SSLError):
+        return "EPROTO"
     if isinstance(root, BrokenPipeError):
         return "EPIPE"
     if isinstance(root, ConnectionResetError) or isinstance(exc, IncompleteRead):

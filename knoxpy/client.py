@@ -11,14 +11,14 @@ import datetime as _dt
 import hashlib
 import mimetypes
 import os
-import time
 import urllib.parse
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
 from . import _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
+from ._loop import Loop
 from ._retry import Backoff
 from ._streams import ClientRequest, IncomingMessage, header_value, iter_source, replayable
 from ._transport import Transport
@@ -32,9 +32,9 @@ Headers = Dict[str, Any]
 
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
 LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
-_MIME = mimetypes.MimeTypes()
+_MIME = mimetypes.MimeTypes()  # the built-in table only: the same answer on every machine
 # Regions learned from S3's redirects, per (endpoint, bucket), shared by every client.
-_BUCKET_REGIONS: Dict["tuple[str, str]", str] = {}  # the built-in table only: the same answer on every machine
+_BUCKET_REGIONS: Dict[Tuple[str, str], str] = {}
 
 
 class _Options(dict):  # type: ignore[type-arg]
@@ -46,7 +46,7 @@ class _Options(dict):  # type: ignore[type-arg]
     __str__ = __repr__
 
 
-def _split_callback(headers: Any, fn: Optional[Callback]) -> "tuple[Headers, Optional[Callback]]":
+def _split_callback(headers: Any, fn: Optional[Callback]) -> tuple[Headers, Optional[Callback]]:
     """knox's ``if ('function' == typeof headers) { fn = headers; headers = {}; }``."""
     if callable(headers):
         return {}, headers
@@ -54,7 +54,7 @@ def _split_callback(headers: Any, fn: Optional[Callback]) -> "tuple[Headers, Opt
 
 
 def _register(op: Any, fn: Optional[Callback]) -> None:
-    """knox's ``registerReqListeners``: ``fn(None, res)`` on response, ``fn(err, None)`` on error."""
+    """knox's ``registerReqListeners``: ``fn(None, res)``, or ``fn(err, None)`` on error."""
     if fn is None:
         return
     called = []
@@ -132,10 +132,13 @@ class Client:
         )
 
     # -- the request core ------------------------------------------------------------
-    def request(self, method: str, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
+    def request(self, method: str, filename: str, headers: Optional[Headers] = None, *,
+                loop: Optional[Loop] = None) -> ClientRequest:
         """A signed request for ``filename`` (already URL-encoded; may carry ``?query``).
 
         knox's ``Client#request``: call ``end()`` to send it.
+
+        ``loop`` (knoxpy's own use) picks the loop that owns the request.
 
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
@@ -144,13 +147,13 @@ class Client:
         _validate.check_key(filename)
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
-        req = ClientRequest(method, target, headers, self.url(filename), self._send,
+        req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
                             backoff=self._backoff, redirect=self._learn_region)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
     # -- where a request goes, and for which region it is signed ----------------------------
-    def _route(self) -> "tuple[str, str]":
+    def _route(self) -> tuple[str, str]:
         """(host, signing region): the client's, or those learned from a redirect (knox #66)."""
         learned = _BUCKET_REGIONS.get((self.endpoint, self.bucket))
         if learned is None:
@@ -354,7 +357,7 @@ class Client:
             return req
         return req._send_source(iter_source(stream))
 
-    def putFile(self, src: Union[str, "os.PathLike[str]"], filename: str, headers: Any = None,
+    def putFile(self, src: Union[str, os.PathLike[str]], filename: str, headers: Any = None,
                 fn: Optional[Callback] = None) -> Operation:
         """PUT the file at ``src`` as ``filename`` and call ``fn(err, res)`` (knox's ``putFile``).
 
@@ -413,7 +416,9 @@ class Client:
             fn, params = params, None
         if params and next(iter(params)) not in LIST_PARAMS:
             headers, params = params, None
-        query = "?" + urllib.parse.urlencode(params, quote_via=_js_querystring_quote) if params else ""
+        query = ""
+        if params:
+            query = "?" + urllib.parse.urlencode(params, quote_via=_js_querystring_quote)
         req = self.request("GET", query, headers)
         op = Operation()
         req.on("response", lambda res: op.emit("response", res))
@@ -507,6 +512,60 @@ class Client:
             query += "&x-amz-security-token=" + _js_encode_uri_component(self.token)
         return self.url(filename) + "?" + query
 
+    # -- beyond knox: transfers of any size and bulk operations (knoxpy.transfer, knoxpy.bulk) --
+    def upload(self, source: Any, filename: str, headers: Any = None,
+               fn: Optional[Callback] = None, **options: Any) -> Operation:
+        """Upload a path, file object, iterator of bytes or readable, of any size.
+
+        One PUT when small and of known length; otherwise a parallel multipart upload
+        that is aborted on failure. See ``knoxpy.transfer.upload``.
+
+        >>> client.upload('big.iso', '/isos/big.iso').on('progress', print).wait()  # doctest: +SKIP
+        """
+        from .transfer import upload
+
+        return upload(self, source, filename, headers, fn, **options)
+
+    def download(self, filename: str, dest: Any, headers: Any = None,
+                 fn: Optional[Callback] = None, **options: Any) -> Operation:
+        """Download to a path (appearing only when complete and verified) or a writable.
+
+        >>> client.download('/isos/big.iso', 'big.iso').wait()   # doctest: +SKIP
+        """
+        from .transfer import download
+
+        return download(self, filename, dest, headers, fn, **options)
+
+    def listAll(self, params: Optional[Mapping[str, Any]] = None) -> Any:
+        """Every key under a prefix, across pages: a readable and a Python iterator.
+
+        >>> for entry in client.listAll({'prefix': 'logs/'}):   # doctest: +SKIP
+        ...     print(entry['Key'], entry['Size'])
+        """
+        from .bulk import list_all
+
+        return list_all(self, params)
+
+    def deleteAll(self, keys: Any, fn: Optional[Callback] = None) -> Operation:
+        """Delete any number of keys in parallel batches of 1000.
+
+        >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
+        {'deleted': 2500, 'errors': []}
+        """
+        from .bulk import delete_all
+
+        return delete_all(self, keys, fn)
+
+    def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None
+                ) -> Operation:
+        """Copy every key under ``prefix`` to ``{'bucket': ..., 'prefix': ...}``, in parallel.
+
+        >>> client.copyAll('2024/', {'prefix': 'archive/2024/'}).wait()   # doctest: +SKIP
+        """
+        from .bulk import copy_all
+
+        return copy_all(self, prefix, dest, fn)
+
     # -- snake_case aliases for Python code --------------------------------------------------
     put_file = putFile
     put_stream = putStream
@@ -519,6 +578,9 @@ class Client:
     copy_file_to = copyFileTo
     delete_multiple = deleteMultiple
     signed_url = signedUrl
+    list_all = listAll
+    delete_all = deleteAll
+    copy_all = copyAll
 
 
 # knox's name is ``del``, a Python keyword: ``getattr(client, 'del')`` works too.

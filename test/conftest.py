@@ -58,7 +58,8 @@ def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[byte
 def create_bucket(port: int, bucket: str) -> None:
     import urllib3
 
-    r = urllib3.PoolManager().request("PUT", f"http://127.0.0.1:{port}/{bucket}")
+    with urllib3.PoolManager() as pool:
+        r = pool.request("PUT", f"http://127.0.0.1:{port}/{bucket}")
     assert r.status == 200, r.data
 
 

@@ -151,7 +151,8 @@ def test_unhandled_error_raises_from_run() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once closed
-    c = knoxpy.createClient(key="k", secret="s", bucket="bkt", endpoint="127.0.0.1", port=port)
+    c = knoxpy.createClient(key="k", secret="s", bucket="bkt", endpoint="127.0.0.1", port=port,
+                            style="path")
     c.get("/x").end()
     with pytest.raises(knoxpy.RequestError) as info:
         knoxpy.run(timeout=10)
@@ -163,7 +164,7 @@ def test_unhandled_error_at_script_end_exits_1_with_traceback() -> None:
     out = _run_script("""
         import socket, knoxpy
         s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
-        c = knoxpy.createClient(key='k', secret='s', bucket='bkt', endpoint='127.0.0.1', port=port)
+        c = knoxpy.createClient(key='k', secret='s', bucket='bkt', endpoint='127.0.0.1', port=port, style='path')
         c.get('/x').end()
     """)
     assert out.returncode == 1
@@ -176,7 +177,8 @@ def test_handled_error_goes_to_the_callback_and_wait_raises() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    c = knoxpy.createClient(key="k", secret="s", bucket="bkt", endpoint="127.0.0.1", port=port)
+    c = knoxpy.createClient(key="k", secret="s", bucket="bkt", endpoint="127.0.0.1", port=port,
+                            style="path")
     seen: List[Any] = []
     req = c.getFile("/x", lambda err, res: seen.append((err.code, res)))
     with pytest.raises(knoxpy.RequestError):

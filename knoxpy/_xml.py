@@ -1,0 +1,232 @@
+"""Every XML shape knoxpy reads from S3 or sends to it, in one place: pure functions.
+
+Parsing is safe: a document type declaration (where entity-expansion and
+external-entity attacks live) is refused outright, documents over
+``MAX_XML_BYTES`` are refused, and malformed XML raises :class:`MalformedXML`
+naming what was expected.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+
+from .errors import S3Error
+
+__all__ = [
+    "MalformedXML",
+    "build_complete_multipart",
+    "build_delete",
+    "error_from",
+    "parse",
+    "parse_complete_multipart",
+    "parse_copy_result",
+    "parse_delete_result",
+    "parse_error",
+    "parse_initiate_multipart",
+    "parse_list",
+    "parse_list_multipart_uploads",
+    "parse_list_parts",
+    "region_from_error",
+]
+
+MAX_XML_BYTES = 64 * 1024 * 1024
+_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+
+
+class MalformedXML(ValueError):
+    """The server's answer was not the XML document expected."""
+
+
+def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTES
+          ) -> Tuple[str, Dict[str, Any]]:
+    """Parse an S3 document safely; returns (root element name, its children as a dict)."""
+    what = f"<{root}>" if root else "an XML document"
+    if len(body) > max_bytes:
+        raise MalformedXML(f"expected {what} from S3, got a document over {max_bytes} bytes")
+    if _DOCTYPE.search(body):
+        raise MalformedXML(f"expected {what} from S3, got XML with a DTD/entities (refused)")
+    try:
+        doc = xmltodict.parse(body, disable_entities=True)
+    except (ExpatError, ValueError) as exc:
+        raise MalformedXML(f"expected {what} from S3, got malformed XML: {exc}") from None
+    if not isinstance(doc, dict) or len(doc) != 1:
+        raise MalformedXML(f"expected {what} from S3, got an empty document")
+    name, content = next(iter(doc.items()))
+    if root is not None and name != root and name != "Error":
+        raise MalformedXML(f"expected {what} from S3, got <{name}>")
+    return name, _clean(content) if isinstance(content, dict) else {}
+
+
+def _clean(node: Any) -> Any:
+    """xml2js's shape: attributes dropped, empty elements as ''."""
+    if node is None:
+        return ""
+    if isinstance(node, dict):
+        return {k: _clean(v) for k, v in node.items() if not k.startswith("@")}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    return node
+
+
+def _as_list(value: Any) -> List[Any]:
+    if value is None or value == "":
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _parse_date(value: str) -> Any:
+    try:
+        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+
+
+_NUMBERS = ("MaxKeys", "Size", "KeyCount", "MaxUploads", "MaxParts", "PartNumber",
+            "NextPartNumberMarker", "PartNumberMarker")
+_BOOLS = ("IsTruncated", "IsLatest")
+_ARRAYS = ("Contents", "CommonPrefixes", "Part", "Upload", "Deleted", "Version",
+           "DeleteMarker")
+
+
+def _normalize(data: Dict[str, Any]) -> Dict[str, Any]:
+    """knox's ``normalizeResponse``: numbers, booleans, dates and arrays from strings."""
+    for key, value in list(data.items()):
+        if key in _NUMBERS and isinstance(value, str) and value.lstrip("-").isdigit():
+            data[key] = int(value)
+        elif key in _BOOLS:
+            data[key] = value == "true"
+        elif key in ("LastModified", "Initiated"):
+            data[key] = _parse_date(value) if isinstance(value, str) else value
+        elif key in _ARRAYS:
+            data[key] = _as_list(value)
+        if isinstance(data[key], list):
+            for item in data[key]:
+                if isinstance(item, dict):
+                    _normalize(item)
+        elif isinstance(data[key], dict):
+            _normalize(data[key])
+    return data
+
+
+def parse_list(body: bytes) -> Dict[str, Any]:
+    """knox's ``list`` result: ListBucketResult (V1 or V2) normalised; Contents always a list.
+
+    An error document comes back normalised the same way (``Code``, ``Message``...),
+    as knox passes whatever S3 sent.
+    """
+    _, data = parse(body, "ListBucketResult")
+    data = _normalize(data)
+    data.setdefault("Contents", [])
+    return data
+
+
+def _escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def build_delete(keys: Iterable[str], quiet: bool = False) -> bytes:
+    """knox's ``makeDeleteXmlBuffer``: a Delete document, leading slashes removed."""
+    tags = "".join(
+        "<Object><Key>" + _escape(k[1:] if k.startswith("/") else k) + "</Key></Object>"
+        for k in keys
+    )
+    quiet_tag = "<Quiet>true</Quiet>" if quiet else ""
+    return ('<?xml version="1.0" encoding="UTF-8"?><Delete>' + quiet_tag + tags
+            + "</Delete>").encode("utf-8")
+
+
+def parse_delete_result(body: bytes) -> Dict[str, List[Dict[str, Any]]]:
+    """DeleteResult: ``{'Deleted': [{Key, ...}], 'Errors': [{Key, Code, Message}]}``."""
+    name, data = parse(body, "DeleteResult")
+    if name == "Error":
+        raise error_from(data, 200)
+    return {"Deleted": _as_list(data.get("Deleted")), "Errors": _as_list(data.get("Error"))}
+
+
+def parse_error(body: bytes, status: int) -> Dict[str, Any]:
+    """An S3 error body, tolerant of empty or non-XML bodies (HEAD answers have none)."""
+    fallback = {301: "PermanentRedirect", 307: "TemporaryRedirect", 400: "BadRequest",
+                403: "AccessDenied", 404: "NotFound", 405: "MethodNotAllowed",
+                409: "Conflict", 412: "PreconditionFailed", 416: "InvalidRange",
+                500: "InternalError", 503: "ServiceUnavailable"}
+    data: Dict[str, Any] = {}
+    if body and body.strip():
+        try:
+            _, data = parse(body)
+        except MalformedXML:
+            data = {}
+    data.setdefault("Code", fallback.get(status, f"HTTP{status}"))
+    data.setdefault("Message", "")
+    return data
+
+
+def region_from_error(body: bytes) -> Optional[str]:
+    """The ``<Region>`` of an S3 error such as AuthorizationHeaderMalformed, if any."""
+    m = re.search(rb"<Region>([a-z0-9-]{1,40})</Region>", body[:65536])
+    return m.group(1).decode() if m else None
+
+
+def parse_initiate_multipart(body: bytes) -> Dict[str, Any]:
+    """InitiateMultipartUploadResult: ``{Bucket, Key, UploadId}``."""
+    return _expect(body, "InitiateMultipartUploadResult")
+
+
+def build_complete_multipart(parts: Sequence[Tuple[int, str]]) -> bytes:
+    """CompleteMultipartUpload for ``[(part_number, etag), ...]``."""
+    tags = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{_escape(etag)}</ETag></Part>"
+        for n, etag in parts
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload>' + tags
+            + "</CompleteMultipartUpload>").encode("utf-8")
+
+
+def parse_complete_multipart(body: bytes) -> Dict[str, Any]:
+    """CompleteMultipartUploadResult; S3 may answer 200 with an <Error>: that raises."""
+    return _expect(body, "CompleteMultipartUploadResult")
+
+
+def parse_copy_result(body: bytes) -> Dict[str, Any]:
+    """CopyObjectResult or CopyPartResult: ``{ETag, LastModified}`` (a 200 <Error> raises)."""
+    name, data = parse(body)
+    if name == "Error":
+        raise error_from(data, 200)
+    if name not in ("CopyObjectResult", "CopyPartResult"):
+        raise MalformedXML(f"expected <CopyObjectResult> from S3, got <{name}>")
+    return _normalize(data)
+
+
+def parse_list_parts(body: bytes) -> Dict[str, Any]:
+    """ListPartsResult, with ``Part`` always a list."""
+    data = _normalize(_expect(body, "ListPartsResult"))
+    data.setdefault("Part", [])
+    return data
+
+
+def parse_list_multipart_uploads(body: bytes) -> Dict[str, Any]:
+    """ListMultipartUploadsResult, with ``Upload`` always a list."""
+    data = _normalize(_expect(body, "ListMultipartUploadsResult"))
+    data.setdefault("Upload", [])
+    return data
+
+
+def _expect(body: bytes, root: str) -> Dict[str, Any]:
+    name, data = parse(body, root)
+    if name == "Error":  # S3 can answer 200 and still fail (CompleteMultipartUpload, copies)
+        raise error_from(data, 200)
+    return data
+
+
+def error_from(data: Dict[str, Any], status: int) -> S3Error:
+    """An :class:`S3Error` from a parsed error document."""
+    return S3Error(
+        str(data.get("Code") or f"HTTP{status}"), str(data.get("Message") or ""), status,
+        data.get("RequestId") or None, key=data.get("Key") or None,
+        bucket=data.get("BucketName") or None, region=data.get("Region") or None,
+        resource=data.get("Resource") or None,
+    )
