@@ -7,6 +7,7 @@ moto's, on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -23,6 +24,7 @@ def step(title: str) -> None:
 
 
 def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -31,7 +33,7 @@ def main() -> int:
 
     client = knoxpy.createClient(
         key="<api-key-here>", secret="<secret-here>", bucket="learnboost",
-        endpoint="localhost", port=port,
+        endpoint="localhost", port=port, style="path",  # plain urllib3 resolves no bucket.localhost
     )
     print(f"client: {client!r} (Signature V{client.signatureVersion})")
 

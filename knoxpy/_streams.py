@@ -230,6 +230,7 @@ class ClientRequest(Operation):
         self._started = False
         self._ended = False
         self.aborted = False
+        self.replayable = True  # whether the body can be sent again (set when sending)
         self.res: Optional[IncomingMessage] = None
         self.resource = path  # the resource knox's V2 signature covers
 
@@ -343,7 +344,7 @@ class ClientRequest(Operation):
 
     def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
         """On a worker: sign, send, retry what is transient, post what came back."""
-        can_replay = whole is not None or replayable(stream)
+        can_replay = self.replayable = whole is not None or replayable(stream)
         attempt = redirects = 0
         try:
             while True:

@@ -20,7 +20,7 @@ from . import _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
-from ._streams import ClientRequest, IncomingMessage, header_value, iter_source, replayable
+from ._streams import ClientRequest, IncomingMessage, header_value, iter_source
 from ._transport import Transport
 from ._transport import discard as _transport_discard
 from .errors import ValidationError
@@ -197,7 +197,7 @@ class Client:
 
     def _send(self, req: ClientRequest, body: Any, whole: Optional[bytes]) -> Any:
         """On a worker: sign ``req`` now (fresh date) and send it."""
-        if whole is None and not replayable(body):
+        if not req.replayable:
             self._probe_region()
         return self._sign_and_send(req, body, whole)
 
