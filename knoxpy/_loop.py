@@ -267,23 +267,39 @@ def spawn(fn: Callback, *args: Any, stealable_by: Optional[Loop] = None) -> None
 
 # -- timers that run in the background (not on a loop) ------------------------------
 class _Timers:
+    """One background thread for every timer; cheap to add and cancel on a hot path.
+
+    Adding wakes the thread only when the new timer is the earliest; cancelled
+    timers are dropped lazily, and swept out when they are most of the heap.
+    """
+
     def __init__(self) -> None:
-        self._heap: List[Tuple[float, int, Callback]] = []
+        self._heap: List[List[Any]] = []
         self._cond = threading.Condition(threading.Lock())
         self._seq = itertools.count()
+        self._cancelled = 0
         self._thread: Optional[threading.Thread] = None
 
     def call_later(self, delay: float, fn: Callback) -> Callable[[], None]:
-        entry = [time.monotonic() + delay, next(self._seq), fn]
+        entry: List[Any] = [time.monotonic() + delay, next(self._seq), fn]
         with self._cond:
-            heapq.heappush(self._heap, entry)  # type: ignore[arg-type]
+            heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="knoxpy-timers", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0] is entry:
+                self._cond.notify()
 
         def cancel() -> None:
-            entry[2] = None
+            with self._cond:
+                if entry[2] is None:
+                    return
+                entry[2] = None
+                self._cancelled += 1
+                if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+                    self._heap[:] = [e for e in self._heap if e[2] is not None]
+                    heapq.heapify(self._heap)
+                    self._cancelled = 0
 
         return cancel
 
@@ -293,12 +309,16 @@ class _Timers:
             with cond:
                 while not heap or heap[0][0] > time.monotonic():
                     cond.wait(None if not heap else heap[0][0] - time.monotonic())
-                _, _, fn = heapq.heappop(heap)
-            if fn is not None:
-                try:
-                    fn()
-                except Exception:
-                    log.exception("knoxpy: uncaught error in a timer")
+                entry = heapq.heappop(heap)
+                fn = entry[2]
+                if fn is None:
+                    self._cancelled = max(0, self._cancelled - 1)
+                    continue
+                entry[2] = None
+            try:
+                fn()
+            except Exception:
+                log.exception("knoxpy: uncaught error in a timer")
 
 
 _TIMERS = _Timers()

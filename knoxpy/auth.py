@@ -28,6 +28,7 @@ wire form (path, query) is decoded and re-encoded once, as S3 does before it com
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -537,8 +538,12 @@ def _hmac_sha256(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=64)
 def signing_key(secret: str, date_stamp: str, region: str, service: str = "s3") -> bytes:
-    """The V4 signing key, derived from the secret for one day, region and service."""
+    """The V4 signing key, derived from the secret for one day, region and service.
+
+    Pure, so it is cached: a client signs every request of a day with the same key.
+    """
     # Spec: HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
     key = _utf8("AWS4" + secret)
     for part in (date_stamp, region, service, "aws4_request"):
