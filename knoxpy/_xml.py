@@ -50,7 +50,8 @@ def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTE
     if _DOCTYPE.search(body):
         raise MalformedXML(f"expected {what} from S3, got XML with a DTD/entities (refused)")
     try:
-        doc = xmltodict.parse(body, disable_entities=True)
+        # Whitespace is kept: keys may begin or end with spaces.
+        doc = xmltodict.parse(body, disable_entities=True, strip_whitespace=False)
     except (ExpatError, ValueError) as exc:
         raise MalformedXML(f"expected {what} from S3, got malformed XML: {exc}") from None
     if not isinstance(doc, dict) or len(doc) != 1:
@@ -65,8 +66,8 @@ def _clean(node: Any) -> Any:
     """xml2js's shape: attributes dropped, empty elements as ''."""
     if node is None:
         return ""
-    if isinstance(node, dict):
-        return {k: _clean(v) for k, v in node.items() if not k.startswith("@")}
+    if isinstance(node, dict):  # '#text' beside child elements is only indentation
+        return {k: _clean(v) for k, v in node.items() if not k.startswith(("@", "#"))}
     if isinstance(node, list):
         return [_clean(v) for v in node]
     return node

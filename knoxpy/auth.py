@@ -318,6 +318,11 @@ def _node_url_parse(url: str) -> Tuple[Optional[str], Optional[str]]:
     return path or None, query if question else None
 
 
+def url_pathname(url: str) -> str:
+    """Node's ``url.parse(url).pathname`` (knox's ``signedUrl`` signs it), '' for null."""
+    return _node_url_parse(url)[0] or ""
+
+
 def _node_querystring_parse(query: Optional[str]) -> dict[str, Union[str, list[str]]]:
     """Node's ``querystring.parse``: names and values go through ``_node_unescape``, a
     repeated key collects a list, and only the first 1000 ``&``-separated pieces count

@@ -493,7 +493,7 @@ class Client:
         return f"{scheme}://{host}{path}?{query}"
 
     def _signed_url_v2(self, filename: str, epoch: int, options: Dict[str, Any]) -> str:
-        pathname = _js_url_pathname(filename)
+        pathname = auth.url_pathname(filename)
         resource = "/" + self.bucket + _naming.ensure_leading_slash(pathname)
         qs = options.get("qs")
         if qs:
@@ -658,10 +658,3 @@ def _js_querystring_quote(s: Any, safe: str = "", encoding: Any = None, errors: 
 
 def _js_encode_uri_component(s: str) -> str:
     return urllib.parse.quote(s, safe="-_.!~*'()")
-
-
-def _js_url_pathname(filename: str) -> str:
-    """Node's ``url.parse(filename).pathname`` for a relative name: up to ``?`` or ``#``."""
-    for sep in ("?", "#"):
-        filename = filename.split(sep, 1)[0]
-    return filename
