@@ -42,7 +42,7 @@ class Emitter(EventEmitter):
 
     addListener = on
 
-    def once(self, event: str, f: Optional[Handler] = None) -> Any:  # type: ignore[override]
+    def once(self, event: str, f: Optional[Handler] = None) -> Any:
         if f is None:
             return super().once(event)
         super().once(event, f)

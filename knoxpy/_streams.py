@@ -501,15 +501,17 @@ class IncomingMessage(Emitter):
         ``fs.WriteStream``, it is closed at the end (``end=False`` keeps it open;
         ``sys.stdout``/``sys.stderr`` are never closed).
         """
-        if isinstance(dest, Emitter):
+        if isinstance(dest, Emitter) and hasattr(dest, "write"):
+            writable: Any = dest
+
             def ondata(chunk: Any) -> None:
-                if dest.write(chunk) is False:
+                if writable.write(chunk) is False:
                     self.pause()
-                    dest.once("drain", lambda: self.resume())
+                    writable.once("drain", lambda: self.resume())
 
             self.on("data", ondata)
             if end:
-                self.once("end", lambda: dest.end())
+                self.once("end", lambda: writable.end())
         else:
             self._sink = _FileSink(dest, end)
             self.resume()

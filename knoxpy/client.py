@@ -57,7 +57,7 @@ def _register(op: Any, fn: Optional[Callback]) -> None:
     """knox's ``registerReqListeners``: ``fn(None, res)``, or ``fn(err, None)`` on error."""
     if fn is None:
         return
-    called = []
+    called: List[bool] = []
 
     def once(err: Optional[BaseException], res: Any) -> None:
         if not called:
@@ -107,6 +107,7 @@ class Client:
     host: str
     urlBase: str
     token: Optional[str]
+    options: Dict[str, Any]
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None, **kw: Any) -> None:
         opts: Dict[str, Any] = dict(options or {})
@@ -352,7 +353,11 @@ class Client:
         if isinstance(stream, IncomingMessage) or (
             hasattr(stream, "pipe") and hasattr(stream, "on")
         ):
-            stream.on("error", lambda err: req.abort() or req._fail_later(err))
+            def source_failed(err: BaseException) -> None:
+                req._fail_later(err)  # queued first: the caller hears the source's error
+                req.abort()
+
+            stream.on("error", source_failed)
             stream.pipe(req)
             return req
         return req._send_source(iter_source(stream))
@@ -524,7 +529,8 @@ class Client:
         """
         from .transfer import upload
 
-        return upload(self, source, filename, headers, fn, **options)
+        op: Operation = upload(self, source, filename, headers, fn, **options)
+        return op
 
     def download(self, filename: str, dest: Any, headers: Any = None,
                  fn: Optional[Callback] = None, **options: Any) -> Operation:
@@ -534,7 +540,8 @@ class Client:
         """
         from .transfer import download
 
-        return download(self, filename, dest, headers, fn, **options)
+        op: Operation = download(self, filename, dest, headers, fn, **options)
+        return op
 
     def listAll(self, params: Optional[Mapping[str, Any]] = None) -> Any:
         """Every key under a prefix, across pages: a readable and a Python iterator.
@@ -554,7 +561,8 @@ class Client:
         """
         from .bulk import delete_all
 
-        return delete_all(self, keys, fn)
+        op: Operation = delete_all(self, keys, fn)
+        return op
 
     def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None
                 ) -> Operation:
@@ -564,7 +572,8 @@ class Client:
         """
         from .bulk import copy_all
 
-        return copy_all(self, prefix, dest, fn)
+        op: Operation = copy_all(self, prefix, dest, fn)
+        return op
 
     # -- snake_case aliases for Python code --------------------------------------------------
     put_file = putFile
@@ -651,7 +660,7 @@ def _finish(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
         op.emit("data", data)
 
 
-def _js_querystring_quote(s: Any, safe: str = "", encoding: Any = None, errors: Any = None) -> str:
+def _js_querystring_quote(s: Any, safe: Any = "", encoding: Any = None, errors: Any = None) -> str:
     """Node's ``querystring.stringify`` escaping (``escape`` = encodeURIComponent-like)."""
     return urllib.parse.quote(str(s), safe="-_.!~*'()")
 
