@@ -435,8 +435,7 @@ class IncomingMessage(Emitter):
         self.statusCode: int = raw.status
         self.statusMessage: str = raw.reason or ""
         self.status_code = self.statusCode
-        self.headers: Dict[str, str] = _node_headers(raw.headers)
-        self.rawHeaders = [x for kv in raw.headers.items() for x in kv]
+        self.headers: Dict[str, str] = _transport.node_headers(raw)
         self.httpVersion = "1.1"
         self.url = getattr(req, "url", "")
         self._cond = threading.Condition(threading.Lock())
@@ -465,6 +464,11 @@ class IncomingMessage(Emitter):
 
     def __repr__(self) -> str:
         return f"<IncomingMessage {self.statusCode} {self.url}>"
+
+    @property
+    def rawHeaders(self) -> list[str]:
+        """Node's ``res.rawHeaders``: names as sent and values, flattened."""
+        return [x for kv in self._raw.headers.items() for x in kv]
 
     # -- Node's readable ------------------------------------------------------------
     def _on_new_listener(self, event: str, _f: Any) -> None:
@@ -683,12 +687,3 @@ class _FileSink:
             flush()
         if self.close_at_end:
             self.dest.close()
-
-
-def _node_headers(headers: Any) -> Dict[str, str]:
-    """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
-    out: Dict[str, str] = {}
-    for k, v in headers.items():
-        k = k.lower()
-        out[k] = f"{out[k]}, {v}" if k in out else v
-    return out

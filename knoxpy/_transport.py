@@ -122,6 +122,18 @@ class Transport:
         )
 
 
+def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
+    """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
+    container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
+    if isinstance(container, dict):
+        return {k: ", ".join(v[1:]) for k, v in container.items()}
+    out: dict[str, str] = {}
+    for k, v in raw.headers.items():
+        k = k.lower()
+        out[k] = f"{out[k]}, {v}" if k in out else v
+    return out
+
+
 def read_chunk(raw: urllib3.BaseHTTPResponse, amt: int = RESPONSE_CHUNK) -> bytes:
     """Read up to ``amt`` bytes of a body as sent (no content decoding)."""
     return raw.read(amt, decode_content=False)
