@@ -199,16 +199,34 @@ class _Pool:
 
     IDLE_SECONDS = 30.0
     MAX_THREADS = 512
+    KICK_SECONDS = 0.002  # longest a deferred task waits for its loop before a worker takes it
+    KICKER_PARK_TICKS = 250
 
     def __init__(self) -> None:
         self._tasks: Deque[Tuple[Callback, Tuple[Any, ...], Optional[Loop]]] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # workers wait here
+        self._kicker_cond = threading.Condition(lock)  # the kicker parks here
         self._idle = 0
         self._threads = 0
+        self._deferred = 0  # stealable tasks queued without waking a worker
+        self._kicker: Optional[threading.Thread] = None
 
     def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
         with self._cond:
             self._tasks.append((fn, args, stealer))
+            if stealer is not None and self._idle > self._deferred:
+                # Waking a worker costs more than a small request's own work, and the
+                # loop thread usually waits (and steals the task) a moment later. The
+                # kicker hands the task to a worker within KICK_SECONDS if it does not.
+                self._deferred += 1
+                if self._kicker is None:
+                    self._kicker = threading.Thread(target=self._kick, name="knoxpy-kicker",
+                                                    daemon=True)
+                    self._kicker.start()
+                elif self._deferred == 1:
+                    self._kicker_cond.notify()
+                return
             if self._idle > len(self._tasks) - 1:
                 self._cond.notify()
                 return
@@ -217,12 +235,30 @@ class _Pool:
             self._threads += 1
         threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
 
+    def _kick(self) -> None:
+        """Wake workers for deferred tasks that no loop thread came to steal."""
+        quiet_ticks = 0
+        while True:
+            time.sleep(self.KICK_SECONDS)
+            with self._cond:
+                if self._deferred:
+                    self._cond.notify(self._deferred)
+                    self._deferred = 0
+                    quiet_ticks = 0
+                else:
+                    quiet_ticks += 1
+                    if quiet_ticks >= self.KICKER_PARK_TICKS:
+                        while not self._deferred:
+                            self._kicker_cond.wait()
+                        quiet_ticks = 0
+
     def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
         """Run one stealable task of ``loop``'s inline; called with ``loop_cond`` held."""
         with self._cond:
             for i, task in enumerate(self._tasks):
                 if task[2] is loop:
                     del self._tasks[i]
+                    self._deferred = max(0, self._deferred - 1)
                     break
             else:
                 return False

@@ -175,3 +175,35 @@ def test_awaiting_an_operation_made_outside_asyncio_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="asyncio"):
         asyncio.run(main())
+
+
+def test_deferred_stealable_work_starts_even_if_the_loop_never_waits() -> None:
+    """§2.4: a small request whose caller keeps computing still gets its I/O done."""
+    loop = get_loop()
+    started = threading.Event()
+    loop.ref()
+
+    def task() -> None:
+        started.set()
+        loop.call_soon(lambda: None)
+        loop.unref()
+
+    spawn(task, stealable_by=loop)
+    assert started.wait(2), "a deferred task never reached a worker"
+    loop.run(timeout=5)
+
+
+def test_many_deferred_tasks_all_run_concurrently() -> None:
+    loop = get_loop()
+    barrier = threading.Barrier(6, timeout=5)
+    for _ in range(6):
+        loop.ref()
+
+        def task() -> None:
+            barrier.wait()  # only passes if all six run at once, on workers
+            loop.call_soon(lambda: None)
+            loop.unref()
+
+        spawn(task, stealable_by=loop)
+    time.sleep(0.5)  # the caller is busy: nothing steals
+    loop.run(timeout=10)
