@@ -173,11 +173,11 @@ Sender = Callable[["ClientRequest", Any, Optional[bytes]], urllib3.BaseHTTPRespo
 # The client's redirect hook: learns a bucket's region from an answer; True means "send again".
 Redirect = Callable[["ClientRequest", int, Any, bytes], bool]
 
-SMALL_BODY = 64 * 1024  # error bodies are read whole, to learn their <Code>
+SMALL_BODY = 64 * 1024  # bodies up to this size are read as soon as the headers arrive
 
 
 def _small_body(raw: urllib3.BaseHTTPResponse) -> Optional[bytes]:
-    """Read a small non-2xx body at once (S3 error XML), so it can be inspected."""
+    """Read a body of known small length at once; None for a large or unknown one."""
     length = raw.length_remaining
     if length is None or length > SMALL_BODY:
         return None
@@ -353,14 +353,20 @@ class ClientRequest(Operation):
                 prefetched: Optional[bytes] = None
                 try:
                     raw = self._sender(self, self._body(stream, whole), whole)
+                    # A small body is read at once, on this worker: its connection goes
+                    # straight back to the pool, error bodies can be inspected, and a
+                    # body cut short is a transient failure like any other.
+                    prefetched = _small_body(raw)
                 except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
                     err = _transport.map_error(exc, self.method, self.url)
+                    if raw is not None:
+                        _transport.discard(raw)
+                        raw = None
                 if self.aborted:
                     if raw is not None:
                         _transport.discard(raw)
                     return
                 if raw is not None and raw.status >= 300:
-                    prefetched = _small_body(raw)
                     if (
                         self._redirect is not None and can_replay and redirects < 2
                         and self._redirect(self, raw.status, raw.headers, prefetched or b"")
