@@ -1,0 +1,791 @@
+"""Listing, deleting and copying at any scale: ``listAll``, ``deleteAll``, ``copyAll``.
+
+knox sends its users to s3-lister, s3-deleter and knox-copy for these; knoxpy
+builds them in, in knox's style (emitters, ``fn(err, result)``, ``.wait()``).
+
+Where each thread runs (docs/execution-model.md, docs/bulk.md)::
+
+    your thread (its Loop)            knoxpy-io workers
+    ──────────────────────            ─────────────────────────────────────────────
+    client.deleteAll(keys) ─ spawn ─▶ driver: fans out to `concurrency` workers;
+                                       each owns a *private* Loop and sends its
+                                       requests synchronously (req.end().wait())
+    run()/wait(): 'keyError', ◀─ post ─ per-key errors, 'retry', then the result
+    'copied', 'retry', fn(err, result)
+
+Workers never call user code, with one exception: an iterator of keys given to
+``deleteAll`` is consumed on a worker (that is what makes it lazy and eager at
+once). Every S3 error answer becomes a :class:`knoxpy.S3Error`.
+
+Tests lower :data:`MULTIPART_COPY_THRESHOLD` and :data:`MULTIPART_COPY_PART_SIZE`
+to exercise UploadPartCopy with small objects.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import logging
+import threading
+import time
+import urllib.parse
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+)
+
+from . import _naming, _retry, _xml
+from ._emitter import Operation
+from ._loop import Loop, spawn
+from ._streams import IncomingMessage
+from .client import Client
+from .errors import RequestError, S3Error, ValidationError
+
+__all__ = [
+    "COPY_CONCURRENCY",
+    "DELETE_BATCH",
+    "DELETE_CONCURRENCY",
+    "MULTIPART_COPY_PART_SIZE",
+    "MULTIPART_COPY_THRESHOLD",
+    "Lister",
+    "copy_all",
+    "delete_all",
+    "list_all",
+]
+
+log = logging.getLogger("knoxpy")
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+MULTIPART_COPY_THRESHOLD = 5 * GIB  # S3's largest single CopyObject; larger goes by parts
+MULTIPART_COPY_PART_SIZE = 512 * MIB  # UploadPartCopy range size (grown to fit 10,000 parts)
+MAX_COPY_PART = 5 * GIB  # S3's largest part
+MAX_PARTS = 10_000
+DELETE_BATCH = 1000  # S3's most keys per multi-object delete
+DELETE_CONCURRENCY = 4  # batches in flight
+COPY_CONCURRENCY = 8  # objects (and parts of one large object) in flight
+READ_AHEAD_PAGES = 2  # listing pages buffered ahead of the consumer
+
+Callback = Callable[[Optional[BaseException], Any], Any]
+Entry = Dict[str, Any]
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Headers a multipart copy carries over from the source (CopyObject does it by itself).
+_KEPT_HEADERS = ("content-type", "content-encoding", "content-disposition",
+                 "content-language", "cache-control", "expires")
+# Per-key failures of copyAll; anything else fails the whole operation.
+_PER_KEY = (S3Error, RequestError, ValidationError, _xml.MalformedXML)
+
+
+# -- synchronous requests from a worker thread ------------------------------------------
+class _Session:
+    """Requests sent and awaited on a worker, owned by a private loop of that thread.
+
+    Build one on the thread that uses it. ``'retry'`` events of its requests go to
+    ``on_retry`` (which posts them to the user's loop).
+    """
+
+    def __init__(self, on_retry: Optional[Callable[[Any], None]] = None) -> None:
+        self.loop = Loop()
+        self.on_retry = on_retry
+
+    def send(self, client: Client, method: str, path: str,
+             headers: Optional[Dict[str, Any]] = None, body: bytes = b""
+             ) -> Tuple[IncomingMessage, bytes]:
+        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        req = client.request(method, path, dict(headers or {}), loop=self.loop)
+        if self.on_retry is not None:
+            req.on("retry", self.on_retry)
+        res: IncomingMessage = req.end(body).wait()
+        data = res.read()
+        if res.statusCode >= 300:
+            raise _s3_error(res, data)
+        return res, data
+
+
+def _s3_error(res: IncomingMessage, body: bytes) -> S3Error:
+    err = _xml.error_from(_xml.parse_error(body, res.statusCode), res.statusCode)
+    if err.requestId is None:
+        err.requestId = err.request_id = res.headers.get("x-amz-request-id")
+    return err
+
+
+def _with_200_retries(client: Client, session: _Session, call: Callable[[], T]) -> T:
+    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
+
+    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
+    only found once the body is parsed, so it is retried here, with the same backoff.
+    """
+    backoff = getattr(client, "_backoff", None)
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except S3Error as err:
+            transient = err.statusCode == 200 and err.code in _retry.TRANSIENT_S3_CODES
+            if not transient or backoff is None or attempt >= backoff.max_retries:
+                raise
+            delay = backoff.delay(attempt)
+            attempt += 1
+            if session.on_retry is not None:
+                session.on_retry({"reason": f"200 {err.code}", "delay": delay,
+                                  "attempt": attempt})
+            time.sleep(delay)
+
+
+def _key_target(key: str) -> str:
+    """A key as it goes in a request path: knox's encoding; a leading ``/`` stays a slash."""
+    return "/" + _naming.encode_special_characters(key)
+
+
+def _copy_source(bucket: str, key: str) -> str:
+    """knox's ``x-amz-copy-source``: ``/bucket/encoded-key``."""
+    return "/" + bucket + _key_target(key)
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="-_.~")
+
+
+def _concurrency(client: Client, given: Optional[int], default: int) -> int:
+    value = given if given is not None else client.options.get("concurrency", default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError("concurrency must be a positive integer")
+    return value
+
+
+# -- running work on workers, settling on the user's loop --------------------------------
+def _fan_out(n: int, work: Callable[[_Session, threading.Event], None],
+             on_retry: Optional[Callable[[Any], None]]) -> None:
+    """Run ``work(session, stop)`` on ``n`` threads (this one included) until all return.
+
+    The first exception sets ``stop`` (so the others stop taking work) and is raised
+    once every thread has finished.
+    """
+    stop = threading.Event()
+    errors: List[BaseException] = []
+    cond = threading.Condition(threading.Lock())
+    running = [n]
+
+    def one() -> None:
+        try:
+            work(_Session(on_retry), stop)
+        except BaseException as exc:  # noqa: BLE001 - reported below, once all are done
+            with cond:
+                errors.append(exc)
+            stop.set()
+        finally:
+            with cond:
+                running[0] -= 1
+                cond.notify_all()
+
+    for _ in range(n - 1):
+        spawn(one)
+    one()
+    with cond:
+        while running[0]:
+            cond.wait()
+    if errors:
+        raise errors[0]
+
+
+def _parallel_map(n: int, fn: Callable[[_Session, T], R], items: List[T],
+                  on_retry: Optional[Callable[[Any], None]]) -> List[R]:
+    """``[fn(session, item) for item in items]`` on up to ``n`` threads, in order."""
+    results: List[Any] = [None] * len(items)
+    source = _Shared(iter(enumerate(items)))
+
+    def work(session: _Session, stop: threading.Event) -> None:
+        while not stop.is_set():
+            nxt = source.next()
+            if nxt is None:
+                return
+            i, item = nxt
+            results[i] = fn(session, item)
+
+    _fan_out(max(1, min(n, len(items))), work, on_retry)
+    return results
+
+
+class _Shared:
+    """An iterator shared by workers: one ``next`` at a time; None once exhausted."""
+
+    def __init__(self, it: Iterator[Any]) -> None:
+        self._it = it
+        self._lock = threading.Lock()
+        self._done = False
+
+    def next(self) -> Any:
+        with self._lock:
+            if self._done:
+                return None
+            try:
+                return next(self._it)
+            except StopIteration:
+                self._done = True
+                return None
+
+    def take(self, n: int, convert: Callable[[Any], Optional[str]]) -> List[str]:
+        """Up to ``n`` converted items (``None`` conversions are skipped)."""
+        out: List[str] = []
+        with self._lock:
+            while not self._done and len(out) < n:
+                try:
+                    item = next(self._it)
+                except StopIteration:
+                    self._done = True
+                    break
+                value = convert(item)
+                if value is not None:
+                    out.append(value)
+        return out
+
+
+def _settle(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
+            result: Any) -> None:
+    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``."""
+    if err is not None:
+        op._reject(err, emit=fn is None or bool(op.listeners("error")))
+        if fn is not None:
+            fn(err, None)
+        return
+    op._resolve(result)
+    if fn is not None:
+        fn(None, result)
+    op.emit("end", result)
+
+
+def _start(op: Operation, fn: Optional[Callback], body: Callable[[], Any]) -> Operation:
+    """Run ``body()`` on a worker now; settle ``op`` with what it returns or raises."""
+    loop = op._loop
+    loop.ref()
+
+    def drive() -> None:
+        try:
+            result = body()
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
+            loop.call_soon(_settle, op, fn, exc, None)
+        else:
+            loop.call_soon(_settle, op, fn, None, result)
+        finally:
+            loop.unref()
+
+    spawn(drive)
+    return op
+
+
+def _fail(op: Operation, fn: Optional[Callback], err: BaseException) -> Operation:
+    """Settle ``op`` with ``err`` on the loop's next turn (never inline: CONTRACT §2.1)."""
+    op._loop.call_soon(_settle, op, fn, err, None)
+    return op
+
+
+# -- listAll ---------------------------------------------------------------------------------
+def _list_query(params: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """ListObjectsV2 query parameters from knox's ``list`` params (``marker`` = start-after)."""
+    if params is not None and not isinstance(params, Mapping):
+        raise ValidationError("listAll params must be a dict (prefix, delimiter, max-keys...)")
+    query = {"list-type": "2"}
+    for name, value in (params or {}).items():
+        if value is None:
+            continue
+        name = {"marker": "start-after", "maxKeys": "max-keys"}.get(name, name)
+        query[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return query
+
+
+def _page_entries(data: Dict[str, Any]) -> List[Entry]:
+    """A page's objects and common prefixes, merged in S3's (UTF-8 byte = code point) order."""
+    entries: List[Entry] = list(data.get("Contents") or [])
+    prefixes = [{"Prefix": p.get("Prefix", "")} if isinstance(p, dict) else {"Prefix": p}
+                for p in data.get("CommonPrefixes") or []]
+    if prefixes:
+        entries.extend(prefixes)
+        entries.sort(key=lambda e: str(e.get("Key", e.get("Prefix", ""))))
+    return entries
+
+
+class Lister(Operation):
+    """Every key under a prefix, across pages: what ``client.listAll(params)`` returns.
+
+    A readable: one ``'data'`` event per knox-shaped entry (``Key``, ``LastModified``
+    (datetime), ``ETag``, ``Size`` (int), ``StorageClass``; with a delimiter, common
+    prefixes come as ``{'Prefix': ...}``), then ``'end'`` (or ``'error'``), then
+    ``'close'``. It flows once a ``'data'`` listener is attached or ``resume()``/``pipe()``
+    is called; ``pause()`` stops it. ``wait()`` runs the loop until the end and returns
+    the number of entries delivered.
+
+    It is also a Python iterator that needs no loop: ``for entry in client.listAll(...)``
+    blocks page by page. Either way pages (ListObjectsV2, up to 1000 keys) are fetched
+    as they are consumed, at most ``READ_AHEAD_PAGES`` buffered: never every key in memory.
+
+    >>> for entry in client.listAll({'prefix': 'logs/'}):          # doctest: +SKIP
+    ...     print(entry['Key'], entry['Size'])
+    >>> client.listAll({'prefix': 'logs/'}).on('data', print).wait() # doctest: +SKIP
+    """
+
+    def __init__(self, client: Client, params: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__()
+        self._client = client
+        self._query = _list_query(params)
+        self._cond = threading.Condition(threading.Lock())
+        self._pages: Deque[Deque[Entry]] = collections.deque()
+        self._next: Optional[Tuple[str, str]] = None  # (query name, value) of the next page
+        self._more = True  # pages remain to be fetched
+        self._fetching = False
+        self._fetch_error: Optional[BaseException] = None
+        self._mode: Optional[str] = None  # 'flowing' (events) or 'iterating'
+        self._flowing = False
+        self._count = 0
+        self._ended = False
+        self._add_event_handler("new_listener", self._on_new_listener, self._on_new_listener)
+
+    def __repr__(self) -> str:
+        return f"<knoxpy.bulk.Lister bucket={self._client.bucket!r} query={self._query!r}>"
+
+    # -- the readable side (on the owning loop) -------------------------------------------
+    def _on_new_listener(self, event: str, _f: Any) -> None:
+        if event == "data" and self._mode is None:
+            self.resume()
+
+    def resume(self) -> Lister:
+        """Let entries flow as ``'data'`` events."""
+        if self._mode == "iterating":
+            raise RuntimeError("this listing is being iterated: it cannot also emit 'data'")
+        self._mode = "flowing"
+        self._flowing = True
+        self._loop.call_soon(self._flush)
+        with self._cond:
+            self._want_fetch_locked()
+        return self
+
+    def pause(self) -> Lister:
+        self._flowing = False
+        return self
+
+    def isPaused(self) -> bool:
+        return self._mode == "flowing" and not self._flowing
+
+    is_paused = isPaused
+
+    def pipe(self, dest: Any, end: bool = True) -> Any:
+        """Write each entry into ``dest`` (``write(entry)``; False pauses until ``'drain'``)."""
+        def ondata(entry: Entry) -> None:
+            if dest.write(entry) is False and hasattr(dest, "once"):
+                self.pause()
+                dest.once("drain", lambda *_: self.resume())
+
+        self.on("data", ondata)
+        if end and hasattr(dest, "end"):
+            self.once("end", lambda *_: dest.end())
+        return dest
+
+    def wait(self, timeout: Optional[float] = None) -> Any:
+        """Run the loop until the listing ends; returns how many entries were delivered."""
+        if self._mode is None:
+            self.resume()
+        return super().wait(timeout)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._mode is None:
+            self.resume()
+        return super().__await__()
+
+    def _flush(self) -> None:
+        """On the loop: deliver buffered entries while flowing, then ``'end'``/``'error'``."""
+        while self._flowing:
+            with self._cond:
+                entry = self._take_locked()
+            if entry is None:
+                break
+            self._count += 1
+            self.emit("data", entry)
+        with self._cond:
+            finished = not self._pages and not self._more and not self._fetching
+            if not finished and self._flowing:
+                self._want_fetch_locked()
+            error = self._fetch_error
+        if not (finished and self._flowing and not self._ended):
+            return
+        self._ended = True
+        if error is not None:
+            self._reject(error)
+        else:
+            self._resolve(self._count)
+            self.emit("end")
+        self.emit("close")
+
+    # -- the iterator side (any thread, no loop) ------------------------------------------
+    def __iter__(self) -> Iterator[Entry]:
+        return self
+
+    def __next__(self) -> Entry:
+        if self._mode == "flowing":
+            raise RuntimeError("this listing emits 'data' events: it cannot also be iterated")
+        self._mode = "iterating"
+        with self._cond:
+            while True:
+                entry = self._take_locked()
+                if entry is not None:
+                    return entry
+                if self._fetch_error is not None:
+                    raise self._fetch_error
+                if not self._more:
+                    raise StopIteration
+                self._want_fetch_locked()
+                self._cond.wait()
+
+    # -- fetching (on a worker) -------------------------------------------------------------
+    def _take_locked(self) -> Optional[Entry]:
+        while self._pages:
+            page = self._pages[0]
+            if page:
+                entry = page.popleft()
+                if not page:
+                    self._pages.popleft()
+                    self._want_fetch_locked()
+                return entry
+            self._pages.popleft()
+        return None
+
+    def _want_fetch_locked(self) -> None:
+        """Start fetching if a page is wanted and none is on its way (``_cond`` held)."""
+        if (self._fetching or not self._more or self._fetch_error is not None
+                or len(self._pages) >= READ_AHEAD_PAGES):
+            return
+        self._fetching = True
+        posting = self._mode == "flowing"
+        if posting:
+            self._loop.ref()
+        spawn(self._fetch, posting)
+
+    def _fetch(self, posting: bool) -> None:
+        """On a worker: fetch pages until ``READ_AHEAD_PAGES`` are buffered or none remain."""
+        # ``_fetching`` drops in the same critical section as the decision to stop, so a
+        # consumer that frees a page a moment later starts the next fetch itself.
+        try:
+            session = _Session()
+            while True:
+                with self._cond:
+                    if not self._more or len(self._pages) >= READ_AHEAD_PAGES:
+                        self._fetching = False
+                        self._cond.notify_all()
+                        return
+                    current = self._next
+                try:
+                    entries, nxt = self._fetch_page(session, current)
+                except BaseException as exc:  # noqa: BLE001 - delivered to the consumer
+                    with self._cond:
+                        self._fetch_error = exc
+                        self._more = self._fetching = False
+                        self._cond.notify_all()
+                    return
+                with self._cond:
+                    if entries:
+                        self._pages.append(collections.deque(entries))
+                    self._next = nxt
+                    self._more = nxt is not None
+                    self._cond.notify_all()
+                if posting:
+                    self._loop.call_soon(self._flush)
+        except BaseException as exc:  # noqa: BLE001 - a bug: the consumer must not hang
+            with self._cond:
+                self._fetch_error = self._fetch_error or exc
+                self._more = self._fetching = False
+                self._cond.notify_all()
+        finally:
+            if posting:
+                self._loop.call_soon(self._flush)
+                self._loop.unref()
+
+    def _fetch_page(self, session: _Session, current: Optional[Tuple[str, str]]
+                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+        query = dict(self._query)
+        if current is not None:
+            if current[0] == "start-after":
+                query.pop("continuation-token", None)
+            query[current[0]] = current[1]
+        path = "/?" + "&".join(f"{_q(k)}={_q(v)}" for k, v in query.items())
+        _, body = session.send(self._client, "GET", path)
+        data = _xml.parse_list(body)
+        if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
+            raise _xml.error_from(data, 200)
+        entries = _page_entries(data)
+        if not data.get("IsTruncated"):
+            return entries, None
+        token = data.get("NextContinuationToken")
+        if token:
+            nxt = ("continuation-token", str(token))
+        else:  # a store that answered V1: go on after the last key or prefix
+            last = data.get("NextMarker") or (
+                entries[-1].get("Key", entries[-1].get("Prefix")) if entries else None)
+            if not last:
+                raise _xml.MalformedXML("listing truncated without a continuation token")
+            nxt = ("start-after", str(last))
+        if nxt == current:
+            raise _xml.MalformedXML(f"listing did not advance past {nxt[1]!r}")
+        return entries, nxt
+
+
+def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> Lister:
+    """``client.listAll(params)``: every key under a prefix, as a readable and an iterator.
+
+    ``params`` as knox's ``list`` takes them: ``prefix``, ``delimiter``, ``max-keys``
+    (the page size), ``marker`` (sent as ListObjectsV2's ``start-after``); others
+    (``start-after``, ``fetch-owner``...) are passed as they are.
+    """
+    return Lister(client, params)
+
+
+# -- deleteAll -------------------------------------------------------------------------------
+def _delete_key(item: Any) -> Optional[str]:
+    """A key as ``build_delete`` takes it; common prefixes (``{'Prefix'}``) are skipped.
+
+    Strings follow knox's ``deleteMultiple`` (a leading ``/`` is dropped); a listing
+    entry's ``Key`` is the key itself, so it is given its own leading slash to drop.
+    """
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping):
+        if "Key" in item:
+            return "/" + str(item["Key"])
+        if "Prefix" in item:
+            return None
+    raise ValidationError(
+        f"deleteAll: each key must be a string or a dict with 'Key', not {type(item).__name__}"
+    )
+
+
+def _delete_batch(session: _Session, client: Client, keys: List[str]
+                  ) -> Tuple[int, List[Dict[str, str]]]:
+    xml = _xml.build_delete(keys)
+    md5 = base64.b64encode(hashlib.md5(xml).digest()).decode()
+    _, body = session.send(client, "POST", "/?delete",
+                           {"Content-Length": len(xml), "Content-MD5": md5}, xml)
+    result = _xml.parse_delete_result(body)
+    errors = [{"Key": str(e.get("Key", "")), "Code": str(e.get("Code", "")),
+               "Message": str(e.get("Message", ""))} for e in result["Errors"]]
+    return len(result["Deleted"]), errors
+
+
+def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
+               concurrency: Optional[int] = None) -> Operation:
+    """``client.deleteAll(keys, fn)``: delete any number of keys, 1000 per request, in parallel.
+
+    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``) or a
+    ``listAll`` listing. Deleting starts at once, whether or not anyone waits; up to
+    ``concurrency`` batches (client option, default 4) are in flight. Events:
+    ``'keyError'`` ``{Key, Code, Message}`` for each key S3 refused, as batches come
+    back; ``'retry'``; ``'end'`` (the result). ``'error'`` only when the operation fails
+    as a whole (a batch answered with an error after retries, a failing listing).
+    Result: ``{'deleted': int, 'errors': [{Key, Code, Message}, ...]}``.
+
+    >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
+    {'deleted': 2500, 'errors': []}
+    """
+    op = Operation()
+    try:
+        n = _concurrency(client, concurrency, DELETE_CONCURRENCY)
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+            raise ValidationError("deleteAll: keys must be a list, an iterator or a listing")
+        if isinstance(keys, Lister) and keys._mode == "flowing":
+            raise ValidationError("deleteAll: this listing already emits 'data' events")
+        source = _Shared(iter(keys))
+    except ValidationError as err:
+        return _fail(op, fn, err)
+    lock = threading.Lock()
+    totals: Dict[str, Any] = {"deleted": 0, "errors": []}
+
+    def work(session: _Session, stop: threading.Event) -> None:
+        while not stop.is_set():
+            batch = source.take(DELETE_BATCH, _delete_key)
+            if not batch:
+                return
+            deleted, errors = _delete_batch(session, client, batch)
+            with lock:
+                totals["deleted"] += deleted
+                totals["errors"].extend(errors)
+            for error in errors:
+                op._post("keyError", error)
+
+    def body() -> Dict[str, Any]:
+        _fan_out(n, work, lambda info: op._post("retry", info))
+        return totals
+
+    return _start(op, fn, body)
+
+
+# -- copyAll ---------------------------------------------------------------------------------
+def _part_ranges(size: int) -> List[Tuple[int, int, int]]:
+    """``(part number, first byte, last byte)`` for an UploadPartCopy of ``size`` bytes."""
+    part = max(MULTIPART_COPY_PART_SIZE, -(-size // MAX_PARTS))
+    if part > MAX_COPY_PART:
+        raise ValidationError(f"object of {size} bytes is too large to copy in parts")
+    return [(i + 1, start, min(start + part, size) - 1)
+            for i, start in enumerate(range(0, size, part))]
+
+
+class _Copier:
+    """Copies one key at a time for copyAll, on a worker."""
+
+    def __init__(self, client: Client, dest: Client, concurrency: int,
+                 on_retry: Callable[[Any], None]) -> None:
+        self.client = client
+        self.dest = dest
+        self.concurrency = concurrency
+        self.on_retry = on_retry
+
+    def copy(self, session: _Session, key: str, dest_key: str, size: Optional[int]) -> str:
+        """Copy ``key`` to ``dest_key``; returns the new ETag. Raises what S3 answered."""
+        if size is not None and size > MULTIPART_COPY_THRESHOLD:
+            return self._copy_parts(session, key, dest_key)
+        headers = {"x-amz-copy-source": _copy_source(self.client.bucket, key),
+                   "Content-Length": 0}
+
+        def once() -> str:
+            _, body = session.send(self.dest, "PUT", _key_target(dest_key), headers)
+            return str(_xml.parse_copy_result(body).get("ETag", ""))
+
+        return _with_200_retries(self.client, session, once)
+
+    def _copy_parts(self, session: _Session, key: str, dest_key: str) -> str:
+        """UploadPartCopy: initiate, copy ranges in parallel, complete; abort on failure."""
+        head, _ = session.send(self.client, "HEAD", _key_target(key))
+        size = int(head.headers.get("content-length", "0"))
+        etag = head.headers.get("etag")
+        headers: Dict[str, Any] = {
+            k: v for k, v in head.headers.items()
+            if k in _KEPT_HEADERS or k.startswith("x-amz-meta-")
+        }
+        headers["Content-Length"] = 0
+        target = _key_target(dest_key)
+        _, body = session.send(self.dest, "POST", target + "?uploads", headers)
+        upload_id = str(_xml.parse_initiate_multipart(body)["UploadId"])
+        upload = f"uploadId={_q(upload_id)}"
+        source = _copy_source(self.client.bucket, key)
+
+        def part(s: _Session, rng: Tuple[int, int, int]) -> Tuple[int, str]:
+            number, first, last = rng
+            part_headers = {"x-amz-copy-source": source, "Content-Length": 0,
+                            "x-amz-copy-source-range": f"bytes={first}-{last}"}
+            if etag:  # the source must not change under the copy
+                part_headers["x-amz-copy-source-if-match"] = etag
+
+            def once() -> Tuple[int, str]:
+                _, answer = s.send(self.dest, "PUT", f"{target}?partNumber={number}&{upload}",
+                                   part_headers)
+                return number, str(_xml.parse_copy_result(answer)["ETag"])
+
+            return _with_200_retries(self.client, s, once)
+
+        try:
+            parts = _parallel_map(self.concurrency, part, _part_ranges(size), self.on_retry)
+            xml = _xml.build_complete_multipart(parts)
+
+            def complete() -> str:
+                _, answer = session.send(self.dest, "POST", f"{target}?{upload}",
+                                         {"Content-Length": len(xml)}, xml)
+                return str(_xml.parse_complete_multipart(answer).get("ETag", ""))
+
+            return _with_200_retries(self.client, session, complete)
+        except BaseException:
+            try:
+                session.send(self.dest, "DELETE", f"{target}?{upload}")
+            except Exception:  # noqa: BLE001 - the copy's own error is the one to report
+                log.warning("knoxpy: could not abort multipart copy to %r (upload %s)",
+                            dest_key, upload_id, exc_info=True)
+            raise
+
+
+def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
+             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None) -> Operation:
+    """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
+
+    ``dest``: ``{'bucket': ..., 'prefix': ...}``, either left out meaning the source's
+    (other client options there, such as ``region``, apply to the destination
+    bucket). Each ``key`` goes to ``dest prefix + key[len(prefix):]`` with a server-side
+    copy (knox's ``x-amz-copy-source``); objects over :data:`MULTIPART_COPY_THRESHOLD`
+    (5 GiB) go by UploadPartCopy. Up to ``concurrency`` (client option, default 8)
+    objects are copied at once. Events: ``'copied'`` ``{Key, DestKey, ETag}``,
+    ``'keyError'`` ``{Key, DestKey, Code, Message}`` (the copy of that key failed; the
+    others go on), ``'retry'``, ``'end'`` (the result). ``'error'`` when the operation
+    fails as a whole (the listing failed, the destination bucket does not exist).
+    Result: ``{'copied': int, 'errors': [{Key, DestKey, Code, Message}, ...]}``.
+
+    >>> client.copyAll('2024/', {'prefix': 'old/2024/'}).wait()   # doctest: +SKIP
+    {'copied': 2500, 'errors': []}
+    """
+    op = Operation()
+    try:
+        if not isinstance(prefix, str):
+            raise ValidationError("copyAll: prefix must be a string")
+        if dest is None:
+            dest = {}
+        if not isinstance(dest, Mapping):
+            raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
+        n = _concurrency(client, concurrency, COPY_CONCURRENCY)
+        dest_prefix = dest.get("prefix")
+        dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
+        options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
+        dest_bucket = options.get("bucket") or client.bucket
+        same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
+        if same_bucket and dest_prefix == prefix:
+            raise ValidationError("copyAll: the destination is the source (same bucket, "
+                                  "same prefix)")
+        dest_client = client if same_bucket else Client(dict(client.options, **options))
+    except ValidationError as err:
+        return _fail(op, fn, err)
+    # Copies made inside the source prefix would be listed and copied again.
+    skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
+        else None
+
+    def on_retry(info: Any) -> None:
+        op._post("retry", info)
+
+    copier = _Copier(client, dest_client, n, on_retry)
+    listing = Lister(client, {"prefix": prefix})
+    source = _Shared(listing)
+    lock = threading.Lock()
+    totals: Dict[str, Any] = {"copied": 0, "errors": []}
+
+    def work(session: _Session, stop: threading.Event) -> None:
+        while not stop.is_set():
+            entry = source.next()
+            if entry is None:
+                return
+            key = str(entry["Key"])
+            if skip is not None and key.startswith(skip):
+                continue
+            dest_key = dest_prefix + key[len(prefix):]
+            try:
+                etag = copier.copy(session, key, dest_key, entry.get("Size"))
+            except _PER_KEY as err:
+                if isinstance(err, S3Error) and err.code == "NoSuchBucket":
+                    raise  # the destination is gone: every key would fail
+                code = getattr(err, "code", None) or type(err).__name__
+                failure = {"Key": key, "DestKey": dest_key, "Code": str(code),
+                           "Message": str(getattr(err, "message", "") or err)}
+                with lock:
+                    totals["errors"].append(failure)
+                op._post("keyError", failure)
+            else:
+                with lock:
+                    totals["copied"] += 1
+                op._post("copied", {"Key": key, "DestKey": dest_key, "ETag": etag})
+
+    def body() -> Dict[str, Any]:
+        _fan_out(n, work, on_retry)
+        return totals
+
+    return _start(op, fn, body)
