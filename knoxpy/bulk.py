@@ -27,8 +27,6 @@ import collections
 import hashlib
 import logging
 import threading
-import time
-import urllib.parse
 from typing import (
     Any,
     Callable,
@@ -44,10 +42,22 @@ from typing import (
     TypeVar,
 )
 
-from . import _naming, _retry, _xml
+from . import _xml
 from ._emitter import Operation
-from ._loop import Loop, spawn
-from ._streams import IncomingMessage
+from ._loop import spawn
+from ._work import (
+    Session,
+    Shared,
+    concurrency_option,
+    copy_source,
+    fail_later,
+    fan_out,
+    key_target,
+    parallel_map,
+    quote_query,
+    start,
+    with_200_retries,
+)
 from .client import Client
 from .errors import RequestError, S3Error, ValidationError
 
@@ -86,209 +96,6 @@ _KEPT_HEADERS = ("content-type", "content-encoding", "content-disposition",
                  "content-language", "cache-control", "expires")
 # Per-key failures of copyAll; anything else fails the whole operation.
 _PER_KEY = (S3Error, RequestError, ValidationError, _xml.MalformedXML)
-
-
-# -- synchronous requests from a worker thread ------------------------------------------
-class _Session:
-    """Requests sent and awaited on a worker, owned by a private loop of that thread.
-
-    Build one on the thread that uses it. ``'retry'`` events of its requests go to
-    ``on_retry`` (which posts them to the user's loop).
-    """
-
-    def __init__(self, on_retry: Optional[Callable[[Any], None]] = None) -> None:
-        self.loop = Loop()
-        self.on_retry = on_retry
-
-    def send(self, client: Client, method: str, path: str,
-             headers: Optional[Dict[str, Any]] = None, body: bytes = b""
-             ) -> Tuple[IncomingMessage, bytes]:
-        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
-        req = client.request(method, path, dict(headers or {}), loop=self.loop)
-        if self.on_retry is not None:
-            req.on("retry", self.on_retry)
-        res: IncomingMessage = req.end(body).wait()
-        data = res.read()
-        if res.statusCode >= 300:
-            raise _s3_error(res, data)
-        return res, data
-
-
-def _s3_error(res: IncomingMessage, body: bytes) -> S3Error:
-    err = _xml.error_from(_xml.parse_error(body, res.statusCode), res.statusCode)
-    if err.requestId is None:
-        err.requestId = err.request_id = res.headers.get("x-amz-request-id")
-    return err
-
-
-def _with_200_retries(client: Client, session: _Session, call: Callable[[], T]) -> T:
-    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
-
-    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
-    only found once the body is parsed, so it is retried here, with the same backoff.
-    """
-    backoff = getattr(client, "_backoff", None)
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except S3Error as err:
-            transient = err.statusCode == 200 and err.code in _retry.TRANSIENT_S3_CODES
-            if not transient or backoff is None or attempt >= backoff.max_retries:
-                raise
-            delay = backoff.delay(attempt)
-            attempt += 1
-            if session.on_retry is not None:
-                session.on_retry({"reason": f"200 {err.code}", "delay": delay,
-                                  "attempt": attempt})
-            time.sleep(delay)
-
-
-def _key_target(key: str) -> str:
-    """A key as it goes in a request path: knox's encoding; a leading ``/`` stays a slash."""
-    return "/" + _naming.encode_special_characters(key)
-
-
-def _copy_source(bucket: str, key: str) -> str:
-    """knox's ``x-amz-copy-source``: ``/bucket/encoded-key``."""
-    return "/" + bucket + _key_target(key)
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="-_.~")
-
-
-def _concurrency(client: Client, given: Optional[int], default: int) -> int:
-    value = given if given is not None else client.options.get("concurrency", default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError("concurrency must be a positive integer")
-    return value
-
-
-# -- running work on workers, settling on the user's loop --------------------------------
-def _fan_out(n: int, work: Callable[[_Session, threading.Event], None],
-             on_retry: Optional[Callable[[Any], None]]) -> None:
-    """Run ``work(session, stop)`` on ``n`` threads (this one included) until all return.
-
-    The first exception sets ``stop`` (so the others stop taking work) and is raised
-    once every thread has finished.
-    """
-    stop = threading.Event()
-    errors: List[BaseException] = []
-    cond = threading.Condition(threading.Lock())
-    running = [n]
-
-    def one() -> None:
-        try:
-            work(_Session(on_retry), stop)
-        except BaseException as exc:  # noqa: BLE001 - reported below, once all are done
-            with cond:
-                errors.append(exc)
-            stop.set()
-        finally:
-            with cond:
-                running[0] -= 1
-                cond.notify_all()
-
-    for _ in range(n - 1):
-        spawn(one)
-    one()
-    with cond:
-        while running[0]:
-            cond.wait()
-    if errors:
-        raise errors[0]
-
-
-def _parallel_map(n: int, fn: Callable[[_Session, T], R], items: List[T],
-                  on_retry: Optional[Callable[[Any], None]]) -> List[R]:
-    """``[fn(session, item) for item in items]`` on up to ``n`` threads, in order."""
-    results: List[Any] = [None] * len(items)
-    source = _Shared(iter(enumerate(items)))
-
-    def work(session: _Session, stop: threading.Event) -> None:
-        while not stop.is_set():
-            nxt = source.next()
-            if nxt is None:
-                return
-            i, item = nxt
-            results[i] = fn(session, item)
-
-    _fan_out(max(1, min(n, len(items))), work, on_retry)
-    return results
-
-
-class _Shared:
-    """An iterator shared by workers: one ``next`` at a time; None once exhausted."""
-
-    def __init__(self, it: Iterator[Any]) -> None:
-        self._it = it
-        self._lock = threading.Lock()
-        self._done = False
-
-    def next(self) -> Any:
-        with self._lock:
-            if self._done:
-                return None
-            try:
-                return next(self._it)
-            except StopIteration:
-                self._done = True
-                return None
-
-    def take(self, n: int, convert: Callable[[Any], Optional[str]]) -> List[str]:
-        """Up to ``n`` converted items (``None`` conversions are skipped)."""
-        out: List[str] = []
-        with self._lock:
-            while not self._done and len(out) < n:
-                try:
-                    item = next(self._it)
-                except StopIteration:
-                    self._done = True
-                    break
-                value = convert(item)
-                if value is not None:
-                    out.append(value)
-        return out
-
-
-def _settle(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
-            result: Any) -> None:
-    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``."""
-    if err is not None:
-        op._reject(err, emit=fn is None or bool(op.listeners("error")))
-        if fn is not None:
-            fn(err, None)
-        return
-    op._resolve(result)
-    if fn is not None:
-        fn(None, result)
-    op.emit("end", result)
-
-
-def _start(op: Operation, fn: Optional[Callback], body: Callable[[], Any]) -> Operation:
-    """Run ``body()`` on a worker now; settle ``op`` with what it returns or raises."""
-    loop = op._loop
-    loop.ref()
-
-    def drive() -> None:
-        try:
-            result = body()
-        except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
-            loop.call_soon(_settle, op, fn, exc, None)
-        else:
-            loop.call_soon(_settle, op, fn, None, result)
-        finally:
-            loop.unref()
-
-    spawn(drive)
-    return op
-
-
-def _fail(op: Operation, fn: Optional[Callback], err: BaseException) -> Operation:
-    """Settle ``op`` with ``err`` on the loop's next turn (never inline: CONTRACT §2.1)."""
-    op._loop.call_soon(_settle, op, fn, err, None)
-    return op
 
 
 # -- listAll ---------------------------------------------------------------------------------
@@ -475,7 +282,7 @@ class Lister(Operation):
         # ``_fetching`` drops in the same critical section as the decision to stop, so a
         # consumer that frees a page a moment later starts the next fetch itself.
         try:
-            session = _Session()
+            session = Session()
             while True:
                 with self._cond:
                     if not self._more or len(self._pages) >= READ_AHEAD_PAGES:
@@ -509,14 +316,14 @@ class Lister(Operation):
                 self._loop.call_soon(self._flush)
                 self._loop.unref()
 
-    def _fetch_page(self, session: _Session, current: Optional[Tuple[str, str]]
+    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
                     ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
         query = dict(self._query)
         if current is not None:
             if current[0] == "start-after":
                 query.pop("continuation-token", None)
             query[current[0]] = current[1]
-        path = "/?" + "&".join(f"{_q(k)}={_q(v)}" for k, v in query.items())
+        path = "/?" + "&".join(f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
         _, body = session.send(self._client, "GET", path)
         data = _xml.parse_list(body)
         if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
@@ -567,7 +374,7 @@ def _delete_key(item: Any) -> Optional[str]:
     )
 
 
-def _delete_batch(session: _Session, client: Client, keys: List[str]
+def _delete_batch(session: Session, client: Client, keys: List[str]
                   ) -> Tuple[int, List[Dict[str, str]]]:
     xml = _xml.build_delete(keys)
     md5 = base64.b64encode(hashlib.md5(xml).digest()).decode()
@@ -596,18 +403,18 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
     """
     op = Operation()
     try:
-        n = _concurrency(client, concurrency, DELETE_CONCURRENCY)
+        n = concurrency_option(client, concurrency, DELETE_CONCURRENCY)
         if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
             raise ValidationError("deleteAll: keys must be a list, an iterator or a listing")
         if isinstance(keys, Lister) and keys._mode == "flowing":
             raise ValidationError("deleteAll: this listing already emits 'data' events")
-        source = _Shared(iter(keys))
+        source = Shared(iter(keys))
     except ValidationError as err:
-        return _fail(op, fn, err)
+        return fail_later(op, fn, err)
     lock = threading.Lock()
     totals: Dict[str, Any] = {"deleted": 0, "errors": []}
 
-    def work(session: _Session, stop: threading.Event) -> None:
+    def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
             batch = source.take(DELETE_BATCH, _delete_key)
             if not batch:
@@ -620,10 +427,10 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
                 op._post("keyError", error)
 
     def body() -> Dict[str, Any]:
-        _fan_out(n, work, lambda info: op._post("retry", info))
+        fan_out(n, work, lambda info: op._post("retry", info))
         return totals
 
-    return _start(op, fn, body)
+    return start(op, fn, body)
 
 
 # -- copyAll ---------------------------------------------------------------------------------
@@ -646,22 +453,22 @@ class _Copier:
         self.concurrency = concurrency
         self.on_retry = on_retry
 
-    def copy(self, session: _Session, key: str, dest_key: str, size: Optional[int]) -> str:
+    def copy(self, session: Session, key: str, dest_key: str, size: Optional[int]) -> str:
         """Copy ``key`` to ``dest_key``; returns the new ETag. Raises what S3 answered."""
         if size is not None and size > MULTIPART_COPY_THRESHOLD:
             return self._copy_parts(session, key, dest_key)
-        headers = {"x-amz-copy-source": _copy_source(self.client.bucket, key),
+        headers = {"x-amz-copy-source": copy_source(self.client.bucket, key),
                    "Content-Length": 0}
 
         def once() -> str:
-            _, body = session.send(self.dest, "PUT", _key_target(dest_key), headers)
+            _, body = session.send(self.dest, "PUT", key_target(dest_key), headers)
             return str(_xml.parse_copy_result(body).get("ETag", ""))
 
-        return _with_200_retries(self.client, session, once)
+        return with_200_retries(self.client, session, once)
 
-    def _copy_parts(self, session: _Session, key: str, dest_key: str) -> str:
+    def _copy_parts(self, session: Session, key: str, dest_key: str) -> str:
         """UploadPartCopy: initiate, copy ranges in parallel, complete; abort on failure."""
-        head, _ = session.send(self.client, "HEAD", _key_target(key))
+        head, _ = session.send(self.client, "HEAD", key_target(key))
         size = int(head.headers.get("content-length", "0"))
         etag = head.headers.get("etag")
         headers: Dict[str, Any] = {
@@ -669,13 +476,13 @@ class _Copier:
             if k in _KEPT_HEADERS or k.startswith("x-amz-meta-")
         }
         headers["Content-Length"] = 0
-        target = _key_target(dest_key)
+        target = key_target(dest_key)
         _, body = session.send(self.dest, "POST", target + "?uploads", headers)
         upload_id = str(_xml.parse_initiate_multipart(body)["UploadId"])
-        upload = f"uploadId={_q(upload_id)}"
-        source = _copy_source(self.client.bucket, key)
+        upload = f"uploadId={quote_query(upload_id)}"
+        source = copy_source(self.client.bucket, key)
 
-        def part(s: _Session, rng: Tuple[int, int, int]) -> Tuple[int, str]:
+        def part(s: Session, rng: Tuple[int, int, int]) -> Tuple[int, str]:
             number, first, last = rng
             part_headers = {"x-amz-copy-source": source, "Content-Length": 0,
                             "x-amz-copy-source-range": f"bytes={first}-{last}"}
@@ -687,10 +494,10 @@ class _Copier:
                                    part_headers)
                 return number, str(_xml.parse_copy_result(answer)["ETag"])
 
-            return _with_200_retries(self.client, s, once)
+            return with_200_retries(self.client, s, once)
 
         try:
-            parts = _parallel_map(self.concurrency, part, _part_ranges(size), self.on_retry)
+            parts = parallel_map(self.concurrency, part, _part_ranges(size), self.on_retry)
             xml = _xml.build_complete_multipart(parts)
 
             def complete() -> str:
@@ -698,7 +505,7 @@ class _Copier:
                                          {"Content-Length": len(xml)}, xml)
                 return str(_xml.parse_complete_multipart(answer).get("ETag", ""))
 
-            return _with_200_retries(self.client, session, complete)
+            return with_200_retries(self.client, session, complete)
         except BaseException:
             try:
                 session.send(self.dest, "DELETE", f"{target}?{upload}")
@@ -734,7 +541,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
             dest = {}
         if not isinstance(dest, Mapping):
             raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
-        n = _concurrency(client, concurrency, COPY_CONCURRENCY)
+        n = concurrency_option(client, concurrency, COPY_CONCURRENCY)
         dest_prefix = dest.get("prefix")
         dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
         options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
@@ -745,7 +552,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
                                   "same prefix)")
         dest_client = client if same_bucket else Client(dict(client.options, **options))
     except ValidationError as err:
-        return _fail(op, fn, err)
+        return fail_later(op, fn, err)
     # Copies made inside the source prefix would be listed and copied again.
     skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
         else None
@@ -755,11 +562,11 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
 
     copier = _Copier(client, dest_client, n, on_retry)
     listing = Lister(client, {"prefix": prefix})
-    source = _Shared(listing)
+    source = Shared(listing)
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 
-    def work(session: _Session, stop: threading.Event) -> None:
+    def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
             entry = source.next()
             if entry is None:
@@ -785,7 +592,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
                 op._post("copied", {"Key": key, "DestKey": dest_key, "ETag": etag})
 
     def body() -> Dict[str, Any]:
-        _fan_out(n, work, on_retry)
+        fan_out(n, work, on_retry)
         return totals
 
-    return _start(op, fn, body)
+    return start(op, fn, body)

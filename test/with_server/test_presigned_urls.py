@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import urllib3
+from conftest import moto_options
 
 import knoxpy
-from conftest import moto_options
 
 
 @pytest.mark.parametrize("version", [4, 2])

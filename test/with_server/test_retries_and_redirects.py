@@ -8,10 +8,10 @@ import os
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from servers.s3shaped import S3Server
 
 import knoxpy
 from knoxpy import client as client_module
-from servers.s3shaped import S3Server
 
 
 @pytest.fixture

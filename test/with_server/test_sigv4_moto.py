@@ -16,9 +16,9 @@ import time
 from typing import Any, Dict, Iterator
 
 import pytest
+from conftest import start_moto
 
 import knoxpy
-from conftest import start_moto
 
 KEYS = [
     "/plain.txt",

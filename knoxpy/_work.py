@@ -1,0 +1,231 @@
+"""Work done on knoxpy-io workers for the operations beyond knox (transfers, bulk).
+
+An operation such as ``deleteAll`` or ``upload`` returns an :class:`Operation` at
+once; its driver runs on a worker (:func:`start`), fans out to more workers
+(:func:`fan_out`, :func:`parallel_map`), and each worker sends its requests
+synchronously through a :class:`Session`, a private loop of that worker thread.
+What the user sees (events, the callback, the result) is only ever *posted* to
+the user's loop, so CONTRACT §2 holds: workers never call user code.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+
+from . import _naming, _retry, _xml
+from ._emitter import Operation
+from ._loop import Loop, spawn
+from ._streams import IncomingMessage
+from .client import Client
+from .errors import S3Error, ValidationError
+
+Callback = Callable[[Optional[BaseException], Any], Any]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# -- synchronous requests from a worker thread ------------------------------------------
+class Session:
+    """Requests sent and awaited on a worker, owned by a private loop of that thread.
+
+    Build one on the thread that uses it. ``'retry'`` events of its requests go to
+    ``on_retry`` (which posts them to the user's loop).
+    """
+
+    def __init__(self, on_retry: Optional[Callable[[Any], None]] = None) -> None:
+        self.loop = Loop()
+        self.on_retry = on_retry
+
+    def send(self, client: Client, method: str, path: str,
+             headers: Optional[Dict[str, Any]] = None, body: bytes = b""
+             ) -> Tuple[IncomingMessage, bytes]:
+        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        req = client.request(method, path, dict(headers or {}), loop=self.loop)
+        if self.on_retry is not None:
+            req.on("retry", self.on_retry)
+        res: IncomingMessage = req.end(body).wait()
+        data = res.read()
+        if res.statusCode >= 300:
+            raise s3_error(res, data)
+        return res, data
+
+
+def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
+    err = _xml.error_from(_xml.parse_error(body, res.statusCode), res.statusCode)
+    if err.requestId is None:
+        err.requestId = err.request_id = res.headers.get("x-amz-request-id")
+    return err
+
+
+def with_200_retries(client: Client, session: Session, call: Callable[[], T]) -> T:
+    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
+
+    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
+    only found once the body is parsed, so it is retried here, with the same backoff.
+    """
+    backoff = getattr(client, "_backoff", None)
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except S3Error as err:
+            transient = err.statusCode == 200 and err.code in _retry.TRANSIENT_S3_CODES
+            if not transient or backoff is None or attempt >= backoff.max_retries:
+                raise
+            delay = backoff.delay(attempt)
+            attempt += 1
+            if session.on_retry is not None:
+                session.on_retry({"reason": f"200 {err.code}", "delay": delay,
+                                  "attempt": attempt})
+            time.sleep(delay)
+
+
+def key_target(key: str) -> str:
+    """A key as it goes in a request path: knox's encoding; a leading ``/`` stays a slash."""
+    return "/" + _naming.encode_special_characters(key)
+
+
+def copy_source(bucket: str, key: str) -> str:
+    """knox's ``x-amz-copy-source``: ``/bucket/encoded-key``."""
+    return "/" + bucket + key_target(key)
+
+
+def quote_query(value: str) -> str:
+    return urllib.parse.quote(value, safe="-_.~")
+
+
+def concurrency_option(client: Client, given: Optional[int], default: int) -> int:
+    value = given if given is not None else client.options.get("concurrency", default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError("concurrency must be a positive integer")
+    return value
+
+
+# -- running work on workers, settling on the user's loop --------------------------------
+def fan_out(n: int, work: Callable[[Session, threading.Event], None],
+             on_retry: Optional[Callable[[Any], None]]) -> None:
+    """Run ``work(session, stop)`` on ``n`` threads (this one included) until all return.
+
+    The first exception sets ``stop`` (so the others stop taking work) and is raised
+    once every thread has finished.
+    """
+    stop = threading.Event()
+    errors: List[BaseException] = []
+    cond = threading.Condition(threading.Lock())
+    running = [n]
+
+    def one() -> None:
+        try:
+            work(Session(on_retry), stop)
+        except BaseException as exc:  # noqa: BLE001 - reported below, once all are done
+            with cond:
+                errors.append(exc)
+            stop.set()
+        finally:
+            with cond:
+                running[0] -= 1
+                cond.notify_all()
+
+    for _ in range(n - 1):
+        spawn(one)
+    one()
+    with cond:
+        while running[0]:
+            cond.wait()
+    if errors:
+        raise errors[0]
+
+
+def parallel_map(n: int, fn: Callable[[Session, T], R], items: List[T],
+                  on_retry: Optional[Callable[[Any], None]]) -> List[R]:
+    """``[fn(session, item) for item in items]`` on up to ``n`` threads, in order."""
+    results: List[Any] = [None] * len(items)
+    source = Shared(iter(enumerate(items)))
+
+    def work(session: Session, stop: threading.Event) -> None:
+        while not stop.is_set():
+            nxt = source.next()
+            if nxt is None:
+                return
+            i, item = nxt
+            results[i] = fn(session, item)
+
+    fan_out(max(1, min(n, len(items))), work, on_retry)
+    return results
+
+
+class Shared:
+    """An iterator shared by workers: one ``next`` at a time; None once exhausted."""
+
+    def __init__(self, it: Iterator[Any]) -> None:
+        self._it = it
+        self._lock = threading.Lock()
+        self._done = False
+
+    def next(self) -> Any:
+        with self._lock:
+            if self._done:
+                return None
+            try:
+                return next(self._it)
+            except StopIteration:
+                self._done = True
+                return None
+
+    def take(self, n: int, convert: Callable[[Any], Optional[str]]) -> List[str]:
+        """Up to ``n`` converted items (``None`` conversions are skipped)."""
+        out: List[str] = []
+        with self._lock:
+            while not self._done and len(out) < n:
+                try:
+                    item = next(self._it)
+                except StopIteration:
+                    self._done = True
+                    break
+                value = convert(item)
+                if value is not None:
+                    out.append(value)
+        return out
+
+
+def settle(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
+            result: Any) -> None:
+    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``."""
+    if err is not None:
+        op._reject(err, emit=fn is None or bool(op.listeners("error")))
+        if fn is not None:
+            fn(err, None)
+        return
+    op._resolve(result)
+    if fn is not None:
+        fn(None, result)
+    op.emit("end", result)
+
+
+def start(op: Operation, fn: Optional[Callback], body: Callable[[], Any]) -> Operation:
+    """Run ``body()`` on a worker now; settle ``op`` with what it returns or raises."""
+    loop = op._loop
+    loop.ref()
+
+    def drive() -> None:
+        try:
+            result = body()
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
+            loop.call_soon(settle, op, fn, exc, None)
+        else:
+            loop.call_soon(settle, op, fn, None, result)
+        finally:
+            loop.unref()
+
+    spawn(drive)
+    return op
+
+
+def fail_later(op: Operation, fn: Optional[Callback], err: BaseException) -> Operation:
+    """Settle ``op`` with ``err`` on the loop's next turn (never inline: CONTRACT §2.1)."""
+    op._loop.call_soon(settle, op, fn, err, None)
+    return op
+
+
