@@ -451,6 +451,7 @@ class IncomingMessage(Emitter):
         self._reading = False  # a worker is reading the body
         self._eof = False  # the body has been read to its end
         self._ended = False  # 'end' has been emitted (or read() reached the end)
+        self._failed = False  # reading failed: 'error' comes, never 'end' after a short body
         self._touched = False  # someone started consuming the body
         self._cancel_idle: Optional[Callable[[], None]] = None
         self._decoder: Optional[codecs.IncrementalDecoder] = None
@@ -524,6 +525,10 @@ class IncomingMessage(Emitter):
                 self.once("end", lambda: writable.end())
         else:
             self._sink = _FileSink(dest, end)
+            with self._cond:
+                prefetched = list(self._buffer)
+            for chunk in prefetched:  # a small body read with the headers: no reader sees it
+                self._sink.write(chunk)
             self.resume()
         return dest
 
@@ -606,6 +611,7 @@ class IncomingMessage(Emitter):
         try:
             chunk = _transport.read_chunk(self._raw, amt)
         except BaseException as exc:
+            self._failed = True  # set before _eof: a _flush already queued must not 'end'
             self._eof = True
             self._raw.close()
             self._raw.release_conn()
@@ -658,7 +664,8 @@ class IncomingMessage(Emitter):
                 self._buffered -= len(chunk)
                 self._cond.notify_all()
             self.emit("data", self._decoder.decode(chunk) if self._decoder else chunk)
-        if self._flowing and self._eof and not self._buffer and not self._ended:
+        if (self._flowing and self._eof and not self._buffer and not self._ended
+                and not self._failed):
             self._ended = True
             if self._sink is not None:
                 self._sink.end()
@@ -668,6 +675,7 @@ class IncomingMessage(Emitter):
             self._ensure_reader()
 
     def _fail(self, exc: BaseException) -> None:
+        self._ended = True
         if self._sink is not None:
             self._sink.end()
         self.emit("error", exc)
