@@ -1,0 +1,333 @@
+"""One client running one scenario in this process; prints one JSON line of results.
+
+    python bench/clients.py CLIENT SCENARIO --port N [--size BYTES] [--file PATH] [--dest PATH]
+                            [--inflight N] [--seconds S]
+
+CLIENT is knoxpy, urllib3 (a bare PoolManager making the same requests: the floor for a urllib3
+client) or boto3 (path style, Signature V4). bench/run.py starts one process per client and
+scenario, so CPU time (``time.process_time``: every thread of the process) and peak RSS
+(``ru_maxrss``) belong to that client alone. Scenarios:
+
+  small       sequential PUT 1 KiB, GET, HEAD, DELETE, each for --seconds: ops/s, CPU us/op
+  inflight    1 KiB GETs with --inflight N in flight for --seconds (knoxpy: callbacks on its
+              loop start the next request, as in Node; the others: N threads)
+  put / get   one single-stream request of --size bytes from --file / into --dest: MB/s
+  upload / download   knoxpy's client.upload / client.download, boto3's TransferManager
+                      (upload_file / download_file with their defaults): MB/s
+  footprint   import the client and create it: seconds, peak RSS
+
+Knoxpy runs with 'progress' listeners attached to its transfers, as users run it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict
+
+KEY, SECRET = 'AKIDBENCHMARK0000000', 'bench/secret/' + 'x' * 27  # the server checks no auth
+BUCKET, REGION = 'bench', 'us-east-1'
+SMALL = 1024
+WARMUP = 20  # untimed operations first: connections, lazily imported modules
+CHUNK = 1024 * 1024
+
+
+def _open_dest(path: str) -> Any:
+    """The GET destination, overwritten in place when it exists (see bench/run.py)."""
+    return open(path, 'r+b' if os.path.exists(path) else 'wb')
+
+
+def _maxrss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _timed(fn: Callable[[int], Any], seconds: float) -> Dict[str, float]:
+    """Call fn(i) for i = 0, 1, ... for about ``seconds`` after a warm-up: ops/s, CPU us/op."""
+    for i in range(WARMUP):
+        fn(i)
+    n, c0, t0 = 0, time.process_time(), time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(16):  # clock reads are cheap, but not free
+            fn(WARMUP + n)
+            n += 1
+        if time.perf_counter() >= deadline:
+            break
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    return {'ops_s': n / dt, 'cpu_us': dc / n * 1e6, 'n': n}
+
+
+def _transfer(fn: Callable[[], Any], size: int) -> Dict[str, float]:
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    return {'mb_s': size / dt / 1e6, 'seconds': dt, 'cpu_s': dc}
+
+
+# -- knoxpy ---------------------------------------------------------------------------------
+class Knoxpy:
+    def __init__(self, port: int) -> None:
+        import knoxpy
+        self.knoxpy = knoxpy
+        self.c = knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, endpoint='127.0.0.1',
+                                     port=port, style='path', region=REGION)
+        self.progress = 0
+
+    def on_progress(self, p: Dict[str, int]) -> None:
+        self.progress = p['written']
+
+    def put_small(self, key: str, body: bytes) -> None:
+        res = self.c.putBuffer(body, key).wait()
+        assert res.statusCode == 200, res.statusCode
+        res.resume()
+
+    def get_small(self, key: str) -> None:
+        res = self.c.get(key).end().wait()
+        assert res.statusCode == 200 and len(res.read()) == SMALL, res.statusCode
+
+    def head(self, key: str) -> None:
+        res = self.c.head(key).end().wait()
+        assert res.statusCode == 200, res.statusCode
+        res.resume()
+
+    def delete(self, key: str) -> None:
+        res = self.c.del_(key).end().wait()
+        assert res.statusCode == 204, res.statusCode
+        res.resume()
+
+    def inflight(self, n: int, seconds: float) -> Dict[str, float]:
+        """Keep n GETs in flight from callbacks on the loop, the way a Node program would."""
+        done, stop = [0], [0.0]
+
+        def start() -> None:
+            self.c.getFile('/small/size-1024', on_response)
+
+        def on_response(err: Any, res: Any) -> None:
+            if err:
+                raise err
+            got = [0]
+            res.on('data', lambda chunk: got.__setitem__(0, got[0] + len(chunk)))
+            res.on('end', lambda: finished(got[0]))
+
+        def finished(nbytes: int) -> None:
+            assert nbytes == SMALL, nbytes
+            done[0] += 1
+            if time.perf_counter() < stop[0]:
+                start()
+
+        stop[0] = time.perf_counter() + 0.3  # warm-up: connections, threads
+        for _ in range(n):
+            start()
+        self.knoxpy.run()
+        done[0], c0, t0 = 0, time.process_time(), time.perf_counter()
+        stop[0] = t0 + seconds
+        for _ in range(n):
+            start()
+        self.knoxpy.run()
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        return {'ops_s': done[0] / dt, 'cpu_us': dc / done[0] * 1e6, 'n': done[0]}
+
+    def put(self, key: str, path: str, size: int) -> None:
+        res = self.c.putFile(path, key).on('progress', self.on_progress).wait()
+        assert res.statusCode == 200 and self.progress == size, (res.statusCode, self.progress)
+        res.resume()
+
+    def get(self, key: str, dest: str, size: int) -> None:
+        def on_response(err: Any, res: Any) -> None:
+            if err:
+                raise err
+            assert res.statusCode == 200, res.statusCode
+            res.pipe(_open_dest(dest))
+
+        self.c.getFile(key, on_response).on('progress', self.on_progress)
+        self.knoxpy.run()
+        assert os.path.getsize(dest) == size, os.path.getsize(dest)
+
+    def upload(self, key: str, path: str, size: int) -> None:
+        self.c.upload(path, key).on('progress', self.on_progress).wait()
+        assert self.progress == size, self.progress
+
+    def download(self, key: str, dest: str, size: int) -> None:
+        self.c.download(key, dest).on('progress', self.on_progress).wait()
+        assert os.path.getsize(dest) == size, os.path.getsize(dest)
+
+
+# -- raw urllib3: the floor -----------------------------------------------------------------
+class Urllib3:
+    def __init__(self, port: int, pool: int = 10) -> None:
+        import urllib3
+        self.pm = urllib3.PoolManager(maxsize=pool)
+        self.base = f'http://127.0.0.1:{port}/{BUCKET}'
+
+    def put_small(self, key: str, body: bytes) -> None:
+        assert self.pm.request('PUT', self.base + key, body=body).status == 200
+
+    def get_small(self, key: str) -> None:
+        r = self.pm.request('GET', self.base + key)
+        assert r.status == 200 and len(r.data) == SMALL
+
+    def head(self, key: str) -> None:
+        assert self.pm.request('HEAD', self.base + key).status == 200
+
+    def delete(self, key: str) -> None:
+        assert self.pm.request('DELETE', self.base + key).status == 204
+
+    def put(self, key: str, path: str, size: int) -> None:
+        with open(path, 'rb') as f:
+            r = self.pm.request('PUT', self.base + key, body=f,
+                                headers={'Content-Length': str(size)})
+        assert r.status == 200, r.status
+
+    def get(self, key: str, dest: str, size: int) -> None:
+        r = self.pm.request('GET', self.base + key, preload_content=False)
+        with _open_dest(dest) as f:
+            for chunk in r.stream(CHUNK):
+                f.write(chunk)
+        r.release_conn()
+        assert os.path.getsize(dest) == size
+
+
+# -- boto3 ----------------------------------------------------------------------------------
+class Boto3:
+    def __init__(self, port: int, pool: int = 10) -> None:
+        import boto3
+        from botocore.config import Config
+        self.s3 = boto3.client(
+            's3', endpoint_url=f'http://127.0.0.1:{port}', aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET, region_name=REGION,
+            config=Config(signature_version='s3v4', s3={'addressing_style': 'path'},
+                          max_pool_connections=pool))
+
+    def put_small(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=BUCKET, Key=key[1:], Body=body)
+
+    def get_small(self, key: str) -> None:
+        assert len(self.s3.get_object(Bucket=BUCKET, Key=key[1:])['Body'].read()) == SMALL
+
+    def head(self, key: str) -> None:
+        self.s3.head_object(Bucket=BUCKET, Key=key[1:])
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=BUCKET, Key=key[1:])
+
+    def put(self, key: str, path: str, size: int) -> None:
+        with open(path, 'rb') as f:
+            self.s3.put_object(Bucket=BUCKET, Key=key[1:], Body=f)
+
+    def get(self, key: str, dest: str, size: int) -> None:
+        body = self.s3.get_object(Bucket=BUCKET, Key=key[1:])['Body']
+        with _open_dest(dest) as f:
+            for chunk in body.iter_chunks(CHUNK):
+                f.write(chunk)
+        assert os.path.getsize(dest) == size
+
+    def upload(self, key: str, path: str, size: int) -> None:
+        self.s3.upload_file(path, BUCKET, key[1:])
+
+    def download(self, key: str, dest: str, size: int) -> None:
+        self.s3.download_file(BUCKET, key[1:], dest)
+        assert os.path.getsize(dest) == size
+
+
+CLIENTS = {'knoxpy': Knoxpy, 'urllib3': Urllib3, 'boto3': Boto3}
+
+
+def _threads(n: int, seconds: float, get: Callable[[str], None]) -> Dict[str, float]:
+    """n threads, each making GETs back to back until the deadline."""
+    stop = [time.perf_counter() + 0.3]
+    counts = [0] * n
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop[0]:
+            get('/small/size-1024')
+            counts[i] += 1
+
+    with ThreadPoolExecutor(n) as ex:
+        list(ex.map(work, range(n)))  # warm-up
+        counts[:] = [0] * n
+        c0, t0 = time.process_time(), time.perf_counter()
+        stop[0] = t0 + seconds
+        list(ex.map(work, range(n)))
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    total = sum(counts)
+    return {'ops_s': total / dt, 'cpu_us': dc / total * 1e6, 'n': total}
+
+
+def footprint(name: str, port: int) -> Dict[str, float]:
+    t0 = time.perf_counter()
+    if name == 'knoxpy':
+        import knoxpy
+        knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, endpoint='127.0.0.1',
+                            port=port, style='path', region=REGION)
+    elif name == 'boto3':
+        import boto3
+        boto3.client('s3', endpoint_url=f'http://127.0.0.1:{port}', aws_access_key_id=KEY,
+                     aws_secret_access_key=SECRET, region_name=REGION)
+    else:  # knoxpy's own dependencies: what any client built on them starts from
+        import pyee  # noqa: F401
+        import urllib3  # noqa: F401
+        import xmltodict  # noqa: F401
+    return {'seconds': time.perf_counter() - t0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description='one benchmark scenario for one client')
+    ap.add_argument('client', choices=sorted(CLIENTS))
+    ap.add_argument('scenario', choices=('small', 'inflight', 'put', 'get', 'upload', 'download',
+                                         'footprint'))
+    ap.add_argument('--port', type=int, required=True)
+    ap.add_argument('--size', type=int, default=1 << 30)
+    ap.add_argument('--file', help='source file (put, upload)')
+    ap.add_argument('--dest', help='destination file (get, download)')
+    ap.add_argument('--inflight', type=int, default=8)
+    ap.add_argument('--seconds', type=float, default=1.0)
+    a = ap.parse_args()
+    s = a.scenario
+    out: Dict[str, Any]
+    if s == 'footprint':
+        out = footprint(a.client, a.port)
+    elif s == 'small':
+        c = CLIENTS[a.client](a.port)
+        # The bytes the server generates for a GET: boto3 checks its CRC32 on the way back.
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test'))
+        from servers.s3shaped import pattern
+        body = pattern(0, SMALL)
+        keys = []
+
+        def put(i: int) -> None:
+            keys.append(f'/small/k{i}')
+            c.put_small(keys[-1], body)
+
+        out = {'put': _timed(put, a.seconds)}
+        out['get'] = _timed(lambda i: c.get_small(keys[i % len(keys)]), a.seconds)
+        out['head'] = _timed(lambda i: c.head(keys[i % len(keys)]), a.seconds)
+        out['delete'] = _timed(lambda i: c.delete(keys[i % len(keys)]), a.seconds)
+    elif s == 'inflight':
+        if a.client == 'knoxpy':
+            out = Knoxpy(a.port).inflight(a.inflight, a.seconds)
+        else:
+            c = CLIENTS[a.client](a.port, pool=a.inflight)
+            out = _threads(a.inflight, a.seconds, c.get_small)
+    else:
+        c = CLIENTS[a.client](a.port)
+        if not hasattr(c, s):
+            print(json.dumps({'na': f'{a.client} has no {s}'}))
+            return
+        key = f'/big/size-{a.size}' if s in ('get', 'download') else f'/big/{s}-{a.size}'
+        local = a.file if s in ('put', 'upload') else a.dest
+        try:
+            out = _transfer(lambda: getattr(c, s)(key, local, a.size), a.size)
+        except (ImportError, NotImplementedError) as e:  # knoxpy.transfer not there yet
+            out = {'na': f'{type(e).__name__}: {e}'}
+    out['maxrss_mib'] = _maxrss_mib()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == '__main__':
+    threading.current_thread().name = 'bench'
+    main()

@@ -1,0 +1,453 @@
+"""knoxpy's benchmark: knoxpy against raw urllib3 (the floor) and boto3, in one run.
+
+    make bench                    # = .venv/bin/python bench/run.py: 3 runs, 1 GiB, BENCHMARKS.md
+    .venv/bin/python bench/run.py --quick        # 1 run, 64 MiB, prints only (< 1 minute)
+    .venv/bin/python bench/run.py --runs 5 --only small,inflight8
+
+It starts bench/server.py (s3shaped's discard mode without body hashing) in its own process,
+then runs every client on every scenario, each in a fresh process (bench/clients.py), so CPU
+time and peak RSS are that client's alone. Clients alternate within a run and their order
+rotates between runs; ratios are taken within each run (the same machine load for all three),
+then the median over runs. The table checks the targets of issue 4; a full run rewrites the
+generated part of BENCHMARKS.md (between its ``bench:results`` markers).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLIENTS = ('urllib3', 'knoxpy', 'boto3')
+MIB, GIB = 1 << 20, 1 << 30
+SMALL_OPS = ('put', 'get', 'head', 'delete')
+BEGIN, END = '<!-- bench:results -->', '<!-- /bench:results -->'
+
+Result = Dict[str, Any]
+
+
+@dataclass
+class Plan:
+    runs: int
+    big: int  # the single-stream and multipart object size
+    flat: int  # the smaller size for the RSS flatness check
+    seconds: float  # per timed phase of the small-operation scenarios
+    footprints: int  # fresh processes per client per run
+    note: str = ''
+
+
+# -- running children ---------------------------------------------------------------------
+class Bench:
+    def __init__(self, plan: Plan, tmp: str, only: Optional[List[str]]) -> None:
+        self.plan, self.tmp, self.only = plan, tmp, only
+        self.env = dict(os.environ, AWS_EC2_METADATA_DISABLED='true',
+                        AWS_CONFIG_FILE=os.path.join(tmp, 'no-aws-config'),
+                        AWS_SHARED_CREDENTIALS_FILE=os.path.join(tmp, 'no-aws-credentials'),
+                        PYTHONDONTWRITEBYTECODE='1')
+        for k in ('AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
+                  'AWS_SESSION_TOKEN', 'AWS_DEFAULT_REGION', 'AWS_ENDPOINT_URL'):
+            self.env.pop(k, None)
+        self.server: Optional[subprocess.Popen[str]] = None
+        self.port = 0
+        # results[run][(scenario, client)] = the child's JSON (or {'error': ...})
+        self.results: List[Dict[Tuple[str, str], Any]] = []
+        self.command = 'bench/run.py ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else 'make bench'
+
+    def start_server(self) -> None:
+        self.server = subprocess.Popen([sys.executable, os.path.join(HERE, 'server.py')],
+                                       stdout=subprocess.PIPE, text=True, cwd=ROOT, env=self.env)
+        assert self.server.stdout is not None
+        self.port = int(self.server.stdout.readline())
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(10)
+            self.server = None
+
+    def child(self, client: str, scenario: str, *args: str, timeout: float = 300) -> Result:
+        cmd = [sys.executable, os.path.join(HERE, 'clients.py'), client, scenario,
+               '--port', str(self.port), *args]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=self.env,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {'error': f'timed out after {timeout:.0f}s'}
+        lines = p.stdout.strip().splitlines()
+        if p.returncode != 0 or not lines:
+            err = (p.stderr.strip().splitlines() or [f'exit {p.returncode}'])[-1]
+            return {'error': err[:200]}
+        out: Result = json.loads(lines[-1])
+        return out
+
+    def wanted(self, name: str) -> bool:
+        return not self.only or any(name.startswith(o) for o in self.only)
+
+    def scenarios(self) -> List[Tuple[str, Tuple[str, ...], Callable[[str], Result]]]:
+        """(name, clients, run(client) -> result) in the order they run."""
+        p, tmp = self.plan, self.tmp
+        sec = str(p.seconds)
+        big_src, flat_src = os.path.join(tmp, 'big.bin'), os.path.join(tmp, 'flat.bin')
+        fresh = os.path.join(tmp, 'download.bin')
+
+        def transfer(scenario: str, size: int, src: str) -> Callable[[str], Result]:
+            # A GET overwrites a pre-written file in place (the page cache holds it); a
+            # download writes a fresh file, as download() and download_file() do.
+            dest = src + '.dest' if scenario == 'get' else fresh
+
+            def go(client: str) -> Result:
+                try:
+                    return self.child(client, scenario, '--size', str(size), '--file', src,
+                                      '--dest', dest)
+                finally:
+                    if dest == fresh and os.path.exists(dest):
+                        os.unlink(dest)
+            return go
+
+        both = ('knoxpy', 'boto3')
+        return [
+            ('small', CLIENTS, lambda c: self.child(c, 'small', '--seconds', sec)),
+            ('inflight8', CLIENTS,
+             lambda c: self.child(c, 'inflight', '--inflight', '8', '--seconds', sec)),
+            ('inflight64', CLIENTS,
+             lambda c: self.child(c, 'inflight', '--inflight', '64', '--seconds', sec)),
+            ('put', CLIENTS, transfer('put', p.big, big_src)),
+            ('get', CLIENTS, transfer('get', p.big, big_src)),
+            ('put_flat', CLIENTS, transfer('put', p.flat, flat_src)),
+            ('get_flat', CLIENTS, transfer('get', p.flat, flat_src)),
+            ('upload', both, transfer('upload', p.big, big_src)),
+            ('download', both, transfer('download', p.big, big_src)),
+            ('footprint', CLIENTS, self.footprint),
+        ]
+
+    def footprint(self, client: str) -> Result:
+        samples = [self.child(client, 'footprint') for _ in range(self.plan.footprints)]
+        good = [s for s in samples if 'error' not in s]
+        if not good:
+            return samples[0]
+        return {'seconds': statistics.median(s['seconds'] for s in good),
+                'maxrss_mib': statistics.median(s['maxrss_mib'] for s in good)}
+
+    def run(self) -> None:
+        for r in range(self.plan.runs):
+            res: Dict[Tuple[str, str], Any] = {}
+            self.results.append(res)
+            for name, clients, go in self.scenarios():
+                if not self.wanted(name):
+                    continue
+                k = r % len(clients)  # rotate the order: no client always goes first
+                for client in clients[k:] + clients[:k]:
+                    t0 = time.perf_counter()
+                    res[(name, client)] = go(client)
+                    print(f'  run {r + 1}/{self.plan.runs}  {name:<10} {client:<8} '
+                          f'{time.perf_counter() - t0:5.1f}s  {_brief(res[(name, client)])}',
+                          file=sys.stderr, flush=True)
+
+
+def _brief(r: Result) -> str:
+    if 'error' in r or 'na' in r:
+        return str(r.get('error') or r['na'])
+    if 'put' in r:
+        return ' '.join(f'{op} {r[op]["ops_s"]:.0f}/s' for op in SMALL_OPS)
+    if 'ops_s' in r:
+        return f'{r["ops_s"]:.0f}/s {r["cpu_us"]:.0f}us/op'
+    if 'mb_s' in r:
+        return f'{r["mb_s"]:.0f} MB/s rss {r["maxrss_mib"]:.0f} MiB'
+    return f'{r["seconds"]:.3f}s rss {r["maxrss_mib"]:.0f} MiB'
+
+
+def make_files(plan: Plan, tmp: str) -> None:
+    """The PUT sources and the GET destinations, written once (then in the page cache).
+
+    In a VM whose freed pages go back to the host (virtio-balloon free page reporting, as
+    on this machine), a fresh 1 GiB file costs the kernel 1.5 to 3 s of page faults on some
+    runs and not on others: writing into files that already exist keeps that noise, which
+    every client would pay alike, out of the GET figures.
+    """
+    block = os.urandom(MIB)
+    for name, size in (('big.bin', plan.big), ('flat.bin', plan.flat)):
+        for path in (os.path.join(tmp, name), os.path.join(tmp, name + '.dest')):
+            with open(path, 'wb') as f:
+                for _ in range(size // MIB):
+                    f.write(block)
+                f.write(block[:size % MIB])
+
+
+# -- the table ----------------------------------------------------------------------------
+@dataclass
+class Row:
+    what: str
+    unit: str
+    values: Dict[str, Optional[float]]  # client -> median over runs
+    ratios: Dict[str, Optional[float]]  # 'urllib3' / 'boto3' -> median of per-run ratios
+    target: str = ''
+    ok: Optional[bool] = None
+
+
+def _get(r: Optional[Result], path: Tuple[str, ...]) -> Optional[float]:
+    for p in path:
+        if not isinstance(r, dict) or p not in r:
+            return None
+        r = r[p]
+    return float(r) if isinstance(r, (int, float)) else None
+
+
+def _median(xs: List[Optional[float]]) -> Optional[float]:
+    ys = [x for x in xs if x is not None]
+    return statistics.median(ys) if ys else None
+
+
+def build_rows(b: Bench) -> List[Row]:
+    rows: List[Row] = []
+    runs, plan = b.results, b.plan
+
+    def row(what: str, unit: str, scenario: str, path: Tuple[str, ...],
+            target: Optional[Tuple[str, str, float]] = None,
+            clients: Tuple[str, ...] = CLIENTS) -> Row:
+        """target: (vs client, '>=' or '<=', factor) on knoxpy/that client."""
+        values = {c: _median([_get(run.get((scenario, c)), path) for run in runs])
+                  for c in clients}
+        ratios: Dict[str, Optional[float]] = {}
+        for other in ('urllib3', 'boto3'):
+            per_run = []
+            for run in runs:
+                k = _get(run.get((scenario, 'knoxpy')), path)
+                o = _get(run.get((scenario, other)), path)
+                per_run.append(k / o if k is not None and o else None)
+            ratios[other] = _median(per_run)
+        rw = Row(what, unit, values, ratios)
+        if target:
+            other, op, factor = target
+            rw.target = f'{op} {factor:g}x {other}'
+            got = ratios[other]
+            if got is not None:
+                rw.ok = got >= factor if op == '>=' else got <= factor
+        rows.append(rw)
+        return rw
+
+    size = _size(plan.big)
+    for op in SMALL_OPS:
+        row(f'sequential {op.upper()}' + (' 1 KiB' if op in ('put', 'get') else ''),
+            'ops/s', 'small', (op, 'ops_s'), ('urllib3', '>=', 0.9))
+        rows.append(_again(rows[-1], ('boto3', '>=', 3)))
+        row(f'  CPU per {op.upper()}', 'us/op', 'small', (op, 'cpu_us'))
+    row('8 in flight, GET 1 KiB', 'ops/s', 'inflight8', ('ops_s',), ('urllib3', '>=', 1.0))
+    rows.append(_again(rows[-1], ('boto3', '>=', 4)))
+    row('  CPU per GET, 8 in flight', 'us/op', 'inflight8', ('cpu_us',))
+    row('64 in flight, GET 1 KiB', 'ops/s', 'inflight64', ('ops_s',))
+    row('  CPU per GET, 64 in flight', 'us/op', 'inflight64', ('cpu_us',))
+    row(f'PUT {size} (putFile), one stream', 'MB/s', 'put', ('mb_s',), ('urllib3', '>=', 0.9))
+    row(f'GET {size} (getFile piped to a file)', 'MB/s', 'get', ('mb_s',),
+        ('urllib3', '>=', 0.9))
+    both = ('knoxpy', 'boto3')
+    row(f'multipart upload {size}', 'MB/s', 'upload', ('mb_s',), ('boto3', '>=', 2),
+        clients=both)
+    row(f'ranged download {size}', 'MB/s', 'download', ('mb_s',), ('boto3', '>=', 2),
+        clients=both)
+    for sc, label in (('put', 'PUT'), ('get', 'GET')):
+        row(f'peak RSS, streamed {label} {size}', 'MiB', sc, ('maxrss_mib',),
+            ('urllib3', '<=', 1.5))
+        flat = row(f'peak RSS, streamed {label} {_size(plan.flat)}', 'MiB', f'{sc}_flat',
+                   ('maxrss_mib',))
+        grow = _flatness(runs, sc)
+        if grow is not None:
+            flat.target, flat.ok = f'{size} <= 1.1x {_size(plan.flat)}', grow <= 1.1
+            flat.ratios['growth'] = grow
+    for sc, label in (('upload', 'upload'), ('download', 'download')):
+        row(f'peak RSS, {label} {size}', 'MiB', sc, ('maxrss_mib',), clients=both)
+    row('import + create client', 's', 'footprint', ('seconds',), ('boto3', '<=', 0.4))
+    row('  peak RSS of that process', 'MiB', 'footprint', ('maxrss_mib',), ('boto3', '<=', 0.6))
+    return rows
+
+
+def _again(r: Row, target: Tuple[str, str, float]) -> Row:
+    """The same measurement checked against a second target (one line of the table each)."""
+    other, op, factor = target
+    got = r.ratios[other]
+    ok = None if got is None else (got >= factor if op == '>=' else got <= factor)
+    return Row('', r.unit, r.values, r.ratios, f'{op} {factor:g}x {other}', ok)
+
+
+def _flatness(runs: List[Dict[Tuple[str, str], Any]], sc: str) -> Optional[float]:
+    """knoxpy's peak RSS at the big size over the small size, median over runs."""
+    return _median([
+        (lambda a, b: a / b if a is not None and b else None)(
+            _get(run.get((sc, 'knoxpy')), ('maxrss_mib',)),
+            _get(run.get((f'{sc}_flat', 'knoxpy')), ('maxrss_mib',)))
+        for run in runs])
+
+
+def _size(n: int) -> str:
+    return f'{n // GIB} GiB' if n % GIB == 0 else f'{n // MIB} MiB'
+
+
+def _fmt(v: Optional[float]) -> str:
+    if v is None:
+        return 'n/a'
+    return f'{v:.0f}' if v >= 100 else f'{v:.1f}' if v >= 10 else f'{v:.2f}'
+
+
+def _ratio(v: Optional[float]) -> str:
+    return 'n/a' if v is None else f'{v:.2f}x'
+
+
+def table(rows: List[Row]) -> str:
+    head = ['', 'unit', 'knoxpy', 'urllib3', 'boto3', 'k/urllib3', 'k/boto3', 'target', '']
+    body = []
+    for r in rows:
+        verdict = '' if not r.target else 'n/a' if r.ok is None else 'PASS' if r.ok else 'FAIL'
+        if r.what:
+            cells = [r.what, r.unit] + [_fmt(r.values[c]) if c in r.values else '-'
+                                        for c in ('knoxpy', 'urllib3', 'boto3')]
+            cells += [_ratio(r.ratios.get('urllib3')) if 'urllib3' in r.values else '-',
+                      _ratio(r.ratios.get('boto3'))]
+        else:
+            cells = [''] * 7
+        if 'growth' in r.ratios:
+            cells[5] = f'growth {_ratio(r.ratios["growth"])}'
+        if r.ok is False and r.what == '' and r.target:  # 2.996x must not read as 3.00x
+            got = r.ratios[r.target.split()[-1]]
+            cells[6] = f'{got:.3f}x' if got is not None else 'n/a'
+        body.append(cells + [r.target, verdict])
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    def line(cells: List[str]) -> str:
+        return '| ' + ' | '.join(c.ljust(w) if i in (0, 7) else c.rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + ' |'
+
+    sep = '|' + '|'.join('-' * (w + 2) if i in (0, 7) else '-' * (w + 1) + ':'
+                         for i, w in enumerate(widths)) + '|'
+    return '\n'.join([line(head), sep] + [line(c) for c in body])
+
+
+def failures(rows: List[Row]) -> List[str]:
+    out, what = [], ''
+    for r in rows:
+        what = r.what or what
+        if r.ok is False:
+            got = r.ratios['growth'] if 'growth' in r.ratios else \
+                r.ratios[r.target.split()[-1]]
+            out.append(f'{what.strip()}: {_ratio(got)}, target {r.target}')
+    return out
+
+
+def machine() -> Dict[str, str]:
+    cpu = ''
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next((ln.split(':', 1)[1].strip() for ln in f if ln.startswith('model name')),
+                       '')
+    except OSError:
+        pass
+    versions = {}
+    for mod in ('knoxpy', 'urllib3', 'pyee', 'xmltodict', 'boto3', 'botocore', 's3transfer'):
+        try:
+            versions[mod] = importlib.metadata.version(mod)
+        except importlib.metadata.PackageNotFoundError:
+            versions[mod] = 'missing'
+    return {'nproc': str(os.cpu_count()), 'cpu': cpu or platform.processor() or '?',
+            'python': platform.python_version(), 'os': platform.platform(),
+            'load': ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+            'versions': ', '.join(f'{k} {v}' for k, v in versions.items())}
+
+
+def report(b: Bench, rows: List[Row], started: float, load_before: str) -> str:
+    m, p = machine(), b.plan
+    fails = failures(rows)
+    lines = [
+        BEGIN,
+        f'Generated by `{b.command}` on {dt.date.today().isoformat()}, '
+        f'{p.runs} runs, {time.perf_counter() - started:.0f} s in all.',
+        '',
+        f'- Machine: {m["nproc"]} CPUs ({m["cpu"]}), {m["os"]}; load average '
+        f'{load_before} before the run, {m["load"]} after.',
+        f'- Python {m["python"]}; {m["versions"]}.',
+        f'- Sizes: {_size(p.big)} for the single-stream and multipart transfers, '
+        f'{_size(p.flat)} for the RSS flatness check; {p.seconds:g} s per timed phase of the '
+        f'small-request scenarios; {p.footprints} fresh processes per client per run for the '
+        'footprint.' + (f' {p.note}' if p.note else ''),
+        '',
+        'Values are medians over runs; ratios are knoxpy over the other client, taken within '
+        'each run, then the median.',
+        '',
+        table(rows),
+        '',
+        ('Targets not met: ' + '; '.join(fails) + '.') if fails else 'Every target is met.',
+        END,
+    ]
+    return '\n'.join(lines)
+
+
+def write_benchmarks(path: str, block: str) -> None:
+    """Replace the generated block of BENCHMARKS.md, keeping the hand-written text around it."""
+    text = open(path).read() if os.path.exists(path) else '# Benchmarks\n\n'
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip('\n') + '\n\n' + block + '\n'
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--quick', action='store_true',
+                    help='one run, 64 MiB transfers, short phases; prints only')
+    ap.add_argument('--runs', type=int)
+    ap.add_argument('--size', type=int, help='bytes of the big transfers (default 1 GiB)')
+    ap.add_argument('--only', help='comma-separated scenario prefixes, e.g. small,inflight8')
+    ap.add_argument('--out', help='write the results into this file (full runs: BENCHMARKS.md)')
+    ap.add_argument('--no-write', action='store_true', help='print only')
+    ap.add_argument('--tmp', help='directory for the transfer files (default: the system temp)')
+    a = ap.parse_args()
+    if a.quick:
+        plan = Plan(runs=a.runs or 1, big=a.size or 64 * MIB, flat=(a.size or 64 * MIB) // 4,
+                    seconds=0.3, footprints=2)
+    else:
+        plan = Plan(runs=a.runs or 3, big=a.size or GIB, flat=(a.size or GIB) // 4,
+                    seconds=1.0, footprints=5)
+    out = None if a.no_write or (a.quick and not a.out) else \
+        (a.out or os.path.join(ROOT, 'BENCHMARKS.md'))
+    tmp = tempfile.mkdtemp(prefix='knoxpy-bench-', dir=a.tmp)
+    need = plan.big * 3 + plan.flat * 2  # sources, GET destinations, one download
+    free = shutil.disk_usage(tmp).free
+    if free < max(5 * 10**9, need * 2) and not a.size:
+        shrunk = max(MIB, min(plan.big, free // 8 // MIB * MIB))
+        plan.note = (f'Only {free / 1e9:.1f} GB free in {tmp}: sizes cut from '
+                     f'{_size(plan.big)} to {_size(shrunk)}.')
+        plan.big, plan.flat = shrunk, shrunk // 4
+        print(plan.note, file=sys.stderr)
+    started, load_before = time.perf_counter(), ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    b = Bench(plan, tmp, a.only.split(',') if a.only else None)
+    try:
+        print(f'knoxpy bench: {plan.runs} run(s), {_size(plan.big)} transfers, files in {tmp}',
+              file=sys.stderr)
+        make_files(plan, tmp)
+        b.start_server()
+        b.run()
+    finally:
+        b.stop_server()
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows = build_rows(b)
+    block = report(b, rows, started, load_before)
+    print(block.replace(BEGIN + '\n', '').replace('\n' + END, ''))
+    if out:
+        write_benchmarks(out, block)
+        print(f'\nwrote {os.path.relpath(out, ROOT)}', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

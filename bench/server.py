@@ -1,0 +1,86 @@
+"""The benchmark's S3 server: test/servers/s3shaped.py in 'discard' mode, minus the hashing.
+
+s3shaped's discard mode already streams generated GET bodies (keys ending ``size-N``), serves
+Range and the multipart calls, and keeps only sizes; but it still MD5s (and, for a hex
+``x-amz-content-sha256``, SHA-256s) every PUT body, which holds a 1 GiB PUT near 450 MB/s on
+this machine: the server, not the client, would be measured. Here a plain Content-Length body
+of 1 MiB or more is read into one reused buffer and dropped unhashed; its ETag is derived from
+the request instead. Small bodies, chunked and aws-chunked ones keep s3shaped's full path (and
+its checks), so a malformed small request still fails loudly.
+
+    python bench/server.py [--port N]   # prints the port, serves until SIGTERM
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import itertools
+import os
+import signal
+import sys
+import threading
+from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test'))
+
+from servers.s3shaped import MIB, S3Server, _Abort, _Body  # noqa: E402
+
+_FAST_MIN = MIB
+
+
+class _Unhashed(_Body):
+    """A body that was counted, not hashed: nothing to verify it against."""
+
+
+class BenchServer(S3Server):
+    def __init__(self, port: int = 0) -> None:
+        super().__init__('discard', port=port, record=False)
+        self._seq = itertools.count()
+        self._bufs = threading.local()
+
+    def _read_body(self, req: Any, rf: Any, faults: Dict[str, Any], has_body: bool) -> _Body:
+        h = req.headers
+        n = int(h.get('content-length') or 0)
+        if (n < _FAST_MIN or faults or 'transfer-encoding' in h
+                or 'aws-chunked' in h.get('content-encoding', '')):
+            return super()._read_body(req, rf, faults, has_body)
+        view = getattr(self._bufs, 'view', None)
+        if view is None:
+            view = self._bufs.view = memoryview(bytearray(4 * MIB))
+        left = n
+        while left:
+            got = rf.readinto1(view[:min(left, len(view))])
+            if not got:
+                raise _Abort(False)
+            left -= got
+        req.body_len, req.body = n, None
+        # The client's own Content-MD5 when it sends one (what S3 answers for a good body, and
+        # what a client that checks part ETags expects), else a digest unique to the request.
+        try:
+            tag = base64.b64decode(h['content-md5'], validate=True)
+        except (KeyError, ValueError):
+            tag = hashlib.md5(f'{req.path}:{n}:{next(self._seq)}'.encode()).digest()
+        return _Unhashed(None, n, {'md5': tag})
+
+    def _verify(self, req: Any, body: _Body) -> None:
+        if not isinstance(body, _Unhashed):
+            super()._verify(req, body)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--port', type=int, default=0)
+    srv = BenchServer(ap.parse_args(argv).port).start()
+    print(srv.port, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+
+
+if __name__ == '__main__':
+    main()
