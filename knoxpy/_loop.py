@@ -44,6 +44,7 @@ __all__ = ["Loop", "call_later", "get_loop", "run", "spawn"]
 log = logging.getLogger("knoxpy")
 
 Callback = Callable[..., Any]
+Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"]]  # fn, args, the loop that may steal it
 
 
 class Loop:
@@ -53,6 +54,7 @@ class Loop:
         self._queue: Deque[Tuple[Callback, Tuple[Any, ...]]] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._refs = 0
+        self._sleeping = False  # the owning thread waits on _cond for something to run
         self.thread = threading.current_thread()
 
     # -- posting, from any thread -------------------------------------------------
@@ -60,7 +62,8 @@ class Loop:
         """Run ``fn(*args)`` on this loop's thread, after everything already queued."""
         with self._cond:
             self._queue.append((fn, args))
-            self._cond.notify()
+            if self._sleeping:  # only a sleeping loop needs waking (notify is not free)
+                self._cond.notify()
 
     def ref(self) -> None:
         """Count one more operation that will post to this loop (keeps ``run()`` going)."""
@@ -70,7 +73,7 @@ class Loop:
     def unref(self) -> None:
         with self._cond:
             self._refs -= 1
-            if self._refs <= 0:
+            if self._refs <= 0 and self._sleeping:
                 self._cond.notify()
 
     @property
@@ -106,7 +109,11 @@ class Loop:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError("knoxpy: operations still pending after timeout")
-                    cond.wait(remaining)
+                    self._sleeping = True
+                    try:
+                        cond.wait(remaining)
+                    finally:
+                        self._sleeping = False
                 fn, args = queue.popleft()
             fn(*args)
             if deadline is not None and time.monotonic() > deadline:
@@ -144,10 +151,7 @@ _main_loop: Optional[Loop] = None
 
 def get_loop() -> Loop:
     """The loop that owns objects created now, on this thread."""
-    try:
-        aio = asyncio.get_running_loop()
-    except RuntimeError:
-        aio = None
+    aio = asyncio._get_running_loop()  # None outside asyncio, without raising (it is hot)
     if aio is not None:
         found = _aio_loops.get(id(aio))
         if found is None or found.aio is not aio:
@@ -199,58 +203,82 @@ class _Pool:
 
     IDLE_SECONDS = 30.0
     MAX_THREADS = 512
-    KICK_SECONDS = 0.002  # longest a deferred task waits for its loop before a worker takes it
-    KICKER_PARK_TICKS = 250
+    KICK_SECONDS = 0.002  # the kicker's tick while it keeps finding tasks nobody stole
+    KICK_MAX_SECONDS = 0.064  # its slowest tick, reached by doubling while nothing waits
+    KICKER_PARK_SECONDS = 2.0  # it sleeps for good after this long with no stealable task
 
     def __init__(self) -> None:
-        self._tasks: Deque[Tuple[Callback, Tuple[Any, ...], Optional[Loop]]] = collections.deque()
+        self._tasks: Deque[Task] = collections.deque()
         lock = threading.Lock()
         self._cond = threading.Condition(lock)  # workers wait here
         self._kicker_cond = threading.Condition(lock)  # the kicker parks here
         self._idle = 0
         self._threads = 0
-        self._deferred = 0  # stealable tasks queued without waking a worker
+        self._deferred: Optional[Task] = None  # the task queued without waking a worker
+        self._stealable = 0  # stealable tasks spawned so far (the kicker watches it)
         self._kicker: Optional[threading.Thread] = None
+        self._kicker_parked = False
 
     def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
+        task = (fn, args, stealer)
         with self._cond:
-            self._tasks.append((fn, args, stealer))
-            if stealer is not None and self._idle > self._deferred:
+            self._tasks.append(task)
+            free = self._idle - (len(self._tasks) - 1)  # idle workers no queued task claims
+            if stealer is not None and self._deferred is None and free > 0:
                 # Waking a worker costs more than a small request's own work, and the
                 # loop thread usually waits (and steals the task) a moment later. The
-                # kicker hands the task to a worker within KICK_SECONDS if it does not.
-                self._deferred += 1
+                # kicker hands the task to a worker if it does not. Only one task is
+                # deferred at a time: a caller that starts several at once gets them all
+                # running in parallel at once.
+                self._deferred = task
+                self._stealable += 1
                 if self._kicker is None:
                     self._kicker = threading.Thread(target=self._kick, name="knoxpy-kicker",
                                                     daemon=True)
                     self._kicker.start()
-                elif self._deferred == 1:
+                elif self._kicker_parked:
                     self._kicker_cond.notify()
                 return
-            if self._idle > len(self._tasks) - 1:
-                self._cond.notify()
-                return
-            if self._threads >= self.MAX_THREADS:
-                return
-            self._threads += 1
-        threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
+            needed = 1
+            if self._deferred is not None:  # it gets a worker now too
+                self._deferred = None
+                needed, free = 2, free + 1
+            woken = max(0, min(needed, free))
+            if woken:
+                self._cond.notify(woken)
+            new = min(needed - woken, self.MAX_THREADS - self._threads)
+            self._threads += new
+        for _ in range(new):
+            threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
 
     def _kick(self) -> None:
-        """Wake workers for deferred tasks that no loop thread came to steal."""
-        quiet_ticks = 0
+        """Wake a worker for a deferred task that no loop thread came to steal.
+
+        The tick is short (2 ms) while tasks keep going unstolen (a caller computing
+        between requests) and doubles up to 64 ms while every task is stolen (a caller
+        that waits right away): a thread that wakes on every request would cost more
+        CPU than the requests themselves. After two seconds without a stealable task
+        the kicker parks until the next one.
+        """
+        tick = self.KICK_SECONDS
+        seen, quiet_since = -1, time.monotonic()
         while True:
-            time.sleep(self.KICK_SECONDS)
+            time.sleep(tick)
             with self._cond:
-                if self._deferred:
-                    self._cond.notify(self._deferred)
-                    self._deferred = 0
-                    quiet_ticks = 0
+                if self._deferred is not None:
+                    self._cond.notify()  # the worker it wakes takes it (or clears it)
+                    tick = self.KICK_SECONDS
                 else:
-                    quiet_ticks += 1
-                    if quiet_ticks >= self.KICKER_PARK_TICKS:
-                        while not self._deferred:
-                            self._kicker_cond.wait()
-                        quiet_ticks = 0
+                    tick = min(tick * 2, self.KICK_MAX_SECONDS)
+                now = time.monotonic()
+                if self._stealable != seen:
+                    seen, quiet_since = self._stealable, now
+                elif now - quiet_since >= self.KICKER_PARK_SECONDS:
+                    self._kicker_parked = True
+                    while self._deferred is None:
+                        self._kicker_cond.wait()
+                    self._kicker_parked = False
+                    tick, quiet_since = self.KICK_SECONDS, time.monotonic()
 
     def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
         """Run one stealable task of ``loop``'s inline; called with ``loop_cond`` held."""
@@ -258,7 +286,8 @@ class _Pool:
             for i, task in enumerate(self._tasks):
                 if task[2] is loop:
                     del self._tasks[i]
-                    self._deferred = max(0, self._deferred - 1)
+                    if task is self._deferred:
+                        self._deferred = None
                     break
             else:
                 return False
@@ -282,11 +311,17 @@ class _Pool:
                     self._idle += 1
                     cond.wait(remaining)
                     self._idle -= 1
-                fn, args, _ = tasks.popleft()
+                task = tasks.popleft()
+                if task is self._deferred:
+                    self._deferred = None
+            fn, args = task[0], task[1]
             try:
                 fn(*args)
             except BaseException:  # a task must report its own errors; this is a bug
                 log.exception("knoxpy: uncaught error in an I/O task")
+            # An idle worker must not keep its last task alive: through it, a request,
+            # its response and the response's socket (found by the soak test).
+            del task, fn, args
 
     @property
     def threads(self) -> int:
@@ -355,6 +390,7 @@ class _Timers:
                 fn()
             except Exception:
                 log.exception("knoxpy: uncaught error in a timer")
+            del entry, fn  # nor the timer thread its last timer's object, while it sleeps
 
 
 _TIMERS = _Timers()

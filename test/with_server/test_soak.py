@@ -52,7 +52,17 @@ FAULTS = [
 
 
 def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+    return len(_fd_targets())
+
+
+def _fd_targets() -> List[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return sorted(out)
 
 
 def _body(key: str, version: int, size: int) -> bytes:
@@ -217,40 +227,48 @@ def _client_memory(srv: S3Server, soak: Soak) -> int:
 
 def run_soak(total: int, monkeypatch: pytest.MonkeyPatch) -> Dict[str, Any]:
     monkeypatch.setattr(_loop._Pool, "IDLE_SECONDS", 0.5)
+    time.sleep(0.6)  # workers left idle by earlier tests exit at their next wake-up
+    threads0 = _settle(0, time.monotonic() + 2)
+    fds0, targets0 = _fds(), _fd_targets()
+    kicker = int(_loop._POOL._kicker is None)  # started once, by the first small request
+    agent = urllib3.PoolManager(maxsize=16)
     with S3Server(mode="store", record=False) as srv:
-        agent = urllib3.PoolManager(maxsize=16)
         client = knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt",
                                      endpoint="localhost", port=srv.port, style="path",
                                      agent=agent, timeout=(2, 1), maxRetries=4)
-        client.putBuffer(b"warm", "/warm").wait(10).resume()  # the worker pool and kicker
+        client.putBuffer(b"warm", "/warm").wait(10).resume()
         knoxpy.run(10)
-        time.sleep(0.6)
-        _settle(0, time.monotonic() + 2)
-        threads0, fds0 = threading.active_count(), _fds()
         tracemalloc.start()
         soak = Soak(srv, client, total, seed=total)
         t0 = time.monotonic()
         mem_mid: List[int] = []
+        soak.on_fifth = lambda s=soak: mem_mid.append(_client_memory(srv, s))
         for lane in range(LANES):
             soak.next_op(lane)
-        soak.on_fifth = lambda: mem_mid.append(_client_memory(srv, soak))
         knoxpy.run(timeout=total / 10)
         assert soak.finished == total
         elapsed = time.monotonic() - t0
         gc.collect()
         mem_end = _client_memory(srv, soak)
         tracemalloc.stop()
-        agent.clear()  # close the pooled keep-alive sockets
-        threads1 = _settle(threads0, time.monotonic() + 5)
-        fds1 = _fds()
         unused = len(srv._faults)
-    return {
-        "faults_unused": unused,
-        "ops": total, "seconds": round(elapsed, 1), "faults": soak.faults,
-        "failures": soak.failures, "large_cut_reported": soak.large_cut_reported,
-        "threads": (threads0, threads1), "fds": (fds0, fds1),
-        "traced_kib": (mem_mid[0] // 1024 if mem_mid else 0, mem_end // 1024),
-    }
+        figures = {
+            "faults_unused": unused,
+            "ops": total, "seconds": round(elapsed, 1), "faults": soak.faults,
+            "failures": soak.failures, "large_cut_reported": soak.large_cut_reported,
+            "traced_kib": (mem_mid[0] // 1024 if mem_mid else 0, mem_end // 1024),
+        }
+    # urllib3 2 closes a pool's sockets when the pool is collected: drop every reference.
+    agent.clear()
+    del agent, client, soak
+    gc.collect()
+    # The server is stopped (its threads joined, its sockets closed): what is left is ours.
+    threads1 = _settle(threads0 + kicker, time.monotonic() + 5)
+    fds1 = _fds()
+    if fds1 > fds0:
+        print("new fds:", sorted(set(_fd_targets()) - set(targets0)))
+    figures.update(threads=(threads0, threads1 - kicker), fds=(fds0, fds1))
+    return figures
 
 
 def check(figures: Dict[str, Any]) -> None:
@@ -285,7 +303,7 @@ def test_a_large_body_cut_short_emits_error_and_never_end(fault: str) -> None:
             events: List[str] = []
             got: List[int] = []
 
-            def on_response(res: Any) -> None:
+            def on_response(res: Any, events: List[str] = events, got: List[int] = got) -> None:
                 res.on("data", lambda chunk: got.append(len(chunk)))
                 res.on("end", lambda: events.append("end"))
                 res.on("error", lambda err: events.append("error"))
