@@ -31,25 +31,42 @@ class Session:
     """Requests sent and awaited on a worker, owned by a private loop of that thread.
 
     Build one on the thread that uses it. ``'retry'`` events of its requests go to
-    ``on_retry`` (which posts them to the user's loop).
+    ``on_retry`` and ``'redirect'`` events to ``on_redirect`` (which post them to the
+    user's loop).
     """
 
     def __init__(self, on_retry: Optional[Callable[[Any], None]] = None) -> None:
         self.loop = Loop()
         self.on_retry = on_retry
+        self.on_redirect: Optional[Callable[[Any], None]] = None
 
-    def send(self, client: Client, method: str, path: str,
-             headers: Optional[Dict[str, Any]] = None, body: bytes = b""
-             ) -> Tuple[IncomingMessage, bytes]:
-        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+    def open(self, client: Client, method: str, path: str,
+             headers: Optional[Dict[str, Any]] = None, body: bytes = b"",
+             on_progress: Optional[Callable[[Any], None]] = None) -> IncomingMessage:
+        """Send and wait for the answer; its body is left to ``res.read()`` (streamed).
+
+        A non-2xx answer raises :class:`S3Error`. ``on_progress`` gets the request's
+        ``'progress'`` events, on this thread.
+        """
         req = client.request(method, path, dict(headers or {}), loop=self.loop)
         if self.on_retry is not None:
             req.on("retry", self.on_retry)
+        if self.on_redirect is not None:
+            req.on("redirect", self.on_redirect)
+        if on_progress is not None:
+            req.on("progress", on_progress)
         res: IncomingMessage = req.end(body).wait()
-        data = res.read()
         if res.statusCode >= 300:
-            raise s3_error(res, data)
-        return res, data
+            raise s3_error(res, res.read())
+        return res
+
+    def send(self, client: Client, method: str, path: str,
+             headers: Optional[Dict[str, Any]] = None, body: bytes = b"",
+             on_progress: Optional[Callable[[Any], None]] = None
+             ) -> Tuple[IncomingMessage, bytes]:
+        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        res = self.open(client, method, path, headers, body, on_progress)
+        return res, res.read()
 
 
 def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
@@ -109,12 +126,16 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
     """Run ``work(session, stop)`` on ``n`` threads (this one included) until all return.
 
     The first exception sets ``stop`` (so the others stop taking work) and is raised
-    once every thread has finished.
+    once every thread has finished. ``work`` takes its items from a shared source
+    until it is exhausted, so once this thread's own ``work`` has returned, a helper
+    that has not started yet would find nothing to do: it is not waited for (with
+    every pool thread blocked in a nested ``fan_out``, it might never start).
     """
     stop = threading.Event()
     errors: List[BaseException] = []
     cond = threading.Condition(threading.Lock())
-    running = [n]
+    running = [0]  # helpers that started and have not finished
+    closed = [False]  # set once nobody waits: late helpers return at once
 
     def one() -> None:
         try:
@@ -123,17 +144,26 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
             with cond:
                 errors.append(exc)
             stop.set()
+
+    def helper() -> None:
+        with cond:
+            if closed[0]:
+                return
+            running[0] += 1
+        try:
+            one()
         finally:
             with cond:
                 running[0] -= 1
                 cond.notify_all()
 
     for _ in range(n - 1):
-        spawn(one)
+        spawn(helper)
     one()
     with cond:
         while running[0]:
             cond.wait()
+        closed[0] = True
     if errors:
         raise errors[0]
 

@@ -1,0 +1,332 @@
+"""``client.download``: an object of any size, to a path or a writable, verified.
+
+The first ranged GET learns the size and ETag; the rest of a large object comes as
+parallel ranged GETs with If-Match on that ETag. To a path, bytes go to
+``<path>.knoxpy-part`` and are renamed into place only once verified; to a writable,
+ranges fetched ahead wait for their turn, so bytes arrive in order. See
+docs/transfers.md, and knoxpy.transfer for the thread picture.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from . import _parts, _retry
+from ._emitter import Emitter, Operation
+from ._sources import Meter, Options, key_of
+from ._streams import CHUNK, IncomingMessage
+from ._work import Session, Shared, fan_out, key_target
+from .client import Client
+from .errors import IntegrityError, RequestError, S3Error
+
+__all__ = ["PARTIAL_SUFFIX", "Download"]
+
+PARTIAL_SUFFIX = ".knoxpy-part"  # beside the download's final name; its journal adds .jsonl
+_SSE_C = "x-amz-server-side-encryption-customer-"
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def bare_etag(etag: Any) -> str:
+    """An ETag without its quotes, lower-case: how two ETags are compared."""
+    return str(etag or "").strip().strip('"').lower()
+
+
+def _write_at(fd: int, data: bytes, offset: int, lock: threading.Lock) -> None:
+    pwrite = getattr(os, "pwrite", None)
+    view = memoryview(data)
+    if pwrite is not None:
+        while view:
+            n = pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+        return
+    with lock:  # no pwrite (Windows): seek and write under one lock
+        os.lseek(fd, offset, os.SEEK_SET)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+class Download:
+    """One download, driven on a worker: the first range, then the rest in parallel."""
+
+    def __init__(self, client: Client, op: Operation, filename: str, dest: Any,
+                 headers: Dict[str, Any], opts: Options) -> None:
+        self.client, self.op, self.opts, self.headers = client, op, opts, headers
+        self.key = key_of(filename)
+        self.target = key_target(self.key)
+        self.path = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else None
+        self.dest = dest
+        self.meter = Meter(op)
+        self.part = opts.part_size
+        self.etag: Optional[str] = None
+        self.size = 0
+        self.check_md5 = False
+        self.md5: Any = None  # a running MD5 while bytes arrive in order
+        self._lock = threading.Lock()
+
+    def _session(self, session: Session) -> Session:
+        session.on_redirect = lambda info: self.op._post("redirect", info)
+        return session
+
+    def _post_retry(self, info: Any) -> None:
+        self.op._post("retry", info)
+
+    def run(self) -> Dict[str, Any]:
+        session = self._session(Session(self._post_retry))
+        if self.path is None:
+            self._to_writable(session)
+        else:
+            self._to_path(session, self.path)
+        return {"Key": self.key, "size": self.size, "ETag": self.etag, "path": self.path}
+
+    def _learn(self, res: IncomingMessage) -> int:
+        """Size, ETag and verifiability from the first answer; returns its last byte."""
+        self.etag = res.headers.get("etag")
+        sse = res.headers.get("x-amz-server-side-encryption", "")
+        self.check_md5 = _parts.is_md5_etag(self.etag) and not sse.startswith("aws:kms") and \
+            _SSE_C + "algorithm" not in res.headers  # KMS and SSE-C ETags are not MD5s
+        m = _CONTENT_RANGE.fullmatch(res.headers.get("content-range", ""))
+        if res.statusCode == 206 and m:
+            self.size = int(m[3])
+            return int(m[2])
+        self.size = int(res.headers.get("content-length", "0"))  # the whole object came
+        return self.size - 1
+
+    def _first(self, session: Session) -> Tuple[IncomingMessage, int]:
+        headers = dict(self.headers)
+        headers["Range"] = f"bytes=0-{self.part - 1}"
+        try:
+            res = session.open(self.client, "GET", self.target, headers)
+        except S3Error as err:
+            if err.statusCode != 416:
+                raise
+            del headers["Range"]  # an empty object: S3 refuses every range of it
+            res = session.open(self.client, "GET", self.target, headers)
+        last = self._learn(res)
+        self.meter.total = self.size
+        return res, last
+
+    def _fetch(self, session: Session, first: int, last: int,
+               sink: Callable[[int, bytes], None], res: Optional[IncomingMessage] = None
+               ) -> None:
+        """Bytes ``first..last`` into ``sink(offset, chunk)``; a body cut short is asked
+        for again from where it stopped (with backoff), never handed on short."""
+        pos, attempt, backoff = first, 0, self.client._backoff
+        while pos <= last:
+            if res is None:
+                headers = dict(self.headers)
+                headers["Range"] = f"bytes={pos}-{last}"
+                if self.etag:
+                    headers["If-Match"] = self.etag  # a changed object fails, never mixes
+                res = session.open(self.client, "GET", self.target, headers)
+                m = _CONTENT_RANGE.fullmatch(res.headers.get("content-range", ""))
+                if res.statusCode != 206 or not m or int(m[1]) != pos:
+                    res._discard()
+                    raise IntegrityError(f"asked for bytes {pos}-{last} of {self.key!r}, got "
+                                         f"{res.statusCode} {m[0] if m else 'without a range'}")
+            try:
+                while pos <= last:
+                    chunk = res.read(CHUNK)
+                    if not chunk:
+                        raise RequestError("response body ended early", "ECONNRESET",
+                                           method="GET", url=res.url)
+                    if len(chunk) > last + 1 - pos:
+                        raise IntegrityError(f"got more than bytes {first}-{last} of {self.key!r}")
+                    sink(pos, chunk)
+                    self.meter.add(len(chunk))
+                    pos += len(chunk)
+            except RequestError as err:
+                reason = _retry.transient_reason(None, err.code)
+                if reason is None or attempt >= backoff.max_retries:
+                    raise
+                delay = backoff.delay(attempt)
+                attempt += 1
+                self._post_retry({"reason": reason, "delay": delay, "attempt": attempt})
+                time.sleep(delay)
+                res = None
+        if res is not None:
+            res.read()  # reach the end: the connection goes back to the pool
+
+    def _parallel(self, ranges: List[Tuple[int, int]],
+                  each: Callable[[Session, int, int, threading.Event], None]) -> None:
+        shared = Shared(iter(ranges))
+
+        def work(s: Session, stop: threading.Event) -> None:
+            self._session(s)
+            while not stop.is_set():
+                rng = shared.next()
+                if rng is None:
+                    return
+                each(s, rng[0], rng[1], stop)
+
+        if ranges:
+            fan_out(min(self.opts.concurrency, len(ranges)), work, self._post_retry)
+
+    def _check_md5(self, digest: Optional[str]) -> None:
+        if self.check_md5 and digest != bare_etag(self.etag):
+            raise IntegrityError(f"the bytes of {self.key!r} do not match its ETag "
+                                 f"{self.etag} (MD5 {digest})")
+
+    # -- to a path: a partial file beside the final name, renamed once verified -----------
+    def _to_path(self, session: Session, path: str) -> None:
+        tmp = path + PARTIAL_SUFFIX
+        journal = _parts.Journal(tmp + ".jsonl") if self.opts.resume else None
+        fd: Optional[int] = None
+        try:
+            done = self._resume(session, tmp, journal) if journal is not None else None
+            if done is not None:
+                fd = os.open(tmp, os.O_RDWR | _O_BINARY)
+                todo = [r for r in _parts.byte_ranges(self.size, self.part) if r not in done]
+                self.meter.add(sum(b - a + 1 for a, b in done))
+                in_order = False
+            else:
+                res, last = self._first(session)
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
+                os.ftruncate(fd, self.size)
+                if journal is not None:
+                    journal.start({"kind": "download", "bucket": self.client.bucket,
+                                   "key": self.key, "ETag": self.etag, "size": self.size,
+                                   "partSize": self.part})
+                in_order = last + 1 >= self.size
+                self.md5 = hashlib.md5() if in_order else None
+                self._fetch(session, 0, last, self._file_sink(fd), res)
+                if journal is not None and last >= 0:
+                    journal.add({"start": 0, "end": last})
+                todo = _parts.byte_ranges(self.size, self.part, last + 1)
+            sink = self._file_sink(fd)
+
+            def each(s: Session, a: int, b: int, _stop: threading.Event) -> None:
+                self._fetch(s, a, b, sink)
+                if journal is not None:
+                    with self._lock:
+                        journal.add({"start": a, "end": b})
+
+            self._parallel(todo, each)
+            if os.fstat(fd).st_size != self.size:
+                raise IntegrityError(f"{tmp} is not {self.size} bytes long")
+            if self.check_md5:
+                self._check_md5(self.md5.hexdigest() if in_order else _file_md5(fd))
+            os.close(fd)
+            fd = None
+            os.replace(tmp, path)
+            if journal is not None:
+                journal.remove()
+        except BaseException as err:
+            if fd is not None:
+                os.close(fd)
+            if journal is None or isinstance(err, IntegrityError):
+                _remove(tmp)  # nothing truncated or wrong is left behind
+                if journal is not None:
+                    journal.remove()
+            raise
+
+    def _file_sink(self, fd: int) -> Callable[[int, bytes], None]:
+        def sink(offset: int, chunk: bytes) -> None:
+            if self.md5 is not None:
+                self.md5.update(chunk)
+            _write_at(fd, chunk, offset, self._lock)
+        return sink
+
+    def _resume(self, session: Session, tmp: str, journal: _parts.Journal
+                ) -> Optional[Set[Tuple[int, int]]]:
+        """Verified ranges to keep, if the partial file is of this very object; else None."""
+        loaded = journal.load()
+        if loaded is None or not os.path.exists(tmp):
+            return None
+        header, entries = loaded
+        if header.get("bucket") != self.client.bucket or header.get("key") != self.key \
+                or not isinstance(header.get("partSize"), int):
+            return None
+        res = session.open(self.client, "HEAD", self.target, self.headers)
+        etag, size = res.headers.get("etag"), int(res.headers.get("content-length", "-1"))
+        if etag != header.get("ETag") or size != header.get("size") \
+                or os.path.getsize(tmp) != size:
+            return None  # the object changed (or the file did): start over
+        self.part = max(1, int(header["partSize"]))
+        self._learn(res)
+        self.size, self.meter.total = size, size
+        ranges = set(_parts.byte_ranges(size, self.part))
+        return {(e["start"], e["end"]) for e in entries
+                if (e.get("start"), e.get("end")) in ranges}
+
+    # -- to a writable: bytes in order, ranges fetched ahead in parallel ------------------
+    def _to_writable(self, session: Session) -> None:
+        write = self._writer()
+        res, last = self._first(session)
+        self.md5 = hashlib.md5() if self.check_md5 else None
+        self._fetch(session, 0, last, lambda _off, chunk: write(chunk), res)
+        turn = [last + 1]
+        cond = threading.Condition(threading.Lock())
+
+        def each(s: Session, a: int, b: int, stop: threading.Event) -> None:
+            got: List[bytes] = []
+            self._fetch(s, a, b, lambda _off, chunk: got.append(chunk))
+            with cond:  # a range waits for the one before it (at most `concurrency` held)
+                while turn[0] != a:
+                    if stop.is_set():  # an earlier range failed: it will never be its turn
+                        return
+                    cond.wait(0.05)
+            for chunk in got:
+                write(chunk)
+            with cond:
+                turn[0] = b + 1
+                cond.notify_all()
+
+        self._parallel(_parts.byte_ranges(self.size, self.part, last + 1), each)
+        if self.check_md5:
+            self._check_md5(self.md5.hexdigest())
+
+    def _writer(self) -> Callable[[bytes], None]:
+        dest: Any = self.dest
+
+        def on_worker(chunk: bytes) -> None:
+            if self.md5 is not None:
+                self.md5.update(chunk)
+            dest.write(chunk)
+
+        if not isinstance(self.dest, Emitter):
+            return on_worker
+
+        def on_loop(chunk: bytes) -> None:  # a knoxpy writable: its write() and 'drain'
+            if self.md5 is not None:
+                self.md5.update(chunk)
+            ready = threading.Event()
+            error: List[BaseException] = []
+
+            def write() -> None:
+                try:
+                    if dest.write(chunk) is False:
+                        dest.once("drain", lambda *_: ready.set())
+                        return
+                except BaseException as exc:  # noqa: BLE001 - reported by the download
+                    error.append(exc)
+                ready.set()
+
+            self.op._loop.call_soon(write)
+            ready.wait()
+            if error:
+                raise error[0]
+
+        return on_loop
+
+
+def _file_md5(fd: int) -> str:
+    """The MD5 of a whole file (ranges arrived out of order: it is read back once)."""
+    md5 = hashlib.md5()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        chunk = os.read(fd, 1024 * 1024)
+        if not chunk:
+            return md5.hexdigest()
+        md5.update(chunk)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,280 @@
+"""The pieces a transfer is made of: its options, its progress, and what an upload reads.
+
+An upload reads its source on a worker, one part at a time and in order
+(:class:`PartSource`), whatever the source is: a path, bytes, a file object, an
+iterator of bytes, or a knoxpy readable, which is piped into an :class:`Inbox` on the
+user's loop (Node's backpressure: ``write`` says False when full, ``'drain'`` follows).
+Progress is counted by :class:`Meter` and posted to the user's loop.
+"""
+from __future__ import annotations
+
+import io
+import os
+import threading
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
+
+from . import _parts
+from ._emitter import Emitter, Operation
+from ._loop import Loop
+from ._streams import IncomingMessage, _BodyPipe, _progress, to_bytes
+from ._work import concurrency_option
+from .client import Client
+from .errors import IntegrityError, ValidationError
+
+__all__ = ["DEFAULT_CONCURRENCY", "Inbox", "Meter", "Options", "PartSource", "Reader",
+           "key_of", "reader_for"]
+
+DEFAULT_CONCURRENCY = 4  # parts (or ranges) in flight
+_OPTIONS = {"partSize": "partSize", "part_size": "partSize", "concurrency": "concurrency",
+            "sizeHint": "sizeHint", "size_hint": "sizeHint", "resume": "resume"}
+
+
+class Options:
+    """``partSize``, ``concurrency`` (keyword, else client option), ``sizeHint``, ``resume``."""
+
+    def __init__(self, client: Client, given: Dict[str, Any]) -> None:
+        opts: Dict[str, Any] = {}
+        for name, value in given.items():
+            if name not in _OPTIONS:
+                raise ValidationError(f"unknown option {name!r} (known: concurrency, "
+                                      "partSize, resume, sizeHint)")
+            opts[_OPTIONS[name]] = value
+        self.part_size = _parts.check_part_size(
+            opts.get("partSize", client.options.get("partSize", _parts.DEFAULT_PART_SIZE)))
+        self.concurrency = concurrency_option(client, opts.get("concurrency"),
+                                              DEFAULT_CONCURRENCY)
+        self.size_hint = _parts.check_size_hint(opts.get("sizeHint"))
+        self.resume = bool(opts.get("resume", False))
+
+
+def key_of(filename: str) -> str:
+    """The S3 key a knox filename names (``'/a/b'`` and ``'a/b'`` are key ``a/b``)."""
+    if not isinstance(filename, str):
+        raise ValidationError("filename must be a string")
+    return filename[1:] if filename.startswith("/") else filename
+
+
+class Meter:
+    """Bytes done, posted as ``'progress'`` to the user's loop: coalesced and monotonic.
+
+    Upload parts report each attempt's high-water mark (a retried part is not counted
+    twice); downloads add the bytes they receive. At most one emission is queued at a
+    time, and it reports the latest count when it runs.
+    """
+
+    def __init__(self, op: Operation, total: Optional[int] = None) -> None:
+        self._op = op
+        self._lock = threading.Lock()
+        self.total = total
+        self.written = 0
+        self._marks: Dict[int, int] = {}
+        self._queued = False
+        self._shown: Optional[Tuple[int, Optional[int]]] = None
+
+    def mark(self, piece: int, high: int) -> None:
+        with self._lock:
+            grown = high - self._marks.get(piece, 0)
+            if grown > 0:
+                self._marks[piece] = high
+                self.written += grown
+                self._queue_locked()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.written += n
+            self._queue_locked()
+
+    def finish(self, total: int) -> None:
+        """The total is known (at the latest at the end): the last event says 100%."""
+        with self._lock:
+            self.total = total
+            self._queue_locked()
+
+    def _queue_locked(self) -> None:
+        if not self._queued:
+            self._queued = True
+            self._op._loop.call_soon(self._emit)
+
+    def _emit(self) -> None:
+        with self._lock:
+            self._queued = False
+            shown = (self.written, self.total)
+        if shown != self._shown:
+            self._shown = shown
+            self._op.emit("progress", _progress(*shown))
+
+
+# -- sources -----------------------------------------------------------------------------
+class Inbox(Emitter):
+    """Where a knoxpy readable source is piped: a bounded queue its worker reader drains.
+
+    ``write`` runs on the user's loop (the readable's ``'data'``) and returns False past
+    the high-water mark; ``'drain'`` is posted back once the worker has taken enough:
+    Node's backpressure, with the same bounded pipe as ``ClientRequest``'s body.
+    """
+
+    def __init__(self, loop: Loop) -> None:
+        super().__init__(loop)
+        self._pipe = _BodyPipe(lambda: self._post("drain"))
+        self._cancelled = False
+
+    def write(self, chunk: Any) -> bool:
+        if self._cancelled:
+            return True  # the upload failed: what still arrives is dropped
+        data = to_bytes(chunk)
+        return self._pipe.put(data) if data else True
+
+    def end(self, data: Any = None) -> None:
+        if data is not None:
+            self.write(data)
+        self._pipe.close()
+
+    def fail(self, err: BaseException) -> None:
+        self._pipe.close(err)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._pipe.close()
+
+    def chunks(self) -> Iterator[bytes]:
+        return iter(self._pipe)
+
+
+class Reader:
+    """A source read in pieces of an exact size, by one worker at a time."""
+
+    def __init__(self, *, file: Any = None, chunks: Optional[Iterator[bytes]] = None,
+                 size: Optional[int] = None, path: Optional[str] = None,
+                 owned: bool = False, inbox: Optional[Inbox] = None,
+                 upstream: Any = None) -> None:
+        self.file, self.chunks, self.size, self.path = file, chunks, size, path
+        self.owned, self.inbox, self.upstream = owned, inbox, upstream
+        self._pending = b""
+
+    def _next(self, want: int) -> Optional[bytes]:
+        """The next chunk (up to ``want`` bytes from a file); None at the end."""
+        if self.file is not None:
+            data = self.file.read(want)
+            return to_bytes(data) if data else None
+        assert self.chunks is not None
+        return next(self.chunks, None)
+
+    def read(self, n: int) -> bytes:
+        """``n`` bytes, or fewer at the end of the source."""
+        parts, got = [], 0
+        if self._pending:
+            parts.append(self._pending[:n])
+            got = len(parts[0])
+            self._pending = self._pending[n:]
+        while got < n:
+            chunk = self._next(n - got)
+            if chunk is None:
+                break
+            if len(chunk) > n - got:
+                self._pending, chunk = chunk[n - got:], chunk[: n - got]
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def at_end(self) -> bool:
+        while not self._pending:  # an iterator may yield empty chunks mid-stream
+            nxt = self._next(1)
+            if nxt is None:
+                return True
+            self._pending = nxt
+        return False
+
+    def skip(self, n: int) -> int:
+        """Pass over ``n`` bytes (a part already uploaded); returns how many there were."""
+        if self.file is not None and self.size is not None and not self._pending:
+            here = self.file.tell()
+            n = max(0, min(n, self.size - here))
+            self.file.seek(here + n)
+            return n
+        return len(self.read(n))
+
+    def close(self, failed: bool, loop: Loop) -> None:
+        if self.owned:
+            self.file.close()
+        if failed and self.inbox is not None:
+            self.inbox.cancel()
+            destroy = getattr(self.upstream, "destroy", None)
+            if destroy is not None:  # stop the source too: on its own loop, as it expects
+                loop.call_soon(destroy)
+
+
+def reader_for(source: Any, loop: Loop) -> Reader:
+    """Open ``source`` (on the user's thread): a path, bytes, a file, a readable, an iterator."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return Reader(file=io.BytesIO(data), size=len(data))
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        f = open(path, "rb")
+        return Reader(file=f, size=os.fstat(f.fileno()).st_size, path=path, owned=True)
+    if isinstance(source, IncomingMessage) or (hasattr(source, "pipe") and hasattr(source, "on")):
+        size: Optional[int] = None
+        if isinstance(source, IncomingMessage):
+            if source.statusCode >= 300:
+                raise ValidationError(f"upload: the source response is a {source.statusCode}, "
+                                      "not a body to upload")
+            length = source.headers.get("content-length")
+            size = int(length) if length is not None and length.isdigit() else None
+        inbox = Inbox(loop)
+        source.on("error", inbox.fail)
+        source.pipe(inbox)
+        return Reader(chunks=inbox.chunks(), size=size, inbox=inbox, upstream=source)
+    if hasattr(source, "read"):
+        try:
+            here = source.tell()
+            size = source.seek(0, io.SEEK_END) - here
+            source.seek(here)
+        except (AttributeError, OSError, ValueError):
+            size = None  # a pipe or socket: length unknown
+        return Reader(file=source, size=size)
+    if isinstance(source, Iterable):
+        return Reader(chunks=(to_bytes(c) for c in source))
+    raise ValidationError("upload: the source must be a path, bytes, a file object, "
+                          "an iterator of bytes or a knoxpy readable")
+
+
+class PartSource:
+    """Parts taken in order from one reader, by whichever worker is free."""
+
+    def __init__(self, reader: Reader, size_of: Callable[[int], int],
+                 first: Optional[bytes] = None, skip: Optional[Set[int]] = None) -> None:
+        self._reader, self._size_of, self._first = reader, size_of, first
+        self._skip = skip or set()
+        self._lock = threading.Lock()
+        self._number = 0
+        self._done = False
+        self.total = 0  # bytes read or skipped so far
+
+    def next(self) -> Optional[Tuple[int, bytes]]:
+        with self._lock:
+            while not self._done:
+                self._number += 1
+                number, want = self._number, self._size_of(self._number)
+                if number == 1 and self._first is not None:
+                    data, self._first = self._first, None
+                elif number in self._skip:
+                    skipped = self._reader.skip(want)
+                    self.total += skipped
+                    self._done = skipped < want
+                    continue
+                else:
+                    data = self._reader.read(want)
+                if not data:
+                    self._done = True
+                    return None
+                if number > _parts.MAX_PARTS:
+                    raise ValidationError("the source is larger than S3's largest object "
+                                          "(10,000 parts)")
+                self.total += len(data)
+                self._done = len(data) < want
+                size = self._reader.size
+                if size is not None and self.total > size:
+                    raise IntegrityError(f"the source gave more than the {size} bytes it had "
+                                         "when the upload began")
+                return number, data
+            return None

@@ -1,0 +1,366 @@
+"""Uploads and downloads of any size: ``client.upload`` and ``client.download``.
+
+knox sends its users to knox-mpu for multipart uploads; knoxpy builds them in, in
+knox's style (an emitter, ``fn(err, result)``, ``.wait()``), and adds parallel,
+verified, resumable downloads. docs/transfers.md tells the whole story.
+
+Where each thread runs (docs/execution-model.md)::
+
+    your thread (its Loop)                 knoxpy-io workers
+    ──────────────────────                 ───────────────────────────────────────────
+    op = client.upload(src, key) ─ spawn ─▶ driver: initiate, then `concurrency`
+                                            workers, each one: take the next part
+    a knoxpy readable source:                 (one reader at a time, in order) and
+      its 'data' ─▶ _Inbox.write() ──────▶    PUT it through its own Session
+      (False when full; 'drain' later)        (synchronous, replayable, retried)
+    run()/wait(): 'progress', 'part', ◀─ post ─ progress, parts, retries, redirects;
+    'retry', 'redirect', fn(err, result)       complete (or abort), then the result
+
+Workers never call user code. Two documented exceptions, as for ``deleteAll``'s
+iterator in knoxpy.bulk: an iterator of bytes given as a source is consumed on a
+worker, and a file-like ``dest`` of ``download`` is written on a worker (as
+``IncomingMessage.pipe`` writes files); a knoxpy writable ``dest`` is written on your
+loop, with its ``'drain'``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import _parts, _xml
+from ._download import PARTIAL_SUFFIX, Download, bare_etag
+from ._emitter import Operation
+from ._sources import DEFAULT_CONCURRENCY, Meter, Options, PartSource, Reader, key_of, reader_for
+from ._streams import IncomingMessage, header_value
+from ._work import Session, fail_later, fan_out, key_target, quote_query, start, with_200_retries
+from .client import Client, _split_callback, content_type_for
+from .errors import IntegrityError, S3Error, ValidationError
+
+__all__ = ["DEFAULT_CONCURRENCY", "PARTIAL_SUFFIX", "UPLOAD_JOURNAL_SUFFIX", "download",
+           "upload"]
+
+log = logging.getLogger("knoxpy")
+
+UPLOAD_JOURNAL_SUFFIX = ".knoxpy-upload.jsonl"  # beside the file being uploaded
+_SSE_C = "x-amz-server-side-encryption-customer-"  # SSE-C headers go on every part too
+
+Callback = Callable[[Optional[BaseException], Any], Any]
+
+
+class _Upload:
+    """One upload, driven on a worker: a single PUT, or initiate / parts / complete."""
+
+    def __init__(self, client: Client, op: Operation, reader: Reader, filename: str,
+                 headers: Dict[str, Any], opts: Options) -> None:
+        self.client, self.op, self.reader, self.opts = client, op, reader, opts
+        self.filename, self.key = filename, key_of(filename)
+        self.target = key_target(self.key)
+        # The length and checksum are knoxpy's to give, per request.
+        self.headers = {k: v for k, v in headers.items()
+                        if k.lower() not in ("content-length", "content-md5")}
+        if reader.path is not None and header_value(headers, "content-type") is None:
+            self.headers["Content-Type"] = content_type_for(reader.path)
+        self.part_headers = {k: v for k, v in headers.items() if k.lower().startswith(_SSE_C)}
+        self.meter = Meter(op, reader.size)
+        self.journal: Optional[_parts.Journal] = None
+
+    def _post_retry(self, info: Any) -> None:
+        self.op._post("retry", info)
+
+    def _post_redirect(self, info: Any) -> None:
+        self.op._post("redirect", info)
+
+    def _session(self, session: Session) -> Session:
+        session.on_redirect = self._post_redirect
+        return session
+
+    def run(self) -> Dict[str, Any]:
+        failed = True
+        try:
+            result = self._run(self._session(Session(self._post_retry)))
+            failed = False
+            return result
+        finally:
+            self.reader.close(failed, self.op._loop)
+
+    def _run(self, session: Session) -> Dict[str, Any]:
+        size, opts = self.reader.size, self.opts
+        if size is not None and size <= opts.part_size:
+            data = self.reader.read(size)
+            self._check_end(len(data))
+            return self._single(session, data)
+        if size is not None:
+            part = _parts.part_size_for(size, opts.part_size)
+            return self._multipart(session, lambda _n: part, None)
+        schedule = _parts.schedule_for_stream(opts.part_size, opts.size_hint)
+        first = self.reader.read(schedule.base)
+        if self.reader.at_end():  # it all fits in one part: one PUT, replayable
+            self.meter.total = len(first)
+            return self._single(session, first)
+        return self._multipart(session, schedule.size_of, first)
+
+    def _check_end(self, total: int) -> None:
+        size = self.reader.size
+        if size is not None and (total != size or not self.reader.at_end()):
+            raise IntegrityError(f"the source had {size} bytes when the upload began, "
+                                 f"then {'more' if total == size else total}")
+
+    def _result(self, etag: Any, res: IncomingMessage, location: Any = None) -> Dict[str, Any]:
+        out = {"Bucket": self.client.bucket, "Key": self.key, "ETag": etag,
+               "Location": location or self.client.url(self.filename)}
+        version = res.headers.get("x-amz-version-id")
+        if version:
+            out["VersionId"] = version
+        return out
+
+    def _single(self, session: Session, data: bytes) -> Dict[str, Any]:
+        headers = dict(self.headers)
+        headers["Content-Length"] = len(data)
+        headers["Content-MD5"] = _parts.content_md5(data)[0]
+        res = session.open(self.client, "PUT", self.target, headers, data,
+                           on_progress=lambda p: self.meter.mark(1, p["written"]))
+        res.read()
+        self.meter.mark(1, len(data))
+        self.meter.finish(len(data))
+        return self._result(res.headers.get("etag"), res)
+
+    def _multipart(self, session: Session, size_of: Callable[[int], int],
+                   first: Optional[bytes]) -> Dict[str, Any]:
+        done: Dict[int, Tuple[str, int]] = {}
+        if self.opts.resume and self.reader.path is not None:
+            upload_id, part, done = self._resume_or_begin(session, size_of(1))
+            size_of = lambda _n: part  # noqa: E731 - the journal's layout, as first chosen
+        else:
+            upload_id = self._initiate(session)
+        upload = f"uploadId={quote_query(upload_id)}"
+        parts = {n: etag for n, (etag, _) in done.items()}
+        for n, (_, size) in done.items():
+            self.meter.mark(n, size)
+        lock = threading.Lock()
+        source = PartSource(self.reader, size_of, first, set(done))
+
+        def work(s: Session, stop: threading.Event) -> None:
+            self._session(s)
+            while not stop.is_set():
+                item = source.next()
+                if item is None:
+                    return
+                number, data = item
+                etag, md5 = self._send_part(s, upload, number, data)
+                with lock:
+                    parts[number] = etag
+                    if self.journal is not None:
+                        self.journal.add({"part": number, "ETag": etag, "md5": md5,
+                                          "size": len(data)})
+                self.op._post("part", {"partNumber": number, "ETag": etag, "size": len(data)})
+
+        try:
+            fan_out(self.opts.concurrency, work, self._post_retry)
+            self._check_end(source.total)
+            self.meter.finish(source.total)
+            xml = _xml.build_complete_multipart(sorted(parts.items()))
+
+            tried: List[bool] = []
+
+            def complete() -> Tuple[IncomingMessage, Dict[str, Any]]:
+                try:
+                    res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
+                                             {"Content-Length": len(xml)}, xml)
+                    return res, _xml.parse_complete_multipart(body)
+                except S3Error as err:
+                    # A 200 <Error> may come after S3 did complete: a retry then finds no
+                    # upload. The object is ours if its ETag is the one our parts make.
+                    done = tried and err.code == "NoSuchUpload" and self._completed(session,
+                                                                                    parts)
+                    if done:
+                        return done
+                    raise
+                finally:
+                    tried.append(True)
+
+            res, data = with_200_retries(self.client, session, complete)
+        except BaseException:
+            if self.journal is None:  # resume=True keeps the upload for the next attempt
+                self._abort(session, upload)
+            raise
+        if self.journal is not None:
+            self.journal.remove()
+        return self._result(data.get("ETag"), res, data.get("Location"))
+
+    def _initiate(self, session: Session) -> str:
+        headers = dict(self.headers)
+        headers["Content-Length"] = 0
+        _, body = session.send(self.client, "POST", self.target + "?uploads", headers)
+        return str(_xml.parse_initiate_multipart(body)["UploadId"])
+
+    def _send_part(self, s: Session, upload: str, number: int, data: bytes) -> Tuple[str, str]:
+        md5_header, md5 = _parts.content_md5(data)
+        headers = dict(self.part_headers)
+        headers.update({"Content-Length": len(data), "Content-MD5": md5_header})
+        res = s.open(self.client, "PUT", f"{self.target}?partNumber={number}&{upload}",
+                     headers, data, on_progress=lambda p: self.meter.mark(number, p["written"]))
+        res.read()
+        etag = res.headers.get("etag")
+        if not etag:
+            raise IntegrityError(f"S3 answered part {number} without an ETag")
+        self.meter.mark(number, len(data))
+        return etag, md5
+
+    def _completed(self, session: Session, parts: Dict[int, str]
+                   ) -> Optional[Tuple[IncomingMessage, Dict[str, Any]]]:
+        """The object, if it is already the completion of ``parts`` (HEAD, ETag compared)."""
+        try:
+            digests = b"".join(bytes.fromhex(bare_etag(parts[n])) for n in sorted(parts))
+        except ValueError:  # part ETags that are not MD5s (SSE-KMS): cannot tell
+            return None
+        want = f"{hashlib.md5(digests).hexdigest()}-{len(parts)}"
+        try:
+            res = session.open(self.client, "HEAD", self.target)
+        except S3Error:
+            return None
+        etag = res.headers.get("etag")
+        return (res, {"ETag": etag}) if bare_etag(etag) == want else None
+
+    def _abort(self, session: Session, upload: str) -> None:
+        try:
+            session.send(self.client, "DELETE", f"{self.target}?{upload}")
+        except Exception:  # noqa: BLE001 - the upload's own error is the one to report
+            log.warning("knoxpy: could not abort the multipart upload of %r (%s)", self.key,
+                        upload, exc_info=True)
+
+    # -- resume (item 8): a journal beside the file ---------------------------------------
+    def _resume_or_begin(self, session: Session, part: int
+                         ) -> Tuple[str, int, Dict[int, Tuple[str, int]]]:
+        """The upload id, part size and verified parts to go on with, or a fresh upload."""
+        assert self.reader.path is not None and self.reader.file is not None
+        st = os.fstat(self.reader.file.fileno())
+        want = {"kind": "upload", "bucket": self.client.bucket, "key": self.key,
+                "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        self.journal = _parts.Journal(self.reader.path + UPLOAD_JOURNAL_SUFFIX)
+        loaded = self.journal.load()
+        if loaded is not None:
+            header, entries = loaded
+            old_id, old_part = header.get("uploadId"), header.get("partSize")
+            if header.get("bucket") == want["bucket"] and header.get("key") == want["key"] \
+                    and isinstance(old_id, str):
+                if all(header.get(k) == v for k, v in want.items()) and isinstance(old_part, int):
+                    done = self._verified_parts(session, old_id, old_part, entries)
+                    if done is not None:
+                        return old_id, old_part, done
+                else:  # the file changed: its parts must not be mixed with the new bytes
+                    self._abort(session, f"uploadId={quote_query(old_id)}")
+        upload_id = self._initiate(session)
+        self.journal.start(dict(want, uploadId=upload_id, partSize=part))
+        return upload_id, part, {}
+
+    def _verified_parts(self, session: Session, upload_id: str, part: int,
+                        entries: List[Dict[str, Any]]) -> Optional[Dict[int, Tuple[str, int]]]:
+        """Journal parts that S3 still holds and whose bytes in the file are unchanged."""
+        try:
+            listed = self._list_parts(session, upload_id)
+        except S3Error as err:
+            if err.code == "NoSuchUpload":
+                return None
+            raise
+        done: Dict[int, Tuple[str, int]] = {}
+        assert self.reader.path is not None
+        with open(self.reader.path, "rb") as f:
+            for entry in entries:
+                number, etag, size = entry.get("part"), entry.get("ETag"), entry.get("size")
+                if not isinstance(number, int) or listed.get(number) != (bare_etag(etag), size):
+                    continue
+                f.seek((number - 1) * part)
+                md5 = hashlib.md5()
+                left = int(size or 0)
+                while left > 0:
+                    chunk = f.read(min(left, 1024 * 1024))
+                    if not chunk:
+                        break
+                    md5.update(chunk)
+                    left -= len(chunk)
+                if left == 0 and md5.hexdigest() == entry.get("md5"):
+                    done[number] = (str(etag), int(size or 0))
+        return done
+
+    def _list_parts(self, session: Session, upload_id: str) -> Dict[int, Tuple[str, int]]:
+        listed: Dict[int, Tuple[str, int]] = {}
+        marker = 0
+        while True:
+            query = f"uploadId={quote_query(upload_id)}&part-number-marker={marker}"
+            _, body = session.send(self.client, "GET", f"{self.target}?{query}")
+            data = _xml.parse_list_parts(body)
+            for p in data["Part"]:
+                listed[int(p["PartNumber"])] = (bare_etag(p.get("ETag")), int(p.get("Size", 0)))
+            nxt = data.get("NextPartNumberMarker")
+            if not data.get("IsTruncated") or not isinstance(nxt, int) or nxt <= marker:
+                return listed
+            marker = nxt
+
+
+def upload(client: Client, source: Any, filename: str, headers: Any = None,
+           fn: Optional[Callback] = None, **options: Any) -> Operation:
+    """``client.upload(source, filename, headers, fn)``: upload anything, of any size.
+
+    ``source``: a path (``str``/``PathLike``), bytes, a file object, an iterator of bytes
+    (consumed on a worker) or a knoxpy readable (another request's response). A known
+    length up to ``partSize`` goes as one PUT; anything else as a multipart upload,
+    ``concurrency`` parts at once, aborted if it fails. Every body carries a Content-MD5.
+
+    Options (keyword, or the client's): ``partSize`` (bytes, 5 MiB to 5 GiB, default
+    8 MiB), ``concurrency`` (default 4); keyword only: ``sizeHint`` (about how long a
+    stream of unknown length is), ``resume`` (a path source: go on with an interrupted
+    upload, docs/transfers.md). Events: ``'progress'`` ``{written, total, percent}``
+    (``total`` None while a stream's length is unknown), ``'part'`` ``{partNumber, ETag,
+    size}``, ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Bucket, Key, ETag,
+    Location}`` and ``VersionId`` when S3 gives one.
+
+    >>> client.upload('big.iso', '/isos/big.iso').on('progress', print).wait()  # doctest: +SKIP
+    {'Bucket': 'b', 'Key': 'isos/big.iso', 'ETag': '"…-12"', 'Location': 'https://…'}
+    """
+    headers, fn = _split_callback(headers, fn)
+    op = Operation()
+    try:
+        opts = Options(client, options)
+        key = key_of(filename)
+        if not key:
+            raise ValidationError("upload: filename must name a key")
+        reader = reader_for(source, op._loop)
+    except (ValidationError, OSError) as err:
+        return fail_later(op, fn, err)
+    return start(op, fn, _Upload(client, op, reader, filename, headers, opts).run)
+
+
+def download(client: Client, filename: str, dest: Any, headers: Any = None,
+             fn: Optional[Callback] = None, **options: Any) -> Operation:
+    """``client.download(filename, dest, headers, fn)``: fetch an object of any size.
+
+    ``dest``: a path, or a writable (a file object, written in order on a worker; or a
+    knoxpy writable, written on your loop with its ``'drain'``; it is not closed). Objects
+    over ``partSize`` come as ``concurrency`` parallel ranged GETs, each with If-Match on
+    the ETag (a changing object fails instead of mixing versions). To a path, bytes go to
+    ``<path>.knoxpy-part`` and are renamed into place only once the length (and the MD5,
+    when the ETag is one) is verified. Options: ``partSize``, ``concurrency``, ``resume``
+    (keep the partial file and go on from it next time). Events: ``'progress'``,
+    ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Key, size, ETag, path}`` (path None
+    for a writable). A missing key fails with :class:`S3Error` ``NoSuchKey``.
+
+    >>> client.download('/isos/big.iso', 'big.iso').wait()   # doctest: +SKIP
+    {'Key': 'isos/big.iso', 'size': 4700000000, 'ETag': '"…-561"', 'path': 'big.iso'}
+    """
+    headers, fn = _split_callback(headers, fn)
+    op = Operation()
+    try:
+        opts = Options(client, options)
+        if not key_of(filename):
+            raise ValidationError("download: filename must name a key")
+        if not isinstance(dest, (str, os.PathLike)) and not hasattr(dest, "write"):
+            raise ValidationError("download: dest must be a path or a writable")
+        if header_value(headers, "range") is not None:
+            raise ValidationError("download fetches whole objects: for part of one, "
+                                  "use client.get with a Range header")
+    except ValidationError as err:
+        return fail_later(op, fn, err)
+    return start(op, fn, Download(client, op, filename, dest, headers, opts).run)
