@@ -64,6 +64,7 @@ __all__ = [
     "sign_v4",
     "signature_v4",
     "signing_key",
+    "signing_key_steps",
     "stringToSign",
     "string_to_sign",
     "string_to_sign_v4",
@@ -543,17 +544,46 @@ def _hmac_sha256(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
+def signing_key_steps(secret: str, date_stamp: str, region: str, service: str = "s3"
+                      ) -> list[Tuple[str, str, bytes]]:
+    """The four HMAC steps from the secret to the signing key: ``(name, input, key)``.
+
+    Each key is as secret as the secret for its day: show them truncated, if at all.
+
+    >>> [name for name, _, _ in signing_key_steps('s', '20130524', 'us-east-1')]
+    ['kDate', 'kRegion', 'kService', 'kSigning']
+    """
+    # Spec: HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
+    key = _utf8("AWS4" + secret)
+    steps = []
+    for name, part in zip(("kDate", "kRegion", "kService", "kSigning"),
+                          (date_stamp, region, service, "aws4_request")):
+        key = _hmac_sha256(key, part)
+        steps.append((name, part, key))
+    return steps
+
+
 @functools.lru_cache(maxsize=64)
 def signing_key(secret: str, date_stamp: str, region: str, service: str = "s3") -> bytes:
     """The V4 signing key, derived from the secret for one day, region and service.
 
     Pure, so it is cached: a client signs every request of a day with the same key.
     """
-    # Spec: HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
-    key = _utf8("AWS4" + secret)
-    for part in (date_stamp, region, service, "aws4_request"):
-        key = _hmac_sha256(key, part)
-    return key
+    return signing_key_steps(secret, date_stamp, region, service)[-1][2]
+
+
+def _sign_traced(secret: str, amz_date: str, scope_parts: Tuple[str, str, str],
+                 request: str, trace: Optional[dict[str, Any]]) -> str:
+    """The signature of a canonical request; ``trace`` (when given) receives each step."""
+    date_stamp, region, service = scope_parts
+    scope = credential_scope(date_stamp, region, service)
+    string = string_to_sign_v4(amz_date, scope, request)
+    signature = signature_v4(signing_key(secret, date_stamp, region, service), string)
+    if trace is not None:  # the teaching mode (knoxpy._explain) shows how it was built
+        trace.update(version=4, canonical_request=request, string_to_sign=string, scope=scope,
+                     signature=signature,
+                     key_steps=signing_key_steps(secret, date_stamp, region, service))
+    return signature
 
 
 def signature_v4(key: bytes, string_to_sign: str) -> str:
@@ -595,6 +625,7 @@ def sign_v4(
     payload_hash: str,
     token: Optional[str] = None,
     service: str = "s3",
+    trace: Optional[dict[str, Any]] = None,
 ) -> dict[str, str]:
     """Sign a request with V4 in the ``Authorization`` header; return the headers to add.
 
@@ -604,6 +635,9 @@ def sign_v4(
     ``Authorization``. The result holds ``x-amz-date``, ``x-amz-content-sha256``
     (``payload_hash``: a hex SHA-256, ``UNSIGNED_PAYLOAD``...), ``x-amz-security-token``
     when there is a ``token``, and ``Authorization``; they replace any of the same name.
+
+    A ``trace`` dict, when given, receives the steps: ``canonical_request``,
+    ``string_to_sign``, ``scope``, ``key_steps`` and ``signature``.
     """
     amz_date, date_stamp = _timestamps(now)
     added = {"x-amz-date": amz_date, "x-amz-content-sha256": payload_hash}
@@ -612,10 +646,8 @@ def sign_v4(
     signed = _headers_to_sign(host, headers, added)
     scope = credential_scope(date_stamp, derive_region(region), service)
     request = canonical_request_v4(method, path, query, signed, payload_hash)
-    signature = signature_v4(
-        signing_key(secret, date_stamp, derive_region(region), service),
-        string_to_sign_v4(amz_date, scope, request),
-    )
+    signature = _sign_traced(secret, amz_date, (date_stamp, derive_region(region), service),
+                             request, trace)
     added["Authorization"] = (
         f"{ALGORITHM} Credential={key}/{scope}, "
         f"SignedHeaders={';'.join(sorted(signed))}, Signature={signature}"
@@ -637,6 +669,7 @@ def presign_v4(
     token: Optional[str] = None,
     headers: Optional[Mapping[str, HeaderValue]] = None,
     service: str = "s3",
+    trace: Optional[dict[str, Any]] = None,
 ) -> str:
     """Presign a request with V4; return the query string to put after ``path?``.
 
@@ -646,6 +679,7 @@ def presign_v4(
     ``&X-Amz-Signature=...``: the URL carries exactly what was signed. The payload is
     ``UNSIGNED-PAYLOAD``; ``headers`` (say a ``Content-Type`` the uploader must send) are
     signed with ``host``. ``expires`` is in seconds, 1 to 604800 (7 days), S3's limit.
+    ``trace`` as for :func:`sign_v4`.
     """
     if isinstance(expires, bool) or not isinstance(expires, int) or not (
         1 <= expires <= MAX_PRESIGN_EXPIRES
@@ -672,8 +706,6 @@ def presign_v4(
     if token:
         auth.append((b"X-Amz-Security-Token", _utf8(token)))
     request = canonical_request_v4(method, path, auth + given, signed, UNSIGNED_PAYLOAD)
-    signature = signature_v4(
-        signing_key(secret, date_stamp, derive_region(region), service),
-        string_to_sign_v4(amz_date, scope, request),
-    )
+    signature = _sign_traced(secret, amz_date, (date_stamp, derive_region(region), service),
+                             request, trace)
     return canonical_query(auth + given) + "&X-Amz-Signature=" + signature
