@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lint,bench]'
+	$(PY) -m pip install -q -e '.[test,lint,bench,cli]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -339,7 +339,9 @@ class ClientRequest(Operation):
             if whole and len(whole) > self._progress_high:
                 self._progress_high = len(whole)
                 self._post("progress", _progress(len(whole), total))
-            return whole
+            # No body is None: like Node, a GET/HEAD/DELETE then carries no Content-Length
+            # (urllib3 still sends "Content-Length: 0" for PUT and POST).
+            return whole or None
         return self._counted(stream if stream is not None else iter_source(whole or b""), total)
 
     def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:

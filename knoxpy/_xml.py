@@ -14,7 +14,7 @@ from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from .errors import S3Error
+from .errors import KnoxError, S3Error
 
 __all__ = [
     "MalformedXML",
@@ -37,8 +37,12 @@ MAX_XML_BYTES = 64 * 1024 * 1024
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
-class MalformedXML(ValueError):
-    """The server's answer was not the XML document expected."""
+class MalformedXML(KnoxError, ValueError):
+    """The server's answer was not the XML document expected.
+
+    A :class:`knoxpy.KnoxError`, so that ``except knoxpy.KnoxError`` around a
+    ``listAll`` or ``copyAll`` catches a broken or hostile answer too.
+    """
 
 
 def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTES

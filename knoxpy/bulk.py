@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import hashlib
 import logging
 import threading
@@ -129,8 +130,9 @@ class Lister(Operation):
     A readable: one ``'data'`` event per knox-shaped entry (``Key``, ``LastModified``
     (datetime), ``ETag``, ``Size`` (int), ``StorageClass``; with a delimiter, common
     prefixes come as ``{'Prefix': ...}``), then ``'end'`` (or ``'error'``), then
-    ``'close'``. It flows once a ``'data'`` listener is attached or ``resume()``/``pipe()``
-    is called; ``pause()`` stops it. ``wait()`` runs the loop until the end and returns
+    ``'close'``; ``'retry'`` ``{reason, delay, attempt}`` when a page is asked for again.
+    It flows once a ``'data'`` listener is attached or ``resume()``/``pipe()`` is
+    called; ``pause()`` stops it. ``wait()`` runs the loop until the end and returns
     the number of entries delivered.
 
     It is also a Python iterator that needs no loop: ``for entry in client.listAll(...)``
@@ -156,6 +158,9 @@ class Lister(Operation):
         self._flowing = False
         self._count = 0
         self._ended = False
+        # Where the 'retry' events of the pages go when deleteAll/copyAll consume the
+        # listing (their own 'retry'); a flowing listing emits its own.
+        self._on_retry: Optional[Callable[[Any], None]] = None
         self._add_event_handler("new_listener", self._on_new_listener, self._on_new_listener)
 
     def __repr__(self) -> str:
@@ -167,7 +172,7 @@ class Lister(Operation):
             self.resume()
 
     def resume(self) -> Lister:
-        """Let entries flow as ``'data'`` events."""
+        """Let entries flow as ``'data'`` events (Node's ``readable.resume()``)."""
         if self._mode == "iterating":
             raise RuntimeError("this listing is being iterated: it cannot also emit 'data'")
         self._mode = "flowing"
@@ -178,6 +183,7 @@ class Lister(Operation):
         return self
 
     def pause(self) -> Lister:
+        """Stop the ``'data'`` events; fetching stops once ``READ_AHEAD_PAGES`` wait."""
         self._flowing = False
         return self
 
@@ -282,7 +288,7 @@ class Lister(Operation):
         # ``_fetching`` drops in the same critical section as the decision to stop, so a
         # consumer that frees a page a moment later starts the next fetch itself.
         try:
-            session = Session()
+            session = Session(self._retried)
             while True:
                 with self._cond:
                     if not self._more or len(self._pages) >= READ_AHEAD_PAGES:
@@ -291,7 +297,8 @@ class Lister(Operation):
                         return
                     current = self._next
                 try:
-                    entries, nxt = self._fetch_page(session, current)
+                    page = functools.partial(self._fetch_page, session, current)
+                    entries, nxt = with_200_retries(self._client, session, page)
                 except BaseException as exc:  # noqa: BLE001 - delivered to the consumer
                     with self._cond:
                         self._fetch_error = exc
@@ -315,6 +322,13 @@ class Lister(Operation):
             if posting:
                 self._loop.call_soon(self._flush)
                 self._loop.unref()
+
+    def _retried(self, info: Any) -> None:
+        """On a worker: a page request is being retried."""
+        if self._on_retry is not None:
+            self._on_retry(info)
+        elif self._mode == "flowing":
+            self._post("retry", info)
 
     def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
                     ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
@@ -404,13 +418,21 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
     op = Operation()
     try:
         n = concurrency_option(client, concurrency, DELETE_CONCURRENCY)
-        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+        # A string or a single entry dict is iterable too, and would delete its
+        # characters or its field names.
+        if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
             raise ValidationError("deleteAll: keys must be a list, an iterator or a listing")
         if isinstance(keys, Lister) and keys._mode == "flowing":
             raise ValidationError("deleteAll: this listing already emits 'data' events")
         source = Shared(iter(keys))
     except ValidationError as err:
         return fail_later(op, fn, err)
+
+    def on_retry(info: Any) -> None:
+        op._post("retry", info)
+
+    if isinstance(keys, Lister) and keys._on_retry is None:
+        keys._on_retry = on_retry  # its pages' retries are this operation's
     lock = threading.Lock()
     totals: Dict[str, Any] = {"deleted": 0, "errors": []}
 
@@ -427,7 +449,7 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
                 op._post("keyError", error)
 
     def body() -> Dict[str, Any]:
-        fan_out(n, work, lambda info: op._post("retry", info))
+        fan_out(n, work, on_retry)
         return totals
 
     return start(op, fn, body)
@@ -562,6 +584,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
 
     copier = _Copier(client, dest_client, n, on_retry)
     listing = Lister(client, {"prefix": prefix})
+    listing._on_retry = on_retry
     source = Shared(listing)
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}

@@ -11,12 +11,13 @@ import datetime as _dt
 import hashlib
 import mimetypes
 import os
+import re
 import urllib.parse
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _naming, _retry, _validate, _xml, auth, utils
+from . import _config, _explain, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
@@ -33,6 +34,12 @@ Headers = Dict[str, Any]
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
 LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
 _MIME = mimetypes.MimeTypes()  # the built-in table only: the same answer on every machine
+# Common types knox's mime@1 knows that the stdlib table lacks before Python 3.12/3.13
+# (knox's README example is putFile('Readme.md', ...)).
+for _ext, _type in {".md": "text/markdown", ".markdown": "text/markdown", ".webp": "image/webp",
+                    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf",
+                    ".otf": "font/otf"}.items():
+    _MIME.add_type(_type, _ext)
 # Regions learned from S3's redirects, per (endpoint, bucket), shared by every client.
 _BUCKET_REGIONS: Dict[Tuple[str, str], str] = {}
 
@@ -112,6 +119,9 @@ class Client:
     def __init__(self, options: Optional[Mapping[str, Any]] = None, **kw: Any) -> None:
         opts: Dict[str, Any] = dict(options or {})
         opts.update(kw)
+        # No key (or AWS-style options): find settings the usual way, env then ~/.aws.
+        if not opts.get("key") or "profile" in opts or "endpoint_url" in opts:
+            opts = _config.client_options(opts, os.environ)
         derived = _naming.derive_client(opts)
         derived["options"] = _Options(derived.get("options") or opts)
         for name, value in derived.items():
@@ -125,6 +135,8 @@ class Client:
             self.agent, opts.get("timeout"), verify=opts.get("rejectUnauthorized", True)
         )
         self.url = self.https if self.secure else self.http
+        _explain.enable_from_env(os.environ)  # Node's DEBUG=knox
+        self._explain = _explain.Explainer(opts.get("explain"))  # the teaching mode
 
     def __repr__(self) -> str:
         return (
@@ -146,6 +158,8 @@ class Client:
         headers = dict(headers or {})
         _validate.check_headers(headers)
         _validate.check_key(filename)
+        if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
+            headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
         req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
@@ -212,6 +226,7 @@ class Client:
         headers["Host"] = host
         now = _dt.datetime.now(_dt.timezone.utc)
         path, _, query = req.path.partition("?")
+        trace: Optional[Dict[str, Any]] = {} if self._explain.active() else None
         if self.signatureVersion == 4:
             if whole is not None:
                 payload = auth.EMPTY_SHA256 if not whole else hashlib.sha256(whole).hexdigest()
@@ -222,25 +237,36 @@ class Client:
                 auth.sign_v4(
                     method=req.method, host=host, path=path, query=query, headers=headers,
                     key=self.key, secret=self.secret, region=region,
-                    now=now, payload_hash=payload, token=self.token,
+                    now=now, payload_hash=payload, token=self.token, trace=trace,
                 )
             )
         else:
             headers["Date"] = auth.utc_string(now)
             if self.token is not None:
                 headers["x-amz-security-token"] = self.token
-            headers["Authorization"] = auth.authorization({
+            v2 = {
                 "key": self.key, "secret": self.secret, "verb": req.method, "date": now,
-                "resource": auth.canonicalizeResource(req.resource),
+                "resource": auth.canonicalizeResource(_wire_escapes(req.resource)),
                 "contentType": header_value(headers, "content-type"),
                 "md5": header_value(headers, "content-md5") or "",
                 "amazonHeaders": auth.canonicalizeHeaders(headers),
-            })
+            }
+            headers["Authorization"] = auth.authorization(v2)
+            if trace is not None:
+                trace.update(version=2, string_to_sign=auth.stringToSign(v2))
         req.headers.update({k: v for k, v in headers.items() if k not in req.headers})
         target = path + ("?" + query if query else "")
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None
-        return self._transport.send(req.method, scheme, conn_host, port, target, headers, body)
+        if trace is None:
+            return self._transport.send(req.method, scheme, conn_host, port, target, headers,
+                                        body)
+        return self._explain.exchange(
+            req.method, f"{scheme}://{host}{target}", target, headers, trace,
+            lambda: self._transport.send(req.method, scheme, conn_host, port, target, headers,
+                                         body),
+            (self.secret, self.token),
+        )
 
     # -- knox's verbs -------------------------------------------------------------------
     def put(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
@@ -323,12 +349,17 @@ class Client:
                   headers: Any = None, fn: Optional[Callback] = None) -> ClientRequest:
         """PUT a buffer (or a string, as UTF-8) and call ``fn(err, res)`` (knox's ``putBuffer``).
 
+        knoxpy adds a ``Content-MD5`` (unless given), so S3 stores the bytes exactly or
+        answers 400 ``BadDigest``.
+
         >>> client.putBuffer(b'a string of data', '/string.txt',
         ...                  {'Content-Type': 'text/plain'}).wait()   # doctest: +SKIP
         """
         headers, fn = _split_callback(headers, fn)
         data = buffer.encode("utf-8") if isinstance(buffer, str) else bytes(buffer)
         headers["Content-Length"] = len(data)
+        if header_value(headers, "content-md5") is None:  # S3 refuses a body that differs
+            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
         return self._call(self.put(filename, headers), fn, data)
 
     def putStream(self, stream: Any, filename: str, headers: Any = None,
@@ -488,14 +519,18 @@ class Client:
         if options.get("contentType"):
             headers["Content-Type"] = options["contentType"]
         path = auth.canonical_uri(target)
+        trace: Optional[Dict[str, Any]] = {} if self._explain.active() else None
         query = auth.presign_v4(
             method=options.get("verb", "GET"), host=host, path=path,
             query=sorted((str(k), str(v)) for k, v in (options.get("qs") or {}).items()),
             key=self.key, secret=self.secret, region=auth.derive_region(self.region),
-            now=now, expires=expires, token=self.token, headers=headers,
+            now=now, expires=expires, token=self.token, headers=headers, trace=trace,
         )
         scheme = "https" if self.secure else "http"
-        return f"{scheme}://{host}{path}?{query}"
+        url = f"{scheme}://{host}{path}?{query}"
+        if trace is not None:
+            self._explain.presigned(url, trace, (self.secret, self.token))
+        return url
 
     def _signed_url_v2(self, filename: str, epoch: int, options: Dict[str, Any]) -> str:
         pathname = auth.url_pathname(filename)
@@ -658,6 +693,15 @@ def _finish(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
         if fn is not None:
             fn(None, data)
         op.emit("data", data)
+
+
+def _wire_escapes(target: str) -> str:
+    """A target as urllib3 puts it on the wire: ``%xx`` in upper case (knox's ``%2b``
+    goes out as ``%2B``), so that V2 signs exactly the path S3 receives."""
+    return _PERCENT_ESCAPE.sub(lambda m: m.group(0).upper(), target)
+
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 
 
 def _js_querystring_quote(s: Any, safe: Any = "", encoding: Any = None, errors: Any = None) -> str:

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import base64 as _b64
+import re
 from typing import Any, Dict, Mapping
 
 __all__ = ["base64", "merge"]
+
+_URL_SAFE = str.maketrans("-_", "+/")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
 
 
 def merge(a: Dict[str, Any], b: Mapping[str, Any]) -> Dict[str, Any]:
@@ -23,17 +27,27 @@ class _Base64:
 
     @staticmethod
     def encode(s: str) -> str:
-        """>>> base64.encode('knox')
+        """Encode a string's UTF-8 bytes, as Node's ``new Buffer(str).toString('base64')``.
+
+        >>> base64.encode('knox')
         'a25veA=='
         """
         return _b64.b64encode(s.encode("utf-8")).decode("ascii")
 
     @staticmethod
     def decode(s: str) -> str:
-        """>>> base64.decode('a25veA==')
+        """Decode as Node's ``Buffer(s, 'base64')`` does: leniently, never raising.
+
+        Both alphabets (``+/`` and ``-_``) are read, other characters are skipped,
+        the first ``=`` ends the data and a lone last character carries no byte.
+
+        >>> base64.decode('a25veA==')
         'knox'
         """
-        return _b64.b64decode(s.encode("ascii") + b"===").decode("utf-8", "replace")
+        data = _NOT_BASE64.sub("", s.split("=", 1)[0].translate(_URL_SAFE))
+        if len(data) % 4 == 1:
+            data = data[:-1]
+        return _b64.b64decode(data + "=" * (-len(data) % 4)).decode("utf-8", "replace")
 
 
 base64 = _Base64()

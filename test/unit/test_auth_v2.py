@@ -9,20 +9,18 @@ inputs (when Node and knox are installed).
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from knox_node import KNOX_AUTH_JS, needs_knox
 
 from knoxpy import auth
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-KNOX_AUTH_JS = Path(os.environ.get("KNOX_AUTH_JS", "/tmp/knox/node_modules/knox/lib/auth.js"))
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -636,10 +634,7 @@ def _to_node(value: Any) -> Any:
     return value
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or not KNOX_AUTH_JS.exists(),
-    reason="needs node and knox's lib/auth.js (set KNOX_AUTH_JS)",
-)
+@needs_knox
 def test_same_output_as_knox_under_node() -> None:
     cases = _generated_cases(300)
     payload = json.dumps([[fn, _to_node(arg)] for fn, arg in cases])
