@@ -42,6 +42,7 @@ log = logging.getLogger("knoxpy")
 
 HIGH_WATER = 1024 * 1024  # bytes buffered in a stream before it pushes back
 CHUNK = 256 * 1024  # bytes per read from a file and per 'data' event
+SINK_CHUNK = 1024 * 1024  # bytes per read when a body is piped into a file
 IDLE_BODY_TIMEOUT = 60.0  # seconds an unread response may hold its connection
 
 Chunk = Union[bytes, bytearray, memoryview, str]
@@ -640,9 +641,14 @@ class IncomingMessage(Emitter):
                         self._cond.wait()
                     if not self._flowing or self._eof:
                         break
-                chunk = self._read_raw(CHUNK)
-                if self._sink is not None and chunk:
-                    self._sink.write(chunk)
+                sink = self._sink
+                chunk = self._read_raw(SINK_CHUNK if sink is not None else CHUNK)
+                if sink is not None and chunk:
+                    sink.write(chunk)
+                    if not self._events.get("data"):
+                        # The file has it and nobody listens for 'data': no copy kept, and
+                        # no wake-up of the loop per chunk (a late listener gets what follows).
+                        continue
                 with self._cond:
                     if chunk:
                         self._buffer.append(chunk)
