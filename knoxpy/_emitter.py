@@ -6,12 +6,14 @@ be waited on (``.wait()`` runs the owning loop until it settles) and awaited
 """
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Callable, Generator, List, Optional, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, TypeVar, overload
 
 from pyee import EventEmitter
 
 from ._loop import AsyncioLoop, Loop, get_loop
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Emitter", "Operation"]
 

@@ -26,7 +26,6 @@ queue is empty. See docs/execution-model.md for the picture of the threads.
 """
 from __future__ import annotations
 
-import asyncio
 import atexit
 import collections
 import heapq
@@ -37,7 +36,10 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Loop", "call_later", "get_loop", "run", "spawn"]
 
@@ -52,7 +54,8 @@ class Loop:
 
     def __init__(self) -> None:
         self._queue: Deque[Tuple[Callback, Tuple[Any, ...]]] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # held directly where nobody waits: no Python frames
+        self._cond = threading.Condition(self._lock)
         self._refs = 0
         self._sleeping = False  # the owning thread waits on _cond for something to run
         self.thread = threading.current_thread()
@@ -60,18 +63,18 @@ class Loop:
     # -- posting, from any thread -------------------------------------------------
     def call_soon(self, fn: Callback, *args: Any) -> None:
         """Run ``fn(*args)`` on this loop's thread, after everything already queued."""
-        with self._cond:
+        with self._lock:
             self._queue.append((fn, args))
             if self._sleeping:  # only a sleeping loop needs waking (notify is not free)
                 self._cond.notify()
 
     def ref(self) -> None:
         """Count one more operation that will post to this loop (keeps ``run()`` going)."""
-        with self._cond:
+        with self._lock:
             self._refs += 1
 
     def unref(self) -> None:
-        with self._cond:
+        with self._lock:
             self._refs -= 1
             if self._refs <= 0 and self._sleeping:
                 self._cond.notify()
@@ -96,11 +99,11 @@ class Loop:
                 "call .wait()/knoxpy.run() from that thread"
             )
         deadline = None if timeout is None else time.monotonic() + timeout
-        queue, cond = self._queue, self._cond
+        queue, cond, lock = self._queue, self._cond, self._lock
         while True:
             if until is not None and until():
                 return True
-            with cond:
+            with lock:
                 while not queue:
                     if self._refs <= 0:
                         return until is None
@@ -151,7 +154,10 @@ _main_loop: Optional[Loop] = None
 
 def get_loop() -> Loop:
     """The loop that owns objects created now, on this thread."""
-    aio = asyncio._get_running_loop()  # None outside asyncio, without raising (it is hot)
+    # A running asyncio loop needs asyncio imported: knoxpy does not import it itself
+    # (it costs more than the rest of knoxpy's imports), and asks without raising.
+    aio_module = sys.modules.get("asyncio")
+    aio = aio_module._get_running_loop() if aio_module is not None else None
     if aio is not None:
         found = _aio_loops.get(id(aio))
         if found is None or found.aio is not aio:
@@ -210,6 +216,7 @@ class _Pool:
     def __init__(self) -> None:
         self._tasks: Deque[Task] = collections.deque()
         lock = threading.Lock()
+        self._lock = lock
         self._cond = threading.Condition(lock)  # workers wait here
         self._kicker_cond = threading.Condition(lock)  # the kicker parks here
         self._idle = 0
@@ -221,7 +228,7 @@ class _Pool:
 
     def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
         task = (fn, args, stealer)
-        with self._cond:
+        with self._lock:
             self._tasks.append(task)
             free = self._idle - (len(self._tasks) - 1)  # idle workers no queued task claims
             if stealer is not None and self._deferred is None and free > 0:
@@ -282,7 +289,7 @@ class _Pool:
 
     def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
         """Run one stealable task of ``loop``'s inline; called with ``loop_cond`` held."""
-        with self._cond:
+        with self._lock:
             for i, task in enumerate(self._tasks):
                 if task[2] is loop:
                     del self._tasks[i]

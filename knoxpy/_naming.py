@@ -47,6 +47,7 @@ _URI_UNESCAPED = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" ";,/?:@&=+$-_.!~*'()#"
 )
 _KNOX_SPECIAL = frozenset("!'()#*+? ")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9;,/:@&=$\-_.~]*\Z")  # _URI_UNESCAPED less _KNOX_SPECIAL
 
 
 def ensure_leading_slash(filename: str) -> str:
@@ -63,6 +64,8 @@ def encode_special_characters(filename: str) -> str:
     >>> encode_special_characters("/a b/it's (1)+?.txt")
     '/a%20b/it%27s%20%281%29%2b%3f.txt'
     """
+    if _PLAIN_KEY.match(filename):  # the common case: nothing to escape
+        return filename
     out = []
     for ch in filename:
         if ch in _KNOX_SPECIAL:

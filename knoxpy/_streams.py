@@ -447,7 +447,8 @@ class IncomingMessage(Emitter):
         self.headers: Dict[str, str] = _transport.node_headers(raw)
         self.httpVersion = "1.1"
         self.url = getattr(req, "url", "")
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # held directly where nobody waits: no Python frames
+        self._cond = threading.Condition(self._lock)
         self._buffer: Deque[bytes] = collections.deque()
         self._buffered = 0
         self._flowing: Optional[bool] = None
@@ -528,7 +529,7 @@ class IncomingMessage(Emitter):
                 self.once("end", lambda: writable.end())
         else:
             self._sink = _FileSink(dest, end)
-            with self._cond:
+            with self._lock:
                 prefetched = list(self._buffer)
             for chunk in prefetched:  # a small body read with the headers: no reader sees it
                 self._sink.write(chunk)
@@ -541,7 +542,7 @@ class IncomingMessage(Emitter):
             raise RuntimeError("read() on a flowing response: its data goes to 'data' events")
         self._touch()
         self._flowing = False
-        with self._cond:
+        with self._lock:
             while self._reading:  # a reader paused mid-chunk: let it put its chunk down
                 self._cond.wait()
         parts = []
@@ -603,7 +604,7 @@ class IncomingMessage(Emitter):
 
     def _discard(self) -> None:
         self._touched = True
-        with self._cond:
+        with self._lock:
             if self._eof:
                 return
             self._eof = True
@@ -625,7 +626,7 @@ class IncomingMessage(Emitter):
         return chunk
 
     def _ensure_reader(self) -> None:
-        with self._cond:
+        with self._lock:
             if self._reading or self._eof:
                 return
             self._reading = True
@@ -636,7 +637,7 @@ class IncomingMessage(Emitter):
         """On a worker: read ahead up to the high-water mark while flowing."""
         try:
             while True:
-                with self._cond:
+                with self._lock:
                     while self._flowing and self._buffered >= HIGH_WATER:
                         self._cond.wait()
                     if not self._flowing or self._eof:
@@ -649,7 +650,7 @@ class IncomingMessage(Emitter):
                         # The file has it and nobody listens for 'data': no copy kept, and
                         # no wake-up of the loop per chunk (a late listener gets what follows).
                         continue
-                with self._cond:
+                with self._lock:
                     if chunk:
                         self._buffer.append(chunk)
                         self._buffered += len(chunk)
@@ -659,7 +660,7 @@ class IncomingMessage(Emitter):
         except BaseException as exc:  # noqa: BLE001
             self._loop.call_soon(self._fail, exc)
         finally:
-            with self._cond:
+            with self._lock:
                 self._reading = False
                 self._cond.notify_all()
             self._loop.unref()
@@ -667,7 +668,7 @@ class IncomingMessage(Emitter):
     def _flush(self) -> None:
         """On the loop: deliver buffered chunks while flowing, then ``'end'``."""
         while self._flowing and self._buffer:
-            with self._cond:
+            with self._lock:
                 chunk = self._buffer.popleft()
                 self._buffered -= len(chunk)
                 self._cond.notify_all()

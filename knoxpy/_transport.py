@@ -6,7 +6,9 @@ here, into a :class:`knoxpy.errors.RequestError` with Node's ``code``.
 """
 from __future__ import annotations
 
+import email.parser
 import errno
+import http.client
 import logging
 import socket
 import ssl
@@ -14,6 +16,7 @@ import threading
 from typing import Any, Iterable, Mapping, Optional, Tuple, Union
 
 import urllib3
+import urllib3.connection
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -56,6 +59,116 @@ def connect_host(host: str) -> str:
     return host
 
 
+# -- a leaner response head parser for the pools knoxpy makes ------------------------------
+# http.client parses every response head with the email package, which costs more than
+# the rest of a small request's client-side work. S3 sends plain "Name: value" lines, so
+# those are split directly; anything else (folded lines, a line without a colon) goes to
+# the email parser exactly as http.client would. What follows the head is http.client's
+# own logic (chunked, keep-alive, length), unchanged.
+_MAXLINE = 65536
+_MAXHEADERS = 100
+
+
+class _LeanMessage(http.client.HTTPMessage):
+    """An ``HTTPMessage`` whose lookups read its header list directly."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        name = name.lower()
+        for k, v in self._headers:  # type: ignore[attr-defined]
+            if k.lower() == name:
+                return v
+        return failobj
+
+    __getitem__ = get
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._headers)  # type: ignore[attr-defined]
+
+
+def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
+    """Header lines (each ending in CRLF or LF, the blank line last) as an ``HTTPMessage``."""
+    pairs = []
+    for raw in lines[:-1]:
+        line = raw.decode("iso-8859-1")
+        name, colon, value = line.partition(":")
+        if not colon or not name or line[0] in " \t" or name.rstrip() != name:
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
+        pairs.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    msg = _LeanMessage()
+    msg._headers = pairs  # type: ignore[attr-defined]
+    return msg
+
+
+def _read_head(fp: Any) -> list[bytes]:
+    lines = []
+    while True:
+        line = fp.readline(_MAXLINE + 1)
+        if len(line) > _MAXLINE:
+            raise http.client.LineTooLong("header line")
+        lines.append(line)
+        if len(lines) > _MAXHEADERS:
+            raise http.client.HTTPException(f"got more than {_MAXHEADERS} headers")
+        if line in (b"\r\n", b"\n", b""):
+            return lines
+
+
+class _LeanResponse(http.client.HTTPResponse):
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        while True:  # read until a final (non-100) status
+            version, status, reason = self._read_status()
+            if status != http.client.CONTINUE:
+                break
+            _read_head(self.fp)
+        self.code = self.status = status
+        self.reason = reason.strip()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        self.headers = self.msg = parse_head(_read_head(self.fp))
+        tr_enc = self.headers.get("transfer-encoding")
+        self.chunked = bool(tr_enc and tr_enc.lower() == "chunked")
+        if self.chunked:
+            self.chunk_left = None
+        self.will_close = self._check_close()
+        self.length = None
+        length = self.headers.get("content-length")
+        if length and not self.chunked:
+            try:
+                self.length = int(length)
+            except ValueError:
+                self.length = None
+            else:
+                if self.length < 0:
+                    self.length = None
+        if (status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
+                or 100 <= status < 200 or self._method == "HEAD"):
+            self.length = 0
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True
+
+
+class _LeanHTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _LeanResponse
+
+
+class _LeanHTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _LeanResponse
+
+
+class _LeanHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _LeanHTTPConnection
+
+
+class _LeanHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _LeanHTTPSConnection
+
+
 _shared_lock = threading.Lock()
 _shared: dict[bool, urllib3.PoolManager] = {}
 
@@ -70,6 +183,7 @@ def _shared_pool(verify: bool) -> urllib3.PoolManager:
                 kw["cert_reqs"] = ssl.CERT_NONE
                 kw["assert_hostname"] = False
             pool = _shared[verify] = urllib3.PoolManager(**kw)
+            pool.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
         return pool
 
 

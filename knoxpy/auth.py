@@ -432,6 +432,7 @@ def uri_encode(text: Union[str, bytes], encode_slash: bool = True) -> str:
     return quote(text, safe="" if encode_slash else "/")
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and called for every request
 def canonical_uri(path: str) -> str:
     """The canonical URI of a path as it goes on the wire.
 
@@ -541,7 +542,7 @@ def string_to_sign_v4(amz_date: str, scope: str, canonical_request: str) -> str:
 
 
 def _hmac_sha256(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")  # the one-shot C path
 
 
 def signing_key_steps(secret: str, date_stamp: str, region: str, service: str = "s3"
@@ -593,8 +594,18 @@ def signature_v4(key: bytes, string_to_sign: str) -> str:
 
 def _timestamps(now: datetime) -> Tuple[str, str]:
     """``(amz_date, date_stamp)``: ``20130524T000000Z`` and ``20130524``."""
-    amz_date = _utc(now).strftime("%Y%m%dT%H%M%SZ")
-    return amz_date, amz_date[:8]
+    global _last_stamp
+    now = _utc(now).replace(microsecond=0)
+    last = _last_stamp
+    if last[0] == now:  # many requests share a second; strftime is slow
+        return last[1]
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    stamps = (amz_date, amz_date[:8])
+    _last_stamp = (now, stamps)
+    return stamps
+
+
+_last_stamp: Tuple[Optional[datetime], Tuple[str, str]] = (None, ("", ""))
 
 
 def _headers_to_sign(

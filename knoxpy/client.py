@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _config, _explain, _naming, _retry, _validate, _xml, auth, utils
+from . import _explain, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
@@ -121,6 +121,8 @@ class Client:
         opts.update(kw)
         # No key (or AWS-style options): find settings the usual way, env then ~/.aws.
         if not opts.get("key") or "profile" in opts or "endpoint_url" in opts:
+            from . import _config  # only when settings are looked up: it imports more
+
             opts = _config.client_options(opts, os.environ)
         derived = _naming.derive_client(opts)
         derived["options"] = _Options(derived.get("options") or opts)
