@@ -16,6 +16,7 @@ from . import auth, utils
 from ._emitter import Emitter, Operation
 from ._loop import run
 from ._streams import ClientRequest, IncomingMessage, Progress
+from ._xml import MalformedXML
 from .client import Client, create_client, createClient
 from .errors import IntegrityError, KnoxError, RequestError, S3Error, ValidationError
 
@@ -28,6 +29,7 @@ __all__ = [
     "IncomingMessage",
     "IntegrityError",
     "KnoxError",
+    "MalformedXML",
     "Operation",
     "Progress",
     "RequestError",

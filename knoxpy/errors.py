@@ -10,7 +10,9 @@
           │                                    EPIPE, EPROTO, ECONNABORTED (aborted by the caller)
           ├── S3Error                        an S3 error answer (beyond-knox calls only):
           │                                    .code .message .statusCode .requestId
-          └── IntegrityError                 a body that is short, long or corrupt
+          ├── IntegrityError                 a body that is short, long or corrupt
+          └── MalformedXML (ValueError)      XML from the server that is bad or hostile
+                                               (knoxpy._xml; exported as knoxpy.MalformedXML)
 
 Following knox, a non-2xx answer to one of knox's own calls (``get``, ``getFile``,
 ``put``...) is a response, not an error. Transport errors are mapped from urllib3's
