@@ -181,11 +181,17 @@ def parse_initiate_multipart(body: bytes) -> Dict[str, Any]:
     return _expect(body, "InitiateMultipartUploadResult")
 
 
-def build_complete_multipart(parts: Sequence[Tuple[int, str]]) -> bytes:
-    """CompleteMultipartUpload for ``[(part_number, etag), ...]``."""
+def build_complete_multipart(parts: Sequence[Tuple[Any, ...]]) -> bytes:
+    """CompleteMultipartUpload for ``[(part_number, etag), ...]``.
+
+    A part may be ``(part_number, etag, crc32)``: an upload begun with
+    ``x-amz-checksum-algorithm: CRC32`` names each part's checksum (base64).
+    """
     tags = "".join(
-        f"<Part><PartNumber>{n}</PartNumber><ETag>{_escape(etag)}</ETag></Part>"
-        for n, etag in parts
+        f"<Part><PartNumber>{p[0]}</PartNumber><ETag>{_escape(p[1])}</ETag>"
+        + (f"<ChecksumCRC32>{_escape(p[2])}</ChecksumCRC32>" if len(p) > 2 and p[2] else "")
+        + "</Part>"
+        for p in parts
     )
     return ('<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload>' + tags
             + "</CompleteMultipartUpload>").encode("utf-8")

@@ -68,6 +68,7 @@ __all__ = [
     "DELETE_CONCURRENCY",
     "MULTIPART_COPY_PART_SIZE",
     "MULTIPART_COPY_THRESHOLD",
+    "READ_AHEAD_PAGES",
     "Lister",
     "copy_all",
     "delete_all",
