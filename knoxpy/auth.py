@@ -476,6 +476,8 @@ def canonical_query(query: Query) -> str:
     >>> canonical_query('prefix=a+b&acl&max-keys=5')
     'acl=&max-keys=5&prefix=a%20b'
     """
+    if not query:  # most requests: nothing to encode or sort
+        return ""
     pairs = sorted((uri_encode(name), uri_encode(value)) for name, value in _query_pairs(query))
     return "&".join(f"{name}={value}" for name, value in pairs)
 
@@ -501,9 +503,18 @@ def canonical_headers(headers: Mapping[str, HeaderValue]) -> Tuple[str, str]:
     """
     merged: dict[str, list[str]] = {}
     for name, value in headers.items():
-        merged.setdefault(name.strip().lower(), []).extend(map(_trimall, _values(value)))
+        key = name.strip().lower()
+        if isinstance(value, (str, int)):
+            values = [_trimall(value)]
+        else:
+            values = [_trimall(v) for v in value]
+        known = merged.get(key)
+        if known is None:
+            merged[key] = values
+        else:
+            known.extend(values)
     names = sorted(merged)
-    return "".join(f"{name}:{','.join(merged[name])}\n" for name in names), ";".join(names)
+    return "".join([f"{name}:{','.join(merged[name])}\n" for name in names]), ";".join(names)
 
 
 def canonical_request_v4(
