@@ -402,7 +402,7 @@ class ClientRequest(Operation):
     def _transient(raw: Any, err: Optional[BaseException], body: Optional[bytes]) -> Optional[str]:
         if err is not None:
             return transient_reason(None, getattr(err, "code", None))
-        code = error_code_of(body) if body else None
+        code = error_code_of(body) if body and raw.status >= 300 else None
         return transient_reason(raw.status, code)
 
     def _on_response(self, res: IncomingMessage) -> None:

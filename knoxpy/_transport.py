@@ -40,6 +40,8 @@ DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: no operation can hang forever
 RESPONSE_CHUNK = 256 * 1024
 
 Body = Union[None, bytes, Iterable[bytes]]
+# What urllib3 makes of ``retries=False`` on every call, made once: knoxpy retries itself.
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
 
 def _timeout(option: TimeoutOption) -> urllib3.Timeout:
@@ -226,7 +228,7 @@ class Transport:
             target,
             body=body,
             headers=dict(headers),
-            retries=False,
+            retries=_NO_RETRIES,
             redirect=False,
             assert_same_host=False,
             preload_content=False,
@@ -260,7 +262,8 @@ def release(raw: urllib3.BaseHTTPResponse) -> None:
     socket, so a connection the server closes (``Connection: close``) is not leaked.
     """
     try:
-        raw.read(decode_content=False)
+        if not raw.closed:  # http.client closes its file itself once it has read it all
+            raw.read(decode_content=False)
     except Exception:  # noqa: BLE001 - the body is done; a broken connection is closed below
         raw.close()
     raw.release_conn()
