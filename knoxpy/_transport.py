@@ -74,12 +74,10 @@ _MAXHEADERS = 100
 class _LeanMessage(http.client.HTTPMessage):
     """An ``HTTPMessage`` whose lookups read its header list directly."""
 
+    _first: dict[str, str]  # lower-case name -> its first value, as email's get() answers
+
     def get(self, name: str, failobj: Any = None) -> Any:
-        name = name.lower()
-        for k, v in self._headers:  # type: ignore[attr-defined]
-            if k.lower() == name:
-                return v
-        return failobj
+        return self._first.get(name.lower(), failobj)
 
     __getitem__ = get
 
@@ -99,6 +97,10 @@ def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
         pairs.append((name, value.lstrip(" \t").rstrip("\r\n")))
     msg = _LeanMessage()
     msg._headers = pairs  # type: ignore[attr-defined]
+    first: dict[str, str] = {}
+    for name, value in pairs:
+        first.setdefault(name.lower(), value)
+    msg._first = first
     return msg
 
 
@@ -203,6 +205,11 @@ class Transport:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.pool = agent if agent is not None else _shared_pool(verify)
         self.timeout = _timeout(timeout)
+        # knoxpy's own manager is never cleared, so its host pools can be remembered (the
+        # manager's lookup normalises a key per call); a caller's agent is asked each time.
+        self._hosts: Optional[dict[tuple[str, Optional[int], str], Any]] = (
+            {} if agent is None else None
+        )
 
     def send(
         self,
@@ -219,7 +226,12 @@ class Transport:
         ``headers`` must carry ``Host``; ``body`` is bytes or an iterable of bytes
         (sent with its ``Content-Length``, or chunked without one).
         """
-        pool = self.pool.connection_from_host(connect_host(host), port, scheme)
+        hosts = self._hosts
+        pool = hosts.get((host, port, scheme)) if hosts is not None else None
+        if pool is None:
+            pool = self.pool.connection_from_host(connect_host(host), port, scheme)
+            if hosts is not None and len(hosts) < 64:
+                hosts[(host, port, scheme)] = pool
         chunked = body is not None and not isinstance(body, bytes) and not any(
             k.lower() == "content-length" for k in headers
         )
