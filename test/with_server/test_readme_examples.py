@@ -1,4 +1,8 @@
-"""Every ```python block of README.md, run against moto in both URL styles.
+"""Every ```python block of README.md, docs/porting.md and docs/index.md, run against moto
+in both URL styles.
+
+docs/porting.md is knox's README example by example: each ```js block is followed by its
+```python form, which must have a check below.
 
 The blocks are read from README.md when the tests are collected, so editing an example
 re-tests it, and a new block is picked up with no change here. Each block runs the way
@@ -9,7 +13,8 @@ a reader meets it, top to bottom:
 - with ``knoxpy.createClient`` pointed at moto (``endpoint='localhost'`` plus moto's
   port and the URL style under test; the README's bucket names are created there), and
   ``client`` already made, as the README's first block makes it;
-- with the imports, functions and classes of the blocks above it defined (a later
+- with the imports, functions and classes of the blocks above it in the same file
+  defined (a later
   example may reuse ``on_response``), and the objects the examples read put first
   (``/test/Readme.md``, ``/doodle.png``, ``/source.txt``...);
 - then ``knoxpy.run()``: every request the block started must finish, and an
@@ -44,6 +49,8 @@ from conftest import KEY, ROOT, SECRET, create_bucket
 import knoxpy
 
 README = ROOT / "README.md"
+PORTING = ROOT / "docs" / "porting.md"
+INDEX = ROOT / "docs" / "index.md"  # the quick start
 SKIP_MARKER = re.compile(r"<!--\s*readme-test:\s*skip\s*(?:\((?P<reason>.*?)\))?\s*-->")
 TIMEOUT = 20
 BUCKETS = ("learnboost", "dest-bucket")  # the buckets the README names
@@ -69,6 +76,7 @@ class Block:
     heading: str
     code: str
     skip: Optional[str]  # the reason, when marked
+    source: Path = README
 
     @property
     def id(self) -> str:
@@ -76,7 +84,7 @@ class Block:
         return f"{self.index:02d}-{slug}-L{self.line}"
 
 
-def readme_blocks(text: str) -> List[Block]:
+def readme_blocks(text: str, source: Path = README) -> List[Block]:
     """The ```python blocks of a Markdown text, with the heading above each."""
     blocks: List[Block] = []
     lines = text.splitlines()
@@ -86,7 +94,7 @@ def readme_blocks(text: str) -> List[Block]:
         line = lines[i]
         if line.startswith("#"):
             heading = line.lstrip("#").strip()
-        if re.match(r"^```\s*python\s*$", line):
+        if re.match(r"^```\s*python(?:\s.*)?$", line):  # ```python title="..." too
             start = i
             i += 1
             body: List[str] = []
@@ -98,12 +106,27 @@ def readme_blocks(text: str) -> List[Block]:
                 j -= 1
             marker = SKIP_MARKER.search(lines[j]) if j >= 0 else None
             skip = (marker.group("reason") or "marked") if marker else None
-            blocks.append(Block(len(blocks), start + 1, heading, "\n".join(body) + "\n", skip))
+            blocks.append(Block(len(blocks), start + 1, heading, "\n".join(body) + "\n", skip,
+                                source))
         i += 1
     return blocks
 
 
+def fences(text: str) -> List[tuple[int, str]]:
+    """(line, language) of every opening code fence of a Markdown text, in order."""
+    found: List[tuple[int, str]] = []
+    inside = False
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith("```"):
+            if not inside:
+                found.append((n, (line[3:].split() or [""])[0]))
+            inside = not inside
+    return found
+
+
 BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+PORTING_BLOCKS = readme_blocks(PORTING.read_text(encoding="utf-8"), PORTING)
+INDEX_BLOCKS = readme_blocks(INDEX.read_text(encoding="utf-8"), INDEX)
 
 
 # -- what each example must have done -------------------------------------------------------
@@ -174,6 +197,20 @@ def check_get_file_pipe(ran: Ran) -> None:
     assert Path("Readme.md").read_bytes() == READ_ME
 
 
+def check_get_file_save(ran: Ran) -> None:
+    assert Path("downloaded.md").read_bytes() == READ_ME
+
+
+def check_progress(ran: Ran) -> None:
+    size = len(MY_JSON)
+    assert f"{size} of {size} bytes, 100%" in ran.out
+    assert _body(ran, "/user.json") == MY_JSON
+
+
+def check_head(ran: Ran) -> None:
+    assert ran.out.split() == ["200", str(len(READ_ME))]
+
+
 def check_wait_read(ran: Ran) -> None:
     assert ran.ns["res"].statusCode == 200 and ran.ns["body"] == READ_ME
 
@@ -199,7 +236,33 @@ def check_delete_multiple(ran: Ran) -> None:
 
 
 def check_list(ran: Ran) -> None:
-    assert "'Key': 'my-prefix/one.txt'" in ran.out and "'Key': 'my-prefix/two.txt'" in ran.out
+    assert "my-prefix/one.txt" in ran.out and "my-prefix/two.txt" in ran.out
+
+
+def check_options(ran: Ran) -> None:
+    made = ran.ns["client"]
+    # (endpoint, port and style are moto's here, and knox derives no region for an endpoint)
+    assert (made.token, made.secure) == ("<session-token>", False)
+    assert made.agent is not None and made.agent.connection_pool_kw["maxsize"] == 16
+
+
+def check_upload_download(ran: Ran) -> None:
+    expected = b"".join(b"line %d\n" % i for i in range(100_000))
+    assert _body(ran, "/logs/app.log") == expected
+    assert Path("app.log").read_bytes() == expected
+    assert ran.out.split()[-2:] == ["logs/app.log", str(len(expected))]
+
+
+def check_quick_start(ran: Ran) -> None:
+    assert Path("obj.json").read_bytes() == Path("restored.json").read_bytes() == b'{"foo":"bar"}'
+    assert f"saved to {ran.client.url('/test/obj.json')}" in ran.out
+    assert "200 b'{\"foo\":\"bar\"}'" in ran.out and "backups/obj.json 13" in ran.out
+
+
+def check_bulk(ran: Ran) -> None:
+    assert ran.out.splitlines() == ["my-prefix/one.txt 1", "my-prefix/two.txt 1",
+                                    "{'copied': 2, 'errors': []}",
+                                    "{'deleted': 2, 'errors': []}"]
 
 
 def check_acl_request(ran: Ran) -> None:
@@ -220,9 +283,18 @@ def check_signed_url(ran: Ran) -> None:
     assert (res.status, res.data) == (200, READ_ME)
 
 
-# A piece of each block's text -> its check. Every entry must match a README block.
+# A piece of each block's text -> its check. Every entry must match a block.
 CHECKS: Dict[str, Callable[[Ran], None]] = {
     "    bucket='learnboost',\n)": check_client,
+    "    'bucket': 'learnboost',\n})": check_client,
+    ".on('progress', show_progress)": check_progress,
+    "client.getFile('/test/Readme.md', save)": check_get_file_save,
+    "on('response', deleted).end()": check_delete,
+    "client.headFile('/test/Readme.md'": check_head,
+    "agent=urllib3.PoolManager(maxsize=16)": check_options,
+    "client.upload(lines(), '/logs/app.log'": check_upload_download,
+    "{'prefix': 'porting-backup/'}": check_bulk,
+    "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,
     "{'x-amz-acl': 'public-read'}": check_acl_header,
     "client.putFile('my.json', '/user.json', done)": check_put_file,
@@ -246,7 +318,7 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
 
 def check_for(block: Block) -> Optional[Callable[[Ran], None]]:
     found = [check for piece, check in CHECKS.items() if piece in block.code]
-    assert len(found) <= 1, f"README.md:{block.line} matches several checks"
+    assert len(found) <= 1, f"{block.source.name}:{block.line} matches several checks"
     return found[0] if found else None
 
 
@@ -260,14 +332,14 @@ def _definitions(blocks: List[Block]) -> ast.Module:
 
 def _compiled(block: Block) -> Any:
     """The block's code; a last bare expression is kept in ``_``, as the REPL does."""
-    tree = ast.parse(block.code, filename=str(README))
+    tree = ast.parse(block.code, filename=str(block.source))
     ast.increment_lineno(tree, block.line)
     last = tree.body[-1] if tree.body else None
     if isinstance(last, ast.Expr):
         assign = ast.Assign(targets=[ast.Name("_", ast.Store())], value=last.value)
         tree.body[-1] = ast.copy_location(assign, last)
         ast.fix_missing_locations(tree)
-    return compile(tree, str(README), "exec")
+    return compile(tree, str(block.source), "exec")
 
 
 @pytest.fixture(scope="module")
@@ -306,13 +378,13 @@ def on_moto(request: pytest.FixtureRequest, moto_port: int, readme_buckets: None
     yield client, moto_port
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
-def test_readme_example(block: Block, on_moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def _run_block(block: Block, blocks: List[Block], on_moto: Any,
+               capsys: pytest.CaptureFixture[str]) -> None:
     if block.skip:
-        pytest.skip(f"README.md:{block.line}: {block.skip}")
+        pytest.skip(f"{block.source.name}:{block.line}: {block.skip}")
     client, port = on_moto
     ns: Dict[str, Any] = {"__name__": "__readme__", "knoxpy": knoxpy, "client": client}
-    exec(compile(_definitions(BLOCKS[: block.index]), str(README), "exec"), ns)
+    exec(compile(_definitions(blocks[: block.index]), str(block.source), "exec"), ns)
     exec(_compiled(block), ns)
     knoxpy.run(TIMEOUT)
     out = capsys.readouterr().out
@@ -321,20 +393,49 @@ def test_readme_example(block: Block, on_moto: Any, capsys: pytest.CaptureFixtur
         check(Ran(ns, client, out, port))
 
 
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
+def test_readme_example(block: Block, on_moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _run_block(block, BLOCKS, on_moto, capsys)
+
+
+@pytest.mark.parametrize("block", PORTING_BLOCKS + INDEX_BLOCKS,
+                         ids=[f"{b.source.stem}-{b.id}" for b in PORTING_BLOCKS + INDEX_BLOCKS])
+def test_docs_example(block: Block, on_moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _run_block(block, PORTING_BLOCKS if block.source == PORTING else INDEX_BLOCKS, on_moto, capsys)
+
+
 def test_the_readme_has_examples_and_every_check_has_its_block() -> None:
     assert len(BLOCKS) >= 15
     for piece in CHECKS:
-        assert any(piece in b.code for b in BLOCKS), f"no README block holds {piece!r}"
+        assert any(piece in b.code for b in BLOCKS + PORTING_BLOCKS + INDEX_BLOCKS), \
+            f"no block of README.md or docs/ holds {piece!r}"
+
+
+def test_the_porting_guide_puts_python_beside_every_knox_example() -> None:
+    """Each ```js block (one of knox's README examples) is followed by its ```python form,
+    which has a check: every ported example is verified, not only run."""
+    found = fences(PORTING.read_text(encoding="utf-8"))
+    js = [i for i, (_, lang) in enumerate(found) if lang == "js"]
+    assert len(js) >= 19  # knox's README examples, and its client options
+    for i in js:
+        line = found[i][0]
+        assert i + 1 < len(found) and found[i + 1][1] == "python", \
+            f"porting.md:{line}: a js block with no python block after it"
+        block = next(b for b in PORTING_BLOCKS if b.line == found[i + 1][0])
+        assert not block.skip and check_for(block) is not None, \
+            f"porting.md:{block.line}: the python form of a knox example has no check"
 
 
 def test_block_extraction_and_the_skip_marker() -> None:
     text = ("# T\n\n```python\na = 1\n```\n\n## Two\n<!-- readme-test: skip (needs S3) -->\n\n"
             "```python\nb = 2\n```\n```sh\nmake\n```\n<!-- readme-test: skip -->\n"
-            "```python\nc = 3\n```\n")
+            "```python\nc = 3\n```\n```js title=\"knox\"\nd\n```\n```python title=\"knoxpy\"\nd = 4\n```\n")
     blocks = readme_blocks(text)
     assert [(b.heading, b.code, b.skip, b.line) for b in blocks] == [
         ("T", "a = 1\n", None, 3), ("Two", "b = 2\n", "needs S3", 10),
-        ("Two", "c = 3\n", "marked", 17)]
+        ("Two", "c = 3\n", "marked", 17), ("Two", "d = 4\n", None, 23)]
+    assert [lang for _, lang in fences(text)] == ["python", "python", "sh", "python", "js",
+                                                  "python"]
 
 
 def test_a_broken_example_fails(on_moto: Any) -> None:
