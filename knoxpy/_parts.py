@@ -12,6 +12,11 @@ Why 64: reaching 5 GiB from 5 MiB takes ten doublings; a doubling every ``k`` pa
 costs about ``9 k`` parts' worth of 5 GiB against the end of the schedule, and 10,000
 parts of 5 GiB exceed 50 TB by only ~687 such parts, so ``k`` must stay under ~76.
 
+Integrity: every body carries a checksum S3 verifies. CRC32 (``x-amz-checksum-crc32``) is the
+default: ``zlib.crc32`` runs at ~3 GB/s against MD5's ~0.6 GB/s, and releases the GIL on large
+buffers. ``Content-MD5`` is the fallback for a store that refuses the checksum headers
+(:func:`checksum_refused`).
+
 A journal is a JSON-lines file: a header line, then one line per finished piece (a part
 of an upload, a byte range of a download). Lines are appended as pieces finish, so a
 journal costs O(parts) to write; a torn last line (a crash mid-write) is ignored.
@@ -23,8 +28,9 @@ import hashlib
 import json
 import os
 import re
+import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import ValidationError
 
@@ -40,6 +46,8 @@ __all__ = [
     "byte_ranges",
     "check_part_size",
     "check_size_hint",
+    "checksum_refused",
+    "content_crc32",
     "content_md5",
     "is_md5_etag",
     "max_hold",
@@ -56,6 +64,7 @@ MAX_OBJECT_SIZE = 50 * 10**12  # S3's largest object: 50 TB
 DEFAULT_PART_SIZE = 8 * MIB
 GROWTH_INTERVAL = 64  # parts between doublings of a stream's part size
 HINT_PARTS = 5_000  # a hinted size takes at most this many parts: the rest are room to grow
+Buffer = Union[bytes, bytearray, memoryview]
 _MD5_ETAG = re.compile(r'^"?[0-9a-fA-F]{32}"?$')
 
 
@@ -174,10 +183,35 @@ def byte_ranges(size: int, part_size: int, start: int = 0) -> List[Tuple[int, in
     return [(a, min(a + part_size, size) - 1) for a in range(start, size, part_size)]
 
 
-def content_md5(data: bytes) -> Tuple[str, str]:
+def content_md5(data: Buffer) -> Tuple[str, str]:
     """``(Content-MD5 header value, hex digest)`` of ``data``."""
     digest = hashlib.md5(data).digest()
     return base64.b64encode(digest).decode("ascii"), digest.hex()
+
+
+def content_crc32(data: Buffer) -> str:
+    """The ``x-amz-checksum-crc32`` value of ``data``: base64 of the big-endian CRC32.
+
+    >>> content_crc32(b"hello")
+    'NhCmhg=='
+    """
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+
+
+def checksum_refused(status: Optional[int], code: Optional[str], message: Optional[str]) -> bool:
+    """Whether an S3 error answer says the store does not take ``x-amz-checksum-*`` headers.
+
+    Stores without flexible checksums answer ``400 InvalidArgument`` (the header is unknown
+    to them); some say ``NotImplemented`` or ``InvalidRequest`` and name the header.
+
+    >>> checksum_refused(400, "InvalidArgument", "Unsupported header x-amz-checksum-crc32")
+    True
+    >>> checksum_refused(400, "BadDigest", "The CRC32 you specified did not match")
+    False
+    """
+    if status == 400 and code == "InvalidArgument":
+        return True
+    return code in ("NotImplemented", "InvalidRequest") and "checksum" in (message or "").lower()
 
 
 def is_md5_etag(etag: Optional[str]) -> bool:

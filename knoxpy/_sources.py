@@ -21,23 +21,26 @@ from ._work import concurrency_option
 from .client import Client
 from .errors import IntegrityError, ValidationError
 
-__all__ = ["DEFAULT_CONCURRENCY", "Inbox", "Meter", "Options", "PartSource", "Reader",
-           "key_of", "reader_for"]
+__all__ = ["DEFAULT_CONCURRENCY", "Inbox", "Meter", "Options", "PartBuffer", "PartSource",
+           "Reader", "key_of", "reader_for"]
 
 DEFAULT_CONCURRENCY = 4  # parts (or ranges) in flight
 _OPTIONS = {"partSize": "partSize", "part_size": "partSize", "concurrency": "concurrency",
-            "sizeHint": "sizeHint", "size_hint": "sizeHint", "resume": "resume"}
+            "sizeHint": "sizeHint", "size_hint": "sizeHint", "resume": "resume",
+            "checksum": "checksum"}
+CHECKSUMS = ("crc32", "md5", "sha256")  # how an upload's bodies are protected
 
 
 class Options:
-    """``partSize``, ``concurrency`` (keyword, else client option), ``sizeHint``, ``resume``."""
+    """``partSize``, ``concurrency`` (keyword, else client option), ``sizeHint``, ``resume``,
+    ``checksum`` (None: chosen by the upload, docs/transfers.md)."""
 
     def __init__(self, client: Client, given: Dict[str, Any]) -> None:
         opts: Dict[str, Any] = {}
         for name, value in given.items():
             if name not in _OPTIONS:
-                raise ValidationError(f"unknown option {name!r} (known: concurrency, "
-                                      "partSize, resume, sizeHint)")
+                raise ValidationError(f"unknown option {name!r} (known: checksum, "
+                                      "concurrency, partSize, resume, sizeHint)")
             opts[_OPTIONS[name]] = value
         self.part_size = _parts.check_part_size(
             opts.get("partSize", client.options.get("partSize", _parts.DEFAULT_PART_SIZE)))
@@ -45,6 +48,10 @@ class Options:
                                               DEFAULT_CONCURRENCY)
         self.size_hint = _parts.check_size_hint(opts.get("sizeHint"))
         self.resume = bool(opts.get("resume", False))
+        self.checksum: Optional[str] = opts.get("checksum")
+        if self.checksum not in (None, *CHECKSUMS):
+            raise ValidationError(f"checksum must be one of {', '.join(CHECKSUMS)}, "
+                                  f"not {self.checksum!r}")
 
 
 def key_of(filename: str) -> str:
@@ -140,16 +147,44 @@ class Inbox(Emitter):
         return iter(self._pipe)
 
 
+class PartBuffer:
+    """One worker's reusable part buffer: parts are read into it, never into fresh bytes.
+
+    A fresh 8 MiB ``bytes`` per part costs an allocation (and on Linux page faults for
+    memory the kernel must zero) plus a copy when pieces are joined; reading into one
+    buffer per worker does neither, and bounds memory at part size x concurrency. It
+    grows (never shrinks) for a stream whose parts grow.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def view(self, n: int) -> memoryview:
+        if len(self._buf) < n:
+            self._buf = bytearray()  # let the old one go before allocating the new one
+            self._buf = bytearray(n)
+        return memoryview(self._buf)[:n]
+
+
 class Reader:
-    """A source read in pieces of an exact size, by one worker at a time."""
+    """A source read in pieces of an exact size, by one worker at a time.
+
+    Bytes given in memory (``data``) are sliced, never copied; a file is read with
+    ``readinto`` into the caller's :class:`PartBuffer`; an iterator's chunks are copied
+    into it.
+    """
 
     def __init__(self, *, file: Any = None, chunks: Optional[Iterator[bytes]] = None,
-                 size: Optional[int] = None, path: Optional[str] = None,
-                 owned: bool = False, inbox: Optional[Inbox] = None,
-                 upstream: Any = None) -> None:
+                 data: Optional[memoryview] = None, size: Optional[int] = None,
+                 path: Optional[str] = None, owned: bool = False,
+                 inbox: Optional[Inbox] = None, upstream: Any = None) -> None:
         self.file, self.chunks, self.size, self.path = file, chunks, size, path
         self.owned, self.inbox, self.upstream = owned, inbox, upstream
+        self._data = data
+        self._pos = 0  # where in ``data`` the next read starts
         self._pending = b""
+        readinto = getattr(file, "readinto", None)
+        self._readinto: Optional[Callable[[memoryview], Optional[int]]] = readinto
 
     def _next(self, want: int) -> Optional[bytes]:
         """The next chunk (up to ``want`` bytes from a file); None at the end."""
@@ -159,24 +194,38 @@ class Reader:
         assert self.chunks is not None
         return next(self.chunks, None)
 
-    def read(self, n: int) -> bytes:
-        """``n`` bytes, or fewer at the end of the source."""
-        parts, got = [], 0
+    def read_part(self, n: int, buf: PartBuffer) -> memoryview:
+        """``n`` bytes, or fewer at the end: a slice of ``data``, else read into ``buf``."""
+        if self._data is not None:
+            start = self._pos
+            self._pos = min(len(self._data), start + n)
+            return self._data[start:self._pos]
+        view = buf.view(n)
+        got = 0
         if self._pending:
-            parts.append(self._pending[:n])
-            got = len(parts[0])
-            self._pending = self._pending[n:]
+            got = min(n, len(self._pending))
+            view[:got] = self._pending[:got]
+            self._pending = self._pending[got:]
         while got < n:
+            if self._readinto is not None:
+                k = self._readinto(view[got:])
+                if not k:  # 0 at the end (None: a non-blocking file with nothing yet)
+                    break
+                got += k
+                continue
             chunk = self._next(n - got)
             if chunk is None:
                 break
-            if len(chunk) > n - got:
-                self._pending, chunk = chunk[n - got:], chunk[: n - got]
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
+            k = min(len(chunk), n - got)
+            view[got:got + k] = chunk[:k]
+            if k < len(chunk):
+                self._pending = chunk[k:]
+            got += k
+        return view[:got]
 
     def at_end(self) -> bool:
+        if self._data is not None:
+            return self._pos >= len(self._data)
         while not self._pending:  # an iterator may yield empty chunks mid-stream
             nxt = self._next(1)
             if nxt is None:
@@ -186,12 +235,21 @@ class Reader:
 
     def skip(self, n: int) -> int:
         """Pass over ``n`` bytes (a part already uploaded); returns how many there were."""
+        if self._data is not None:
+            return len(self.read_part(n, PartBuffer()))
         if self.file is not None and self.size is not None and not self._pending:
             here = self.file.tell()
             n = max(0, min(n, self.size - here))
             self.file.seek(here + n)
             return n
-        return len(self.read(n))
+        buf = PartBuffer()
+        skipped = 0
+        while skipped < n:  # in pieces: a skipped part is not held whole
+            got = len(self.read_part(min(n - skipped, 1024 * 1024), buf))
+            if not got:
+                break
+            skipped += got
+        return skipped
 
     def close(self, failed: bool, loop: Loop) -> None:
         if self.owned:
@@ -206,8 +264,8 @@ class Reader:
 def reader_for(source: Any, loop: Loop) -> Reader:
     """Open ``source`` (on the user's thread): a path, bytes, a file, a readable, an iterator."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return Reader(file=io.BytesIO(data), size=len(data))
+        data = bytes(source)  # bytes as they are; a mutable buffer is copied once
+        return Reader(data=memoryview(data), size=len(data))
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         f = open(path, "rb")
@@ -239,10 +297,14 @@ def reader_for(source: Any, loop: Loop) -> Reader:
 
 
 class PartSource:
-    """Parts taken in order from one reader, by whichever worker is free."""
+    """Parts taken in order from one reader, by whichever worker is free.
+
+    Each worker passes its own :class:`PartBuffer`: the part it gets back is a view of
+    that buffer (or of the source's bytes), valid until it asks for the next one.
+    """
 
     def __init__(self, reader: Reader, size_of: Callable[[int], int],
-                 first: Optional[bytes] = None, skip: Optional[Set[int]] = None) -> None:
+                 first: Optional[memoryview] = None, skip: Optional[Set[int]] = None) -> None:
         self._reader, self._size_of, self._first = reader, size_of, first
         self._skip = skip or set()
         self._lock = threading.Lock()
@@ -250,7 +312,7 @@ class PartSource:
         self._done = False
         self.total = 0  # bytes read or skipped so far
 
-    def next(self) -> Optional[Tuple[int, bytes]]:
+    def next(self, buf: PartBuffer) -> Optional[Tuple[int, memoryview]]:
         with self._lock:
             while not self._done:
                 self._number += 1
@@ -263,7 +325,7 @@ class PartSource:
                     self._done = skipped < want
                     continue
                 else:
-                    data = self._reader.read(want)
+                    data = self._reader.read_part(want, buf)
                 if not data:
                     self._done = True
                     return None

@@ -26,6 +26,7 @@ from typing import (
     Optional,
     TypedDict,
     Union,
+    cast,
 )
 
 import urllib3
@@ -170,7 +171,8 @@ class _BodyPipe:
 
 
 # The sender a client gives each request: runs on a worker; signs and sends.
-Sender = Callable[["ClientRequest", Any, Optional[bytes]], urllib3.BaseHTTPResponse]
+Payload = Union[bytes, memoryview]  # a whole body in hand, whose SHA-256 V4 signs
+Sender = Callable[["ClientRequest", Any, Optional[Payload]], urllib3.BaseHTTPResponse]
 # The client's redirect hook: learns a bucket's region from an answer; True means "send again".
 Redirect = Callable[["ClientRequest", int, Any, bytes], bool]
 
@@ -234,6 +236,7 @@ class ClientRequest(Operation):
         self.replayable = True  # whether the body can be sent again (set when sending)
         self.res: Optional[IncomingMessage] = None
         self.resource = path  # the resource knox's V2 signature covers
+        self._signed_payload: Optional[Payload] = None
 
     def __repr__(self) -> str:
         return f"<ClientRequest {self.method} {self.url}>"
@@ -303,10 +306,16 @@ class ClientRequest(Operation):
 
     destroy = abort
 
-    def _send_source(self, source: Iterable[bytes]) -> ClientRequest:
-        """Stream ``source`` as the body, read on the worker (file, iterator)."""
+    def _send_source(self, source: Iterable[Payload], signed: Optional[Payload] = None
+                     ) -> ClientRequest:
+        """Stream ``source`` as the body, read on the worker (file, iterator, buffer slices).
+
+        ``signed``: the whole body, when the caller holds it, so that V4 signs its SHA-256
+        (which S3 checks) instead of ``UNSIGNED-PAYLOAD``; it is still sent from ``source``.
+        """
         self._ended = True
-        self._start(source, None)
+        self._signed_payload = signed
+        self._start(cast(Iterable[bytes], source), None)
         return self
 
     def _start(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
@@ -355,7 +364,8 @@ class ClientRequest(Operation):
                 err: Optional[BaseException] = None
                 prefetched: Optional[bytes] = None
                 try:
-                    raw = self._sender(self, self._body(stream, whole), whole)
+                    signed = whole if whole is not None else self._signed_payload
+                    raw = self._sender(self, self._body(stream, whole), signed)
                     # A small body is read at once, on this worker: its connection goes
                     # straight back to the pool, error bodies can be inspected, and a
                     # body cut short is a transient failure like any other.

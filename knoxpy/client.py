@@ -21,7 +21,7 @@ from . import _explain, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
-from ._streams import ClientRequest, IncomingMessage, header_value, iter_source
+from ._streams import ClientRequest, IncomingMessage, Payload, header_value, iter_source
 from ._transport import Transport
 from ._transport import discard as _transport_discard
 from .errors import ValidationError
@@ -212,13 +212,13 @@ class Client:
         if region and region != self._route()[1]:
             _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
 
-    def _send(self, req: ClientRequest, body: Any, whole: Optional[bytes]) -> Any:
+    def _send(self, req: ClientRequest, body: Any, whole: Optional[Payload]) -> Any:
         """On a worker: sign ``req`` now (fresh date) and send it."""
         if not req.replayable:
             self._probe_region()
         return self._sign_and_send(req, body, whole)
 
-    def _sign_and_send(self, req: ClientRequest, body: Any, whole: Optional[bytes]) -> Any:
+    def _sign_and_send(self, req: ClientRequest, body: Any, whole: Optional[Payload]) -> Any:
         headers = {k: str(v) for k, v in req.headers.items()}
         conn_host, region = self._route()
         host = conn_host

@@ -28,14 +28,32 @@ import hashlib
 import logging
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
-from ._sources import DEFAULT_CONCURRENCY, Meter, Options, PartSource, Reader, key_of, reader_for
+from ._sources import (
+    DEFAULT_CONCURRENCY,
+    Meter,
+    Options,
+    PartBuffer,
+    PartSource,
+    Reader,
+    key_of,
+    reader_for,
+)
 from ._streams import IncomingMessage, header_value
-from ._work import Session, fail_later, fan_out, key_target, quote_query, start, with_200_retries
+from ._work import (
+    Body,
+    Session,
+    fail_later,
+    fan_out,
+    key_target,
+    quote_query,
+    start,
+    with_200_retries,
+)
 from .client import Client, _split_callback, content_type_for
 from .errors import IntegrityError, S3Error, ValidationError
 
@@ -48,6 +66,68 @@ UPLOAD_JOURNAL_SUFFIX = ".knoxpy-upload.jsonl"  # beside the file being uploaded
 _SSE_C = "x-amz-server-side-encryption-customer-"  # SSE-C headers go on every part too
 
 Callback = Callable[[Optional[BaseException], Any], Any]
+Digest = Tuple[str, str]  # ('crc32', base64 value) or ('md5', hex digest) of a part's bytes
+
+# Endpoints that refused x-amz-checksum-* headers: their bodies carry Content-MD5 instead.
+_MD5_ONLY: Set[Tuple[Any, Any, Any]] = set()
+_MD5_ONLY_LOCK = threading.Lock()
+
+
+class _Checksum:
+    """How an upload's bodies are protected; S3 verifies each (docs/transfers.md).
+
+    ``'crc32'``: ``x-amz-checksum-crc32``, payload UNSIGNED; the default over HTTPS, where
+    TLS guards the bytes in transit, and the cheapest (~3.4 GB/s, no copies).
+    ``'sha256'``: the payload's SHA-256 is signed (V4); the default over plain HTTP, where
+    an on-path attacker could swap a body for another of the same CRC32 (CRC is easy to
+    forge) but not of the same signed SHA-256. ``'md5'``: Content-MD5 (signed by V2 too);
+    the default for V2 over plain HTTP, and the fallback wherever a store refuses
+    checksum headers (400 InvalidArgument): remembered for its endpoint, logged once,
+    and the refused request is sent again.
+    """
+
+    def __init__(self, client: Client, kind: Optional[str] = None) -> None:
+        self.where = (client.endpoint, client.port, client.secure)
+        if kind is None:
+            kind = "crc32" if client.secure else \
+                "sha256" if client.signatureVersion == 4 else "md5"
+        if kind == "crc32" and self.where in _MD5_ONLY:  # a store known to refuse it
+            kind = "md5"
+        if kind == "sha256" and client.signatureVersion != 4:  # V2 signs no payload hash
+            kind = "md5"
+        self.kind = kind
+
+    def prepare(self, data: memoryview, journaled: bool
+                ) -> Tuple[Dict[str, str], Body, Optional[Digest]]:
+        """The headers and body that send ``data``, and the digest its journal line keeps."""
+        if self.kind == "crc32":
+            value = _parts.content_crc32(data)
+            return {"x-amz-checksum-crc32": value}, Body(data), ("crc32", value)
+        if self.kind == "md5":
+            header, hex_md5 = _parts.content_md5(data)
+            return {"Content-MD5": header}, Body(data), ("md5", hex_md5)
+        # No checksum header: the signature covers the payload's SHA-256, which S3 checks.
+        journal = ("crc32", _parts.content_crc32(data)) if journaled else None
+        return {}, Body(data, signed=True), journal
+
+    def refused(self, err: S3Error) -> bool:
+        """True (and Content-MD5 from now on) if ``err`` says checksums are refused."""
+        if self.kind != "crc32" or not _parts.checksum_refused(err.statusCode, err.code,
+                                                               err.message):
+            return False
+        self.kind = "md5"
+        with _MD5_ONLY_LOCK:
+            first = self.where not in _MD5_ONLY
+            _MD5_ONLY.add(self.where)
+        if first:
+            log.warning("knoxpy: %s refused x-amz-checksum-crc32 (%s %s); using Content-MD5 "
+                        "for its uploads from now on", self.where[0], err.statusCode, err.code)
+        return True
+
+
+def _digest_of(kind: str, data: memoryview) -> str:
+    """A journal's digest of a part's bytes, to tell whether the file still holds them."""
+    return _parts.content_md5(data)[1] if kind == "md5" else _parts.content_crc32(data)
 
 
 class _Upload:
@@ -60,12 +140,14 @@ class _Upload:
         self.target = key_target(self.key)
         # The length and checksum are knoxpy's to give, per request.
         self.headers = {k: v for k, v in headers.items()
-                        if k.lower() not in ("content-length", "content-md5")}
+                        if k.lower() not in ("content-length", "content-md5")
+                        and not k.lower().startswith("x-amz-checksum-")}
         if reader.path is not None and header_value(headers, "content-type") is None:
             self.headers["Content-Type"] = content_type_for(reader.path)
         self.part_headers = {k: v for k, v in headers.items() if k.lower().startswith(_SSE_C)}
         self.meter = Meter(op, reader.size)
         self.journal: Optional[_parts.Journal] = None
+        self.checksum = _Checksum(client, opts.checksum)
 
     def _post_retry(self, info: Any) -> None:
         self.op._post("retry", info)
@@ -89,14 +171,14 @@ class _Upload:
     def _run(self, session: Session) -> Dict[str, Any]:
         size, opts = self.reader.size, self.opts
         if size is not None and size <= opts.part_size:
-            data = self.reader.read(size)
+            data = self.reader.read_part(size, PartBuffer())
             self._check_end(len(data))
             return self._single(session, data)
         if size is not None:
             part = _parts.part_size_for(size, opts.part_size)
             return self._multipart(session, lambda _n: part, None)
         schedule = _parts.schedule_for_stream(opts.part_size, opts.size_hint)
-        first = self.reader.read(schedule.base)
+        first = self.reader.read_part(schedule.base, PartBuffer())
         if self.reader.at_end():  # it all fits in one part: one PUT, replayable
             self.meter.total = len(first)
             return self._single(session, first)
@@ -116,52 +198,72 @@ class _Upload:
             out["VersionId"] = version
         return out
 
-    def _single(self, session: Session, data: bytes) -> Dict[str, Any]:
-        headers = dict(self.headers)
-        headers["Content-Length"] = len(data)
-        headers["Content-MD5"] = _parts.content_md5(data)[0]
-        res = session.open(self.client, "PUT", self.target, headers, data,
-                           on_progress=lambda p: self.meter.mark(1, p["written"]))
-        res.read()
+    def _put(self, session: Session, path: str, headers: Dict[str, Any], data: memoryview,
+             piece: int) -> Tuple[IncomingMessage, _Part]:
+        """PUT ``data`` (an object, or a part) with its checksum; a refused CRC32 -> MD5."""
+        while True:
+            kind = self.checksum.kind
+            extra, body, digest = self.checksum.prepare(data, self.journal is not None)
+            full = dict(headers, **extra)
+            full["Content-Length"] = len(data)
+            try:
+                res = session.open(self.client, "PUT", path, full, body,
+                                   on_progress=lambda p: self.meter.mark(piece, p["written"]))
+            except S3Error as err:
+                if self.checksum.refused(err):
+                    continue
+                raise
+            res.read()
+            named = digest[1] if kind == "crc32" and digest is not None else None
+            return res, _Part(str(res.headers.get("etag") or ""), len(data), digest, named)
+
+    def _single(self, session: Session, data: memoryview) -> Dict[str, Any]:
+        res, _ = self._put(session, self.target, self.headers, data, 1)
         self.meter.mark(1, len(data))
         self.meter.finish(len(data))
         return self._result(res.headers.get("etag"), res)
 
     def _multipart(self, session: Session, size_of: Callable[[int], int],
-                   first: Optional[bytes]) -> Dict[str, Any]:
-        done: Dict[int, Tuple[str, int]] = {}
+                   first: Optional[memoryview]) -> Dict[str, Any]:
+        done: Dict[int, _Part] = {}
         if self.opts.resume and self.reader.path is not None:
             upload_id, part, done = self._resume_or_begin(session, size_of(1))
             size_of = lambda _n: part  # noqa: E731 - the journal's layout, as first chosen
         else:
             upload_id = self._initiate(session)
         upload = f"uploadId={quote_query(upload_id)}"
-        parts = {n: etag for n, (etag, _) in done.items()}
-        for n, (_, size) in done.items():
-            self.meter.mark(n, size)
+        parts: Dict[int, _Part] = dict(done)
+        for n, p in done.items():
+            self.meter.mark(n, p.size)
         lock = threading.Lock()
         source = PartSource(self.reader, size_of, first, set(done))
 
         def work(s: Session, stop: threading.Event) -> None:
             self._session(s)
+            buf = PartBuffer()  # this worker's: memory stays at part size x concurrency
             while not stop.is_set():
-                item = source.next()
+                item = source.next(buf)
                 if item is None:
                     return
                 number, data = item
-                etag, md5 = self._send_part(s, upload, number, data)
+                sent = self._send_part(s, upload, number, data)
                 with lock:
-                    parts[number] = etag
+                    parts[number] = sent
                     if self.journal is not None:
-                        self.journal.add({"part": number, "ETag": etag, "md5": md5,
-                                          "size": len(data)})
-                self.op._post("part", {"partNumber": number, "ETag": etag, "size": len(data)})
+                        self.journal.add(sent.entry(number))
+                self.op._post("part", {"partNumber": number, "ETag": sent.etag,
+                                       "size": sent.size})
 
         try:
             fan_out(self.opts.concurrency, work, self._post_retry)
             self._check_end(source.total)
             self.meter.finish(source.total)
-            xml = _xml.build_complete_multipart(sorted(parts.items()))
+            # An upload begun with a checksum algorithm must name each part's checksum
+            # at completion (S3: "The complete request must include the checksum for each
+            # part"); one that fell back to Content-MD5 names none.
+            named = all(p.named for p in parts.values())
+            xml = _xml.build_complete_multipart(
+                [(n, p.etag, p.named) if named else (n, p.etag) for n, p in sorted(parts.items())])
 
             tried: List[bool] = []
 
@@ -173,8 +275,8 @@ class _Upload:
                 except S3Error as err:
                     # A 200 <Error> may come after S3 did complete: a retry then finds no
                     # upload. The object is ours if its ETag is the one our parts make.
-                    done = tried and err.code == "NoSuchUpload" and self._completed(session,
-                                                                                    parts)
+                    done = tried and err.code == "NoSuchUpload" and self._completed(
+                        session, {n: p.etag for n, p in parts.items()})
                     if done:
                         return done
                     raise
@@ -193,21 +295,23 @@ class _Upload:
     def _initiate(self, session: Session) -> str:
         headers = dict(self.headers)
         headers["Content-Length"] = 0
-        _, body = session.send(self.client, "POST", self.target + "?uploads", headers)
+        if self.checksum.kind == "crc32":  # S3 takes part checksums only when told at first
+            headers["x-amz-checksum-algorithm"] = "CRC32"
+        try:
+            _, body = session.send(self.client, "POST", self.target + "?uploads", headers)
+        except S3Error as err:
+            if self.checksum.refused(err):
+                return self._initiate(session)
+            raise
         return str(_xml.parse_initiate_multipart(body)["UploadId"])
 
-    def _send_part(self, s: Session, upload: str, number: int, data: bytes) -> Tuple[str, str]:
-        md5_header, md5 = _parts.content_md5(data)
-        headers = dict(self.part_headers)
-        headers.update({"Content-Length": len(data), "Content-MD5": md5_header})
-        res = s.open(self.client, "PUT", f"{self.target}?partNumber={number}&{upload}",
-                     headers, data, on_progress=lambda p: self.meter.mark(number, p["written"]))
-        res.read()
-        etag = res.headers.get("etag")
-        if not etag:
+    def _send_part(self, s: Session, upload: str, number: int, data: memoryview) -> _Part:
+        _, sent = self._put(s, f"{self.target}?partNumber={number}&{upload}",
+                            self.part_headers, data, number)
+        if not sent.etag:
             raise IntegrityError(f"S3 answered part {number} without an ETag")
         self.meter.mark(number, len(data))
-        return etag, md5
+        return sent
 
     def _completed(self, session: Session, parts: Dict[int, str]
                    ) -> Optional[Tuple[IncomingMessage, Dict[str, Any]]]:
@@ -233,7 +337,7 @@ class _Upload:
 
     # -- resume (item 8): a journal beside the file ---------------------------------------
     def _resume_or_begin(self, session: Session, part: int
-                         ) -> Tuple[str, int, Dict[int, Tuple[str, int]]]:
+                         ) -> Tuple[str, int, Dict[int, _Part]]:
         """The upload id, part size and verified parts to go on with, or a fresh upload."""
         assert self.reader.path is not None and self.reader.file is not None
         st = os.fstat(self.reader.file.fileno())
@@ -247,17 +351,26 @@ class _Upload:
             if header.get("bucket") == want["bucket"] and header.get("key") == want["key"] \
                     and isinstance(old_id, str):
                 if all(header.get(k) == v for k, v in want.items()) and isinstance(old_part, int):
+                    # The old upload goes on as it was begun: CRC32 parts only if it said
+                    # so at its initiate (a journal without "checksum" is of an older
+                    # knoxpy: Content-MD5 unless the signed SHA-256 is the default here).
+                    default = self.checksum.kind
+                    begun = _BEGUN.get(str(header.get("checksum")),
+                                       "md5" if default == "crc32" else default)
+                    self.checksum.kind = begun
                     done = self._verified_parts(session, old_id, old_part, entries)
                     if done is not None:
                         return old_id, old_part, done
+                    self.checksum.kind = default
                 else:  # the file changed: its parts must not be mixed with the new bytes
                     self._abort(session, f"uploadId={quote_query(old_id)}")
         upload_id = self._initiate(session)
-        self.journal.start(dict(want, uploadId=upload_id, partSize=part))
+        self.journal.start(dict(want, uploadId=upload_id, partSize=part,
+                                checksum=self.checksum.kind.upper()))
         return upload_id, part, {}
 
     def _verified_parts(self, session: Session, upload_id: str, part: int,
-                        entries: List[Dict[str, Any]]) -> Optional[Dict[int, Tuple[str, int]]]:
+                        entries: List[Dict[str, Any]]) -> Optional[Dict[int, _Part]]:
         """Journal parts that S3 still holds and whose bytes in the file are unchanged."""
         try:
             listed = self._list_parts(session, upload_id)
@@ -265,24 +378,25 @@ class _Upload:
             if err.code == "NoSuchUpload":
                 return None
             raise
-        done: Dict[int, Tuple[str, int]] = {}
+        done: Dict[int, _Part] = {}
         assert self.reader.path is not None
+        buf = PartBuffer()
         with open(self.reader.path, "rb") as f:
             for entry in entries:
                 number, etag, size = entry.get("part"), entry.get("ETag"), entry.get("size")
-                if not isinstance(number, int) or listed.get(number) != (bare_etag(etag), size):
+                if not isinstance(number, int) or not isinstance(size, int) \
+                        or listed.get(number) != (bare_etag(etag), size):
                     continue
                 f.seek((number - 1) * part)
-                md5 = hashlib.md5()
-                left = int(size or 0)
-                while left > 0:
-                    chunk = f.read(min(left, 1024 * 1024))
-                    if not chunk:
-                        break
-                    md5.update(chunk)
-                    left -= len(chunk)
-                if left == 0 and md5.hexdigest() == entry.get("md5"):
-                    done[number] = (str(etag), int(size or 0))
+                data = buf.view(size)
+                if f.readinto(data) != size:
+                    continue
+                # The file's bytes now must be those the journal's digest was taken of.
+                kind = "crc32" if "crc32" in entry else "md5"
+                digest = (kind, _digest_of(kind, data))
+                if entry.get(kind) == digest[1]:
+                    named = digest[1] if self.checksum.kind == "crc32" else None
+                    done[number] = _Part(str(etag), size, digest, named)
         return done
 
     def _list_parts(self, session: Session, upload_id: str) -> Dict[int, Tuple[str, int]]:
@@ -300,6 +414,27 @@ class _Upload:
             marker = nxt
 
 
+class _Part:
+    """A part S3 holds: ETag, size, the digest its journal line keeps, and the CRC32 to
+    name at completion (an upload begun with ``x-amz-checksum-algorithm: CRC32``)."""
+
+    __slots__ = ("etag", "size", "digest", "named")
+
+    def __init__(self, etag: str, size: int, digest: Optional[Digest],
+                 named: Optional[str]) -> None:
+        self.etag, self.size, self.digest, self.named = etag, size, digest, named
+
+    def entry(self, number: int) -> Dict[str, Any]:
+        """Its journal line."""
+        line: Dict[str, Any] = {"part": number, "ETag": self.etag, "size": self.size}
+        if self.digest is not None:
+            line[self.digest[0]] = self.digest[1]
+        return line
+
+
+_BEGUN = {"CRC32": "crc32", "MD5": "md5", "SHA256": "sha256"}  # a journal's "checksum"
+
+
 def upload(client: Client, source: Any, filename: str, headers: Any = None,
            fn: Optional[Callback] = None, **options: Any) -> Operation:
     """``client.upload(source, filename, headers, fn)``: upload anything, of any size.
@@ -307,12 +442,15 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     ``source``: a path (``str``/``PathLike``), bytes, a file object, an iterator of bytes
     (consumed on a worker) or a knoxpy readable (another request's response). A known
     length up to ``partSize`` goes as one PUT; anything else as a multipart upload,
-    ``concurrency`` parts at once, aborted if it fails. Every body carries a Content-MD5.
+    ``concurrency`` parts at once, aborted if it fails. Every body carries a checksum S3
+    verifies: CRC32 over HTTPS, the signed SHA-256 over plain HTTP, Content-MD5 where a
+    store refuses checksum headers.
 
     Options (keyword, or the client's): ``partSize`` (bytes, 5 MiB to 5 GiB, default
     8 MiB), ``concurrency`` (default 4); keyword only: ``sizeHint`` (about how long a
     stream of unknown length is), ``resume`` (a path source: go on with an interrupted
-    upload, docs/transfers.md). Events: ``'progress'`` ``{written, total, percent}``
+    upload, docs/transfers.md), ``checksum`` (``'crc32'``, ``'sha256'`` or ``'md5'``, to
+    choose that protection yourself). Events: ``'progress'`` ``{written, total, percent}``
     (``total`` None while a stream's length is unknown), ``'part'`` ``{partNumber, ETag,
     size}``, ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Bucket, Key, ETag,
     Location}`` and ``VersionId`` when S3 gives one.

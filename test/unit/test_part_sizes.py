@@ -1,8 +1,11 @@
 """Part sizes and resume journals (knoxpy._parts): pure, no sockets (issue 3, items 1 and 8)."""
 from __future__ import annotations
 
+import base64
+import io
 import json
-from typing import Any
+import zlib
+from typing import Any, List
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +27,7 @@ from knoxpy._parts import (
     part_size_for,
     schedule_for_stream,
 )
+from knoxpy._sources import PartBuffer, Reader
 
 TB = 10**12
 part_sizes = st.integers(MIN_PART_SIZE, MAX_PART_SIZE)
@@ -149,6 +153,80 @@ def test_md5_etags_are_told_from_multipart_ones() -> None:
 def test_content_md5_is_base64_of_the_digest() -> None:
     assert _parts.content_md5(b"") == ("1B2M2Y8AsgTpgAmY7PhCfg==",
                                       "d41d8cd98f00b204e9800998ecf8427e")
+
+
+def test_content_crc32_is_base64_of_the_big_endian_crc() -> None:
+    assert _parts.content_crc32(b"") == "AAAAAA=="
+    data = bytes(range(256)) * 4096
+    assert _parts.content_crc32(memoryview(data)) == base64.b64encode(
+        zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+@pytest.mark.parametrize("status, code, message, refused", [
+    (400, "InvalidArgument", "Unsupported header x-amz-checksum-crc32", True),
+    (400, "InvalidArgument", None, True),  # stores that do not say which header
+    (501, "NotImplemented", "x-amz-checksum-algorithm is not implemented", True),
+    (501, "NotImplemented", "Transfer-Encoding", False),
+    (400, "BadDigest", "The CRC32 you specified did not match", False),  # a corrupt body
+    (400, "InvalidRequest", "Checksum Type mismatch", True),
+    (403, "AccessDenied", "Access Denied", False),
+])
+def test_a_refusal_of_checksum_headers_is_told_from_other_errors(
+        status: int, code: str, message: Any, refused: bool) -> None:
+    assert _parts.checksum_refused(status, code, message) is refused
+
+
+# -- reading parts (knoxpy._sources.Reader): no copies where none are needed ---------------
+def _read_all(reader: Reader, n: int) -> List[bytes]:
+    buf = PartBuffer()
+    out: List[bytes] = []
+    while True:
+        part = reader.read_part(n, buf)
+        if not part:
+            return out
+        out.append(bytes(part))
+
+
+def test_parts_of_bytes_are_slices_of_them_not_copies() -> None:
+    data = bytes(range(256)) * 100
+    reader = Reader(data=memoryview(data), size=len(data))
+    part = reader.read_part(1000, PartBuffer())
+    assert part.obj is data and bytes(part) == data[:1000]
+    assert _read_all(reader, 10_000) == [data[1000:11_000], data[11_000:21_000],
+                                         data[21_000:]]
+    assert reader.at_end()
+
+
+@pytest.mark.parametrize("kind", ["file", "iterator", "text"])
+def test_parts_are_exact_whatever_the_source_gives_per_read(kind: str, tmp_path: Any) -> None:
+    data = bytes(range(256)) * 1000
+    if kind == "file":
+        path = tmp_path / "f"
+        path.write_bytes(data)
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+        reader = Reader(file=f, size=len(data))
+    elif kind == "iterator":
+        reader = Reader(chunks=(data[i:i + 777] for i in range(0, len(data), 777)))
+    else:  # read() gives str: sent as UTF-8
+        data = ("é" * 50_000).encode()
+        reader = Reader(file=io.StringIO("é" * 50_000))
+    buf = PartBuffer()
+    first = reader.read_part(30_000, buf)
+    assert first.obj is not data and bytes(first) == data[:30_000]
+    assert not reader.at_end()  # peeks one chunk ahead, which the next part still gets
+    rest = _read_all(reader, 30_000)
+    assert b"".join([data[:30_000]] + rest) == data
+    assert all(len(p) == 30_000 for p in rest[:-1])
+    assert reader.at_end()
+    if kind == "file":
+        f.close()
+
+
+def test_a_part_buffer_is_reused_and_grows_for_larger_parts() -> None:
+    buf = PartBuffer()
+    a = buf.view(100)
+    assert buf.view(50).obj is a.obj  # the same memory: no allocation per part
+    assert len(buf.view(200)) == 200
 
 
 def test_a_journal_round_trips_and_ignores_a_torn_last_line(tmp_path: Any) -> None:

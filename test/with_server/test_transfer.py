@@ -18,7 +18,7 @@ import pytest
 from servers.s3shaped import Obj, S3Server
 
 import knoxpy
-from knoxpy import _xml
+from knoxpy import _parts, _xml
 from knoxpy import client as client_module
 from knoxpy.transfer import PARTIAL_SUFFIX, UPLOAD_JOURNAL_SUFFIX
 
@@ -223,15 +223,89 @@ def stored(srv: S3Server, name: str) -> bytes:
 
 
 def test_a_small_upload_is_a_single_put(srv: S3Server) -> None:
-    make(srv).upload(chunks_of(b"x" * 1000), "/small").wait(10)
+    make(srv).upload(chunks_of(b"x" * 1000), "/small", checksum="crc32").wait(10)
     assert [(r.method, r.path) for r in srv.requests] == [("PUT", "/bkt/small")]
-    assert srv.requests[0].headers["content-md5"]  # S3 checks it
+    # S3 checks it (the fault server too: a wrong one is 400 BadDigest)
+    assert srv.requests[0].headers["x-amz-checksum-crc32"] == _parts.content_crc32(b"x" * 1000)
 
 
-def test_every_part_carries_a_content_md5(srv: S3Server) -> None:
-    make(srv).upload(blob(11 * MIB), "/md5").wait(30)
-    parts = [r for r in srv.requests if r.method == "PUT"]
-    assert len(parts) == 3 and all(r.headers.get("content-md5") for r in parts)
+def test_over_plain_http_every_body_has_its_sha256_signed_and_verified() -> None:
+    # Over HTTP a CRC32 could be forged by whoever sits on the path; a signed SHA-256
+    # cannot, and S3 checks it (here: verify_sha256).
+    data = blob(11 * MIB, seed=2)
+    with S3Server(mode="store", record=True, verify_sha256=True) as plain:
+        make(plain).upload(data, "/signed.bin").wait(30)
+        make(plain).upload(b"z" * 1000, "/signed-small.bin").wait(10)
+        assert stored(plain, "signed.bin") == data
+        signed = sorted(r.headers["x-amz-content-sha256"] for r in plain.requests
+                        if r.method == "PUT")
+        want = [sha(data[i:i + PART]) for i in range(0, len(data), PART)] + [sha(b"z" * 1000)]
+        assert signed == sorted(want)
+        assert not any(h.startswith("x-amz-checksum-") or h == "content-md5"
+                       for r in plain.requests for h in r.headers)
+
+
+def test_the_checksum_is_crc32_over_https_and_content_md5_for_v2_over_http() -> None:
+    from knoxpy.transfer import _Checksum
+    tls = knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt")
+    assert _Checksum(tls).kind == "crc32"
+    v2 = knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt", port=8080,
+                             signatureVersion=2)
+    assert _Checksum(v2).kind == "md5"  # V2 signs Content-MD5; it has no payload hash
+    assert _Checksum(v2, "sha256").kind == "md5"
+    with pytest.raises(knoxpy.ValidationError, match="checksum must be one of"):
+        tls.upload(b"x", "/x", checksum="crc64").wait(5)
+
+
+def test_every_part_carries_a_crc32_the_upload_declared_and_completes_with(
+        srv: S3Server) -> None:
+    data = blob(11 * MIB, seed=3)
+    make(srv).upload(data, "/crc.bin", checksum="crc32").wait(30)
+    assert stored(srv, "crc.bin") == data  # every part's checksum was verified on arrival
+    initiate, *parts, complete = srv.requests
+    assert initiate.headers["x-amz-checksum-algorithm"] == "CRC32"
+    sums = [_parts.content_crc32(data[i:i + PART]) for i in range(0, len(data), PART)]
+    parts.sort(key=lambda r: int(r.query["partNumber"]))  # sent in parallel: any order
+    assert [r.headers.get("x-amz-checksum-crc32") for r in parts] == sums
+    assert not any("content-md5" in r.headers for r in srv.requests)
+    # S3 refuses to complete an upload begun with CRC32 unless each part's is named
+    assert complete.body is not None
+    assert re.findall(rb"<ChecksumCRC32>([^<]+)</ChecksumCRC32>", complete.body) == \
+        [v.encode() for v in sums]
+
+
+def test_a_store_refusing_checksum_headers_gets_content_md5_warned_once(
+        caplog: Any) -> None:
+    data = blob(11 * MIB, seed=4)
+    with S3Server(mode="store", record=True, reject_checksum_trailer=True) as old:
+        c = make(old)
+        with caplog.at_level("WARNING", logger="knoxpy"):
+            # the initiate is refused, then sent again with Content-MD5 parts
+            c.upload(data, "/old.bin", checksum="crc32").wait(30)
+            c.upload(b"y" * 1000, "/old-small.bin", checksum="crc32").wait(10)
+            make(old).upload(blob(6 * MIB), "/old2.bin", checksum="crc32").wait(30)  # the same
+        assert stored(old, "old.bin") == data
+        refused = [r for r in old.requests if any(h.startswith("x-amz-checksum-")
+                                                   for h in r.headers)]
+        assert [(r.method, r.query) for r in refused] == [("POST", {"uploads": ""})]
+        puts = [r for r in old.requests if r.method == "PUT"]
+        assert len(puts) == 3 + 1 + 2 and all(r.headers.get("content-md5") for r in puts)
+        completes = [r for r in old.requests if r.method == "POST" and "uploadId" in r.query]
+        assert len(completes) == 2 and not any(b"Checksum" in (r.body or b"") for r in completes)
+        warnings = [r for r in caplog.records if "x-amz-checksum" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+
+
+def test_a_refused_part_checksum_is_sent_again_with_content_md5(srv: S3Server) -> None:
+    # A store that takes the algorithm at initiate but refuses it on a part.
+    srv.inject("status", count=1, match="partNumber=2&", status=400, code="InvalidArgument",
+               message="Unsupported header x-amz-checksum-crc32")
+    data = blob(11 * MIB, seed=21)
+    make(srv).upload(data, "/mixed.bin", checksum="crc32").wait(30)
+    assert stored(srv, "mixed.bin") == data
+    assert part_puts(srv) == [1, 2, 2, 3]
+    complete = srv.requests[-1]
+    assert complete.method == "POST" and b"Checksum" not in (complete.body or b"")
 
 
 def test_a_reset_mid_part_is_retried_byte_exact(srv: S3Server) -> None:
@@ -319,6 +393,20 @@ def test_a_corrupt_body_is_an_integrity_error_and_no_file(srv: S3Server, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_one_put_object_in_many_ranges_is_md5_checked_as_its_prefix_completes(
+        srv: S3Server, tmp_path: Any) -> None:
+    data = blob(23 * MIB, seed=22)  # 5 ranges, fetched in any order
+    srv.put("bkt", "one.bin", data)
+    dest = tmp_path / "one.bin"
+    make(srv).download("/one.bin", str(dest)).wait(60)
+    assert dest.read_bytes() == data
+    srv.inject("corrupt_body", count=1, at=123,  # the 4th range: hashed once 1-3 are in
+               match=lambda r: r.headers.get("range") == f"bytes={3 * PART}-{4 * PART - 1}")
+    with pytest.raises(knoxpy.IntegrityError, match="do not match its ETag"):
+        make(srv).download("/one.bin", str(tmp_path / "bad.bin")).wait(60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.bin"]
+
+
 def test_an_object_that_changes_mid_download_fails_rather_than_mixing(srv: S3Server,
                                                                      tmp_path: Any) -> None:
     srv.put("bkt", "moving.bin", blob(12 * MIB, seed=11))
@@ -349,7 +437,9 @@ def test_download_into_a_knoxpy_writable_respects_its_backpressure(srv: S3Server
 
 
 # -- resumable transfers (item 8) -----------------------------------------------------------
-def test_a_resumed_upload_sends_only_the_missing_parts(srv: S3Server, tmp_path: Any) -> None:
+@pytest.mark.parametrize("checksum", [None, "crc32"])  # signed SHA-256 (HTTP) or CRC32
+def test_a_resumed_upload_sends_only_the_missing_parts(srv: S3Server, tmp_path: Any,
+                                                       checksum: Any) -> None:
     data = blob(23 * MIB, seed=14)  # 5 parts
     path = tmp_path / "resume.bin"
     path.write_bytes(data)
@@ -357,13 +447,17 @@ def test_a_resumed_upload_sends_only_the_missing_parts(srv: S3Server, tmp_path: 
     srv.inject("status", count=1, match="partNumber=4&", status=500, code="InternalError")
     with pytest.raises(knoxpy.S3Error):
         make(srv, maxRetries=0).upload(str(path), "/resume.bin", resume=True,
-                                       concurrency=1).wait(60)
+                                       concurrency=1, checksum=checksum).wait(60)
     assert os.path.exists(journal) and len(srv.buckets["bkt"].uploads) == 1  # kept to resume
     mark = len(srv.requests)
-    op = make(srv).upload(str(path), "/resume.bin", resume=True)
+    op = make(srv).upload(str(path), "/resume.bin", resume=True)  # as it was begun
     ev = Events(op)
     op.wait(60)
     assert part_puts(srv, mark) == [4, 5]
+    resent = [r for r in srv.requests[mark:] if r.method == "PUT"]
+    assert all(("x-amz-checksum-crc32" in r.headers) == (checksum == "crc32") for r in resent)
+    complete = srv.requests[-1].body or b""
+    assert complete.count(b"<ChecksumCRC32>") == (5 if checksum == "crc32" else 0)
     assert stored(srv, "resume.bin") == data
     assert not os.path.exists(journal) and srv.buckets["bkt"].uploads == {}
     ev.check_progress(len(data))
