@@ -12,8 +12,6 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from xml.parsers.expat import ExpatError
 
-import xmltodict
-
 from .errors import KnoxError, S3Error
 
 __all__ = [
@@ -55,6 +53,8 @@ def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTE
         raise MalformedXML(f"expected {what} from S3, got XML with a DTD/entities (refused)")
     try:
         # Whitespace is kept: keys may begin or end with spaces.
+        import xmltodict  # on first use: it is a good part of knoxpy's import time
+
         doc = xmltodict.parse(body, disable_entities=True, strip_whitespace=False)
     except (ExpatError, ValueError) as exc:
         raise MalformedXML(f"expected {what} from S3, got malformed XML: {exc}") from None

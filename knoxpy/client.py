@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import hashlib
 import mimetypes
 import os
@@ -33,13 +34,23 @@ Headers = Dict[str, Any]
 
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
 LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
-_MIME = mimetypes.MimeTypes()  # the built-in table only: the same answer on every machine
 # Common types knox's mime@1 knows that the stdlib table lacks before Python 3.12/3.13
 # (knox's README example is putFile('Readme.md', ...)).
-for _ext, _type in {".md": "text/markdown", ".markdown": "text/markdown", ".webp": "image/webp",
-                    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf",
-                    ".otf": "font/otf"}.items():
-    _MIME.add_type(_type, _ext)
+_EXTRA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".webp": "image/webp",
+                ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf",
+                ".otf": "font/otf"}
+
+
+@functools.lru_cache(maxsize=1)
+def _mime_types() -> mimetypes.MimeTypes:
+    """The built-in table only (the same answer on every machine), made on first use:
+    making it reads the system's tables too, which ``import knoxpy`` need not pay for."""
+    table = mimetypes.MimeTypes()
+    for ext, ctype in _EXTRA_TYPES.items():
+        table.add_type(ctype, ext)
+    return table
+
+
 # Regions learned from S3's redirects, per (endpoint, bucket), shared by every client.
 _BUCKET_REGIONS: Dict[Tuple[str, str], str] = {}
 
@@ -77,7 +88,7 @@ def _register(op: Any, fn: Optional[Callback]) -> None:
 
 def content_type_for(path: str) -> str:
     """knox's ``putFile`` Content-Type: the type of the name, with UTF-8 for text."""
-    ctype = _MIME.guess_type(path)[0] or "application/octet-stream"
+    ctype = _mime_types().guess_type(path)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
         ctype += "; charset=UTF-8"
     return ctype
