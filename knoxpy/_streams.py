@@ -237,6 +237,9 @@ class ClientRequest(Operation):
         self.res: Optional[IncomingMessage] = None
         self.resource = path  # the resource knox's V2 signature covers
         self._signed_payload: Optional[Payload] = None
+        # Frames a streamed body on its way out (the client's aws-chunked CRC32 trailer);
+        # applied on every attempt, after progress is counted.
+        self.frame: Optional[Callable[[Iterable[bytes]], Iterable[bytes]]] = None
 
     def __repr__(self) -> str:
         return f"<ClientRequest {self.method} {self.url}>"
@@ -255,6 +258,13 @@ class ClientRequest(Operation):
     def removeHeader(self, name: str) -> None:
         for k in [k for k in self._headers if k.lower() == name.lower()]:
             del self._headers[k]
+
+    def _rewrite_headers(self, remove: Iterable[str], add: Mapping[str, Any]) -> None:
+        """Change the headers between two attempts (the client's own use, when a store
+        refuses how the body was framed); the next attempt is signed with them."""
+        for name in [*remove, *add]:
+            self.removeHeader(name)
+        self._headers.update(add)
 
     def getHeaders(self) -> Dict[str, Any]:
         return {k.lower(): v for k, v in self._headers.items()}
@@ -325,6 +335,9 @@ class ClientRequest(Operation):
         spawn(self._run, stream, whole, stealable_by=self._loop if small else None)
 
     def _total(self, whole: Optional[bytes]) -> Optional[int]:
+        decoded = header_value(self._headers, "x-amz-decoded-content-length")
+        if decoded is not None:  # a framed body: progress counts the object's bytes
+            return int(decoded)
         total = header_value(self._headers, "content-length")
         if total is not None:
             return int(total)
@@ -352,7 +365,8 @@ class ClientRequest(Operation):
             # No body is None: like Node, a GET/HEAD/DELETE then carries no Content-Length
             # (urllib3 still sends "Content-Length: 0" for PUT and POST).
             return whole or None
-        return self._counted(stream if stream is not None else iter_source(whole or b""), total)
+        body = self._counted(stream if stream is not None else iter_source(whole or b""), total)
+        return self.frame(body) if self.frame is not None else body
 
     def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
         """On a worker: sign, send, retry what is transient, post what came back."""

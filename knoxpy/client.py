@@ -10,6 +10,7 @@ import base64
 import datetime as _dt
 import functools
 import hashlib
+import logging
 import mimetypes
 import os
 import re
@@ -18,16 +19,25 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _explain, _naming, _retry, _validate, _xml, auth, utils
+from . import _chunked, _explain, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
-from ._streams import ClientRequest, IncomingMessage, Payload, header_value, iter_source
+from ._streams import (
+    ClientRequest,
+    IncomingMessage,
+    Payload,
+    header_value,
+    iter_source,
+    replayable,
+)
 from ._transport import Transport
 from ._transport import discard as _transport_discard
 from .errors import ValidationError
 
 __all__ = ["Client", "createClient"]
+
+log = logging.getLogger("knoxpy")
 
 Callback = Callable[[Optional[BaseException], Any], Any]
 Headers = Dict[str, Any]
@@ -51,6 +61,11 @@ def _mime_types() -> mimetypes.MimeTypes:
     return table
 
 
+# Whether an endpoint takes aws-chunked CRC32 trailers: True once one was taken, False once
+# refused (MinIO, R2, Ceph and others broke when boto3 turned such trailers on).
+_TRAILERS: Dict[str, bool] = {}
+_TRAILER_REFUSALS = frozenset({"InvalidArgument", "NotImplemented", "InvalidRequest",
+                               "InvalidEncoding", "XAmzContentSHA256Mismatch"})
 # Regions learned from S3's redirects, per (endpoint, bucket), shared by every client.
 _BUCKET_REGIONS: Dict[Tuple[str, str], str] = {}
 
@@ -139,6 +154,8 @@ class Client:
         derived["options"] = _Options(derived.get("options") or opts)
         for name, value in derived.items():
             setattr(self, name, value)
+        if opts.get("checksum", "auto") not in ("auto", "crc32", False, None):
+            raise ValidationError("checksum must be 'auto', 'crc32' or False")
         self.signatureVersion = int(opts.get("signatureVersion", 4))
         if self.signatureVersion not in (2, 4):
             raise ValidationError("signatureVersion must be 2 or 4")
@@ -176,7 +193,7 @@ class Client:
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
         req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
-                            backoff=self._backoff, redirect=self._learn_region)
+                            backoff=self._backoff, redirect=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
@@ -205,6 +222,61 @@ class Client:
             return False
         _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
         req._post("redirect", {"bucket": self.bucket, "region": region, "statusCode": status})
+        return True
+
+    def _on_refusal(self, req: ClientRequest, status: int, headers: Any, body: bytes) -> bool:
+        """On a worker, for an answer of 300 or more to a body that can be sent again:
+        True to send it again (without the checksum trailer, or signed for another region)."""
+        return self._trailer_refused(req, status, body) or self._learn_region(
+            req, status, headers, body)
+
+    # -- a CRC32 trailer on streamed uploads (knoxpy._chunked) ---------------------------
+    def _frame_crc32(self, req: ClientRequest, replayable: bool) -> None:
+        """Frame ``req``'s streamed body so that S3 checks its CRC32 (Signature V4 only).
+
+        The ``checksum`` client option: ``'auto'`` (the default: over HTTPS, where TLS
+        costs far more than a CRC32), ``'crc32'`` (always) or ``False`` (never).
+
+        A store that refuses the framing is answered by sending again without it, once,
+        and remembered; a stream that cannot be sent again is framed only for a store that
+        is known to take it (AWS, or one that took it before).
+        """
+        mode = self.options.get("checksum", "auto")
+        if mode is False or mode is None or (mode == "auto" and not self.secure):
+            return  # plain HTTP by default: the CRC32 would cost more than the sending
+        size = header_value(req._headers, "content-length")
+        if (self.signatureVersion != 4 or size is None or int(size) <= 0
+                or _TRAILERS.get(self.endpoint) is False
+                or any(k.lower() == "content-md5" or k.lower().startswith("x-amz-checksum-")
+                       for k in req._headers)):
+            return
+        if not replayable and not (_TRAILERS.get(self.endpoint)
+                                   or self.host.endswith(".amazonaws.com")):
+            return
+        size = int(size)
+        encoding = header_value(req._headers, "content-encoding")
+        req._unframed = (size, encoding)  # type: ignore[attr-defined]
+        req.setHeader("Content-Length", _chunked.encoded_length(size))
+        req.setHeader("Content-Encoding", "aws-chunked" + (f",{encoding}" if encoding else ""))
+        req.setHeader("x-amz-decoded-content-length", size)
+        req.setHeader("x-amz-trailer", _chunked.TRAILER)
+        req.frame = lambda chunks: _chunked.frame_crc32(chunks, size)
+
+    def _trailer_refused(self, req: ClientRequest, status: int, body: bytes) -> bool:
+        code = _retry.error_code_of(body) if body else None
+        if req.frame is None or status not in (400, 501) or code not in _TRAILER_REFUSALS:
+            return False
+        size, encoding = req._unframed  # type: ignore[attr-defined]
+        req.frame = None
+        plain: Dict[str, Any] = {"Content-Length": size}
+        if encoding:
+            plain["Content-Encoding"] = encoding
+        req._rewrite_headers(("Content-Encoding", "x-amz-decoded-content-length",
+                              "x-amz-trailer", "x-amz-content-sha256"), plain)
+        if _TRAILERS.get(self.endpoint) is not False:
+            log.warning("knoxpy: %s refused a CRC32 trailer (%s %s); streamed uploads to it "
+                        "are sent without a checksum", self.endpoint, status, code)
+        _TRAILERS[self.endpoint] = False
         return True
 
     def _probe_region(self) -> None:
@@ -243,6 +315,8 @@ class Client:
         if self.signatureVersion == 4:
             if whole is not None:
                 payload = auth.EMPTY_SHA256 if not whole else hashlib.sha256(whole).hexdigest()
+            elif req.frame is not None:
+                payload = _chunked.PAYLOAD
             else:
                 payload = auth.UNSIGNED_PAYLOAD
             path = auth.canonical_uri(path)
@@ -272,8 +346,11 @@ class Client:
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None
         if trace is None:
-            return self._transport.send(req.method, scheme, conn_host, port, target, headers,
-                                        body)
+            raw = self._transport.send(req.method, scheme, conn_host, port, target, headers,
+                                       body)
+            if req.frame is not None and raw.status < 300:
+                _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
+            return raw
         return self._explain.exchange(
             req.method, f"{scheme}://{host}{target}", target, headers, trace,
             lambda: self._transport.send(req.method, scheme, conn_host, port, target, headers,
@@ -402,9 +479,12 @@ class Client:
                 req.abort()
 
             stream.on("error", source_failed)
+            self._frame_crc32(req, replayable=False)
             stream.pipe(req)
             return req
-        return req._send_source(iter_source(stream))
+        source = iter_source(stream)
+        self._frame_crc32(req, replayable=replayable(source))
+        return req._send_source(source)
 
     def putFile(self, src: Union[str, os.PathLike[str]], filename: str, headers: Any = None,
                 fn: Optional[Callback] = None) -> Operation:
@@ -430,6 +510,7 @@ class Client:
         )
         req = self.put(filename, merged)
         _forward(req, op, close=f)
+        self._frame_crc32(req, replayable=True)
         req._send_source(iter_source(f))
         return op
 

@@ -83,13 +83,33 @@ def test_wrong_secret_gets_signature_does_not_match(signed_moto: Dict[str, Any],
     assert b"<Code>SignatureDoesNotMatch</Code>" in res.read()
 
 
-def test_streamed_body_is_sent_with_unsigned_payload(signed_client: Any) -> None:
+def test_a_streamed_body_carries_a_crc32_trailer_moto_decodes(signed_client: Any) -> None:
+    """A stream is signed UNSIGNED-PAYLOAD, framed aws-chunked with a CRC32 trailer."""
+    from knoxpy import client as client_module
+
+    client_module._TRAILERS.clear()
+    signed_client.options["checksum"] = "crc32"  # moto is plain HTTP: 'auto' would not frame
     data = b"0123456789" * 100_000
     res = signed_client.putStream(io.BytesIO(data), "/streamed.bin",
                                   {"Content-Length": len(data)}).wait(20)
     assert res.statusCode == 200, res.read()
+    assert res.req.getHeader("x-amz-content-sha256") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    assert signed_client.get("/streamed.bin").end().wait(10).read() == data  # no framing kept
+
+
+def test_a_stream_that_cannot_be_replayed_goes_unframed_to_an_unknown_store(
+    signed_client: Any
+) -> None:
+    from knoxpy import client as client_module
+
+    client_module._TRAILERS.clear()
+    signed_client.options["checksum"] = "crc32"
+    data = b"abc" * 100_000
+    chunks = (data[i:i + 10_000] for i in range(0, len(data), 10_000))
+    res = signed_client.putStream(chunks, "/streamed2.bin", {"Content-Length": len(data)}).wait(20)
+    assert res.statusCode == 200, res.read()
     assert res.req.getHeader("x-amz-content-sha256") == "UNSIGNED-PAYLOAD"
-    assert signed_client.get("/streamed.bin").end().wait(10).read() == data
+    assert signed_client.get("/streamed2.bin").end().wait(10).read() == data
 
 
 def test_list_copy_and_delete_multiple_are_signed(signed_client: Any) -> None:
