@@ -129,3 +129,35 @@ def client(client_options: dict[str, Any]) -> Any:
     import knoxpy
 
     return knoxpy.createClient(client_options)
+
+
+# -- the project's fault server (test/servers/s3shaped.py) ---------------------------------
+@pytest.fixture
+def srv() -> Iterator[Any]:
+    """A fresh fault server that stores bodies and records requests."""
+    from servers.s3shaped import S3Server
+
+    with S3Server(mode="store") as server:
+        yield server
+
+
+def fault_client(srv: Any, **extra: Any) -> Any:
+    """A client of the fault server's bucket ``bkt``, path style; ``extra`` overrides."""
+    import knoxpy
+
+    opts: dict[str, Any] = dict(key="AKID", secret="s3cr3t", bucket="bkt",
+                                endpoint="localhost", port=srv.port, style="path")
+    opts.update(extra)
+    return knoxpy.createClient(opts)
+
+
+@pytest.fixture
+def forget_learned() -> Iterator[None]:
+    """Forget what clients learn per process: bucket regions and stores' checksum support."""
+    from knoxpy import client as client_module
+
+    client_module._BUCKET_REGIONS.clear()
+    client_module._TRAILERS.clear()
+    yield
+    client_module._BUCKET_REGIONS.clear()
+    client_module._TRAILERS.clear()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from conftest import create_bucket, moto_options
+from conftest import create_bucket, fault_client, moto_options
 from servers.s3shaped import S3Server
 
 import knoxpy
@@ -250,17 +250,7 @@ def test_copy_all_uses_upload_part_copy_for_big_objects(seeded: Seeded, style: s
 
 
 # -- against the fault server --------------------------------------------------------------
-@pytest.fixture
-def srv() -> Iterator[S3Server]:
-    with S3Server(mode="store") as server:
-        yield server
-
-
-def make(srv: S3Server, **extra: Any) -> Any:
-    opts: Dict[str, Any] = dict(key="AKID", secret="s3cr3t", bucket="bkt", endpoint="localhost",
-                                port=srv.port, style="path")
-    opts.update(extra)
-    return knoxpy.createClient(opts)
+make = fault_client
 
 
 def seed(srv: S3Server, n: int, prefix: str = "p/", bucket: str = "bkt") -> List[str]:

@@ -14,31 +14,23 @@ import logging
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
+from conftest import fault_client
 from hypothesis import given
 from hypothesis import strategies as st
 from servers.s3shaped import S3Server
 
 import knoxpy
 from knoxpy import _chunked
-from knoxpy import client as client_module
 from knoxpy.errors import ValidationError
 
-
-@pytest.fixture(autouse=True)
-def forget_stores() -> Iterator[None]:
-    client_module._TRAILERS.clear()
-    yield
-    client_module._TRAILERS.clear()
+pytestmark = pytest.mark.usefixtures("forget_learned")
 
 
 def make(srv: S3Server, **extra: Any) -> Any:
-    opts: Dict[str, Any] = dict(key="AKID", secret="s", bucket="bkt", endpoint="localhost",
-                                port=srv.port, style="path", checksum="crc32")
-    opts.update(extra)
-    return knoxpy.createClient(opts)
+    return fault_client(srv, **{"checksum": "crc32", **extra})
 
 
 def puts(srv: S3Server, key: str) -> List[Any]:

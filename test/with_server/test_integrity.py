@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
+from conftest import fault_client
 from servers.s3shaped import S3Server
 
 import knoxpy
 from knoxpy.errors import RequestError
 
-
-@pytest.fixture
-def srv() -> Iterator[S3Server]:
-    with S3Server(mode="store") as server:
-        yield server
-
-
-def make(srv: S3Server, **extra: Any) -> Any:
-    return knoxpy.createClient(dict(key="AKID", secret="s", bucket="bkt", endpoint="localhost",
-                                    port=srv.port, style="path", **extra))
+make = fault_client
 
 
 def test_timeouts_are_on_by_default() -> None:

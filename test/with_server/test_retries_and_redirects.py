@@ -8,30 +8,14 @@ import os
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from conftest import fault_client
 from servers.s3shaped import S3Server
 
 import knoxpy
 from knoxpy import client as client_module
 
-
-@pytest.fixture
-def srv() -> Iterator[S3Server]:
-    with S3Server(mode="store") as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def forget_learned_regions() -> Iterator[None]:
-    client_module._BUCKET_REGIONS.clear()
-    yield
-    client_module._BUCKET_REGIONS.clear()
-
-
-def make(srv: S3Server, **extra: Any) -> Any:
-    opts: Dict[str, Any] = dict(key="AKID", secret="s3cr3t", bucket="bkt", endpoint="localhost",
-                                port=srv.port, style="path")
-    opts.update(extra)
-    return knoxpy.createClient(opts)
+pytestmark = pytest.mark.usefixtures("forget_learned")
+make = fault_client
 
 
 def gets(srv: S3Server, key: str) -> int:

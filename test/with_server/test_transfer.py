@@ -15,6 +15,7 @@ import uuid
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
+from conftest import fault_client
 from servers.s3shaped import Obj, S3Server
 
 import knoxpy
@@ -181,24 +182,13 @@ def test_upload_and_download_call_back_on_the_loop(client: Any, tmp_path: Any) -
 
 
 # -- against the fault server ---------------------------------------------------------------
-@pytest.fixture
-def srv() -> Iterator[S3Server]:
-    with S3Server(mode="store", record=True) as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
-def forget_learned_regions() -> Iterator[None]:
-    client_module._BUCKET_REGIONS.clear()
-    yield
-    client_module._BUCKET_REGIONS.clear()
+def _forget(forget_learned: None) -> None:
+    """Each test starts knowing no bucket's region and no store's checksum support."""
 
 
 def make(srv: S3Server, **extra: Any) -> Any:
-    opts: Dict[str, Any] = dict(key="AKID", secret="s3cr3t", bucket="bkt", endpoint="localhost",
-                                port=srv.port, style="path", partSize=PART)
-    opts.update(extra)
-    return knoxpy.createClient(opts)
+    return fault_client(srv, **{"partSize": PART, **extra})
 
 
 def part_puts(srv: S3Server, since: int = 0) -> List[int]:
