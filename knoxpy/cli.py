@@ -238,12 +238,11 @@ def _filename(key: str) -> str:
 
 # -- transfers: the one place that chooses how bytes move -------------------------------------
 def send_file(client: Client, path: str, key: str, bar: _Bar) -> None:
-    """Upload ``path`` as ``key`` (knox's ``putFile``: one streamed PUT, with progress)."""
-    op = client.putFile(path, _filename(key))
+    """Upload ``path`` as ``key`` with ``client.upload``: one PUT when small, a parallel
+    multipart upload (aborted on failure) when large, so files over 5 GB go too."""
+    op = client.upload(path, _filename(key))  # Content-Type from the name, as putFile
     op.on("progress", lambda p: bar.to(int(p["written"])))
-    res = op.wait()
-    _check(res, f"s3://{client.bucket}/{key}")
-    res.resume()
+    op.wait()
 
 
 def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:

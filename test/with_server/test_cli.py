@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -276,3 +277,19 @@ def test_progress_bars_on_a_terminal(run: Run, cli_bucket: str, prefix: str,
     text = b"".join(chunks).decode("utf-8", "replace")
     assert "\r" in text and "big.bin" in text and "B/s" in text  # a bar with its speed
     assert f"upload: big.bin to s3://{cli_bucket}/{prefix}/big.bin" in text
+
+
+def test_a_large_file_goes_up_in_parts_and_comes_back_whole(run: Run, cli_bucket: str,
+                                                             prefix: str, tmp_path: Path) -> None:
+    """`put` uses client.upload: over the part size (8 MiB) a multipart upload, so files
+    beyond a single PUT's 5 GB go too; `get` checks the length and renames into place."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 * 1024 * 1024))
+    base = f"s3://{cli_bucket}/{prefix}/"
+    run("put", "big.bin", base, cwd=tmp_path)
+    stat = run("stat", base + "big.bin", cwd=tmp_path).stdout
+    assert re.search(r'ETag: +"[0-9a-f]{32}-3"', stat), stat  # three parts
+    (tmp_path / "dl").mkdir()
+    run("get", base + "big.bin", "dl", cwd=tmp_path)
+    assert md5(tmp_path / "dl" / "big.bin") == md5(big)
+    run("rm", base + "big.bin", cwd=tmp_path)
