@@ -173,8 +173,9 @@ class _BodyPipe:
 # The sender a client gives each request: runs on a worker; signs and sends.
 Payload = Union[bytes, memoryview]  # a whole body in hand, whose SHA-256 V4 signs
 Sender = Callable[["ClientRequest", Any, Optional[Payload]], urllib3.BaseHTTPResponse]
-# The client's redirect hook: learns a bucket's region from an answer; True means "send again".
-Redirect = Callable[["ClientRequest", int, Any, bytes], bool]
+# The client's hook for an answer of 300 or more to a body that can be sent again (a
+# region redirect, a refused checksum framing): True means "send again".
+Resend = Callable[["ClientRequest", int, Any, bytes], bool]
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are read as soon as the headers arrive
 
@@ -218,11 +219,11 @@ class ClientRequest(Operation):
         sender: Sender,
         loop: Optional[Loop] = None,
         backoff: Optional[Backoff] = None,
-        redirect: Optional[Redirect] = None,
+        resend: Optional[Resend] = None,
     ) -> None:
         super().__init__(loop)
         self._backoff = backoff
-        self._redirect = redirect
+        self._resend = resend
         self._progress_high = 0
         self.method = method
         self.path = path
@@ -395,8 +396,8 @@ class ClientRequest(Operation):
                     return
                 if raw is not None and raw.status >= 300:
                     if (
-                        self._redirect is not None and can_replay and redirects < 2
-                        and self._redirect(self, raw.status, raw.headers, prefetched or b"")
+                        self._resend is not None and can_replay and redirects < 2
+                        and self._resend(self, raw.status, raw.headers, prefetched or b"")
                     ):
                         redirects += 1
                         continue

@@ -552,6 +552,15 @@ def string_to_sign_v4(amz_date: str, scope: str, canonical_request: str) -> str:
     return "\n".join([ALGORITHM, amz_date, scope, digest])
 
 
+def content_md5(body: Union[bytes, bytearray, memoryview]) -> str:
+    """The ``Content-MD5`` header of a body: base64 of its MD5 digest (RFC 1864).
+
+    >>> content_md5(b'hello')
+    'XUFAKrxLKna5cZ2REBfFkg=='
+    """
+    return base64.b64encode(hashlib.md5(body).digest()).decode("ascii")
+
+
 def _hmac_sha256(key: bytes, message: str) -> bytes:
     return hmac.digest(key, message.encode("utf-8"), "sha256")  # the one-shot C path
 
@@ -584,11 +593,10 @@ def signing_key(secret: str, date_stamp: str, region: str, service: str = "s3") 
     return signing_key_steps(secret, date_stamp, region, service)[-1][2]
 
 
-def _sign_traced(secret: str, amz_date: str, scope_parts: Tuple[str, str, str],
-                 request: str, trace: Optional[dict[str, Any]]) -> str:
+def _sign_traced(secret: str, amz_date: str, scope: str, request: str,
+                 trace: Optional[dict[str, Any]]) -> str:
     """The signature of a canonical request; ``trace`` (when given) receives each step."""
-    date_stamp, region, service = scope_parts
-    scope = credential_scope(date_stamp, region, service)
+    date_stamp, region, service, _ = scope.split("/")
     string = string_to_sign_v4(amz_date, scope, request)
     signature = signature_v4(signing_key(secret, date_stamp, region, service), string)
     if trace is not None:  # the teaching mode (knoxpy._explain) shows how it was built
@@ -668,8 +676,7 @@ def sign_v4(
     signed = _headers_to_sign(host, headers, added)
     scope = credential_scope(date_stamp, derive_region(region), service)
     request = canonical_request_v4(method, path, query, signed, payload_hash)
-    signature = _sign_traced(secret, amz_date, (date_stamp, derive_region(region), service),
-                             request, trace)
+    signature = _sign_traced(secret, amz_date, scope, request, trace)
     added["Authorization"] = (
         f"{ALGORITHM} Credential={key}/{scope}, "
         f"SignedHeaders={';'.join(sorted(signed))}, Signature={signature}"
@@ -728,6 +735,5 @@ def presign_v4(
     if token:
         auth.append((b"X-Amz-Security-Token", _utf8(token)))
     request = canonical_request_v4(method, path, auth + given, signed, UNSIGNED_PAYLOAD)
-    signature = _sign_traced(secret, amz_date, (date_stamp, derive_region(region), service),
-                             request, trace)
+    signature = _sign_traced(secret, amz_date, scope, request, trace)
     return canonical_query(auth + given) + "&X-Amz-Signature=" + signature

@@ -22,10 +22,8 @@ to exercise UploadPartCopy with small objects.
 """
 from __future__ import annotations
 
-import base64
 import collections
 import functools
-import hashlib
 import logging
 import threading
 from typing import (
@@ -43,7 +41,7 @@ from typing import (
     TypeVar,
 )
 
-from . import _xml
+from . import _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
 from ._work import (
@@ -392,7 +390,7 @@ def _delete_key(item: Any) -> Optional[str]:
 def _delete_batch(session: Session, client: Client, keys: List[str]
                   ) -> Tuple[int, List[Dict[str, str]]]:
     xml = _xml.build_delete(keys)
-    md5 = base64.b64encode(hashlib.md5(xml).digest()).decode()
+    md5 = auth.content_md5(xml)
     _, body = session.send(client, "POST", "/?delete",
                            {"Content-Length": len(xml), "Content-MD5": md5}, xml)
     result = _xml.parse_delete_result(body)

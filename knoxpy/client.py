@@ -6,7 +6,6 @@ names and URLs come from ``_naming``, signatures from ``auth``, XML from
 """
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import functools
 import hashlib
@@ -193,7 +192,7 @@ class Client:
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
         req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
-                            backoff=self._backoff, redirect=self._on_refusal)
+                            backoff=self._backoff, resend=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
@@ -255,7 +254,6 @@ class Client:
             return
         size = int(size)
         encoding = header_value(req._headers, "content-encoding")
-        req._unframed = (size, encoding)  # type: ignore[attr-defined]
         req.setHeader("Content-Length", _chunked.encoded_length(size))
         req.setHeader("Content-Encoding", "aws-chunked" + (f",{encoding}" if encoding else ""))
         req.setHeader("x-amz-decoded-content-length", size)
@@ -266,9 +264,9 @@ class Client:
         code = _retry.error_code_of(body) if body else None
         if req.frame is None or status not in (400, 501) or code not in _TRAILER_REFUSALS:
             return False
-        size, encoding = req._unframed  # type: ignore[attr-defined]
         req.frame = None
-        plain: Dict[str, Any] = {"Content-Length": size}
+        plain: Dict[str, Any] = {"Content-Length": req.getHeader("x-amz-decoded-content-length")}
+        encoding = req.getHeader("content-encoding").partition(",")[2]  # what preceded framing
         if encoding:
             plain["Content-Encoding"] = encoding
         req._rewrite_headers(("Content-Encoding", "x-amz-decoded-content-length",
@@ -345,18 +343,16 @@ class Client:
         target = path + ("?" + query if query else "")
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None
-        if trace is None:
-            raw = self._transport.send(req.method, scheme, conn_host, port, target, headers,
-                                       body)
-            if req.frame is not None and raw.status < 300:
-                _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
-            return raw
-        return self._explain.exchange(
-            req.method, f"{scheme}://{host}{target}", target, headers, trace,
-            lambda: self._transport.send(req.method, scheme, conn_host, port, target, headers,
-                                         body),
-            (self.secret, self.token),
-        )
+        def send() -> Any:
+            return self._transport.send(req.method, scheme, conn_host, port, target, headers,
+                                        body)
+
+        raw = send() if trace is None else self._explain.exchange(
+            req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
+            (self.secret, self.token))
+        if req.frame is not None and raw.status < 300:
+            _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
+        return raw
 
     # -- knox's verbs -------------------------------------------------------------------
     def put(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
@@ -449,7 +445,7 @@ class Client:
         data = buffer.encode("utf-8") if isinstance(buffer, str) else bytes(buffer)
         headers["Content-Length"] = len(data)
         if header_value(headers, "content-md5") is None:  # S3 refuses a body that differs
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+            headers["Content-MD5"] = auth.content_md5(data)
         return self._call(self.put(filename, headers), fn, data)
 
     def putStream(self, stream: Any, filename: str, headers: Any = None,
@@ -526,7 +522,7 @@ class Client:
         headers, fn = _split_callback(headers, fn)
         xml = _xml.build_delete(filenames)
         headers["Content-Length"] = len(xml)
-        headers["Content-MD5"] = base64.b64encode(hashlib.md5(xml).digest()).decode()
+        headers["Content-MD5"] = auth.content_md5(xml)
         return self._call(self.request("POST", "/?delete", headers), fn, xml)
 
     def list(self, params: Any = None, headers: Any = None, fn: Optional[Callback] = None
