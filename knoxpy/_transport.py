@@ -10,13 +10,15 @@ import email.parser
 import errno
 import http.client
 import logging
+import re
 import socket
 import ssl
 import threading
-from typing import Any, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Iterable, Mapping, Optional, Tuple, Union, cast
 
 import urllib3
 import urllib3.connection
+from urllib3._base_connection import _ResponseOptions
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -157,11 +159,92 @@ class _LeanResponse(http.client.HTTPResponse):
             self.will_close = True
 
 
-class _LeanHTTPConnection(urllib3.connection.HTTPConnection):
+# -- a leaner request head for the same pools ----------------------------------------------
+# http.client validates and encodes every header line on its own (two regular expressions
+# and two encodes a header), and urllib3 sends a small body in a second packet. Here the
+# whole head is built, checked and encoded at once, and a small body rides in the head's
+# packet. Anything unusual (a header that does not pass, a streamed or chunked body, a
+# proxy tunnel) takes urllib3's own path, which sends or rejects it exactly as before.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field names, concatenated
+_ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
+_USER_AGENT = f"python-urllib3/{urllib3.__version__}"
+
+
+def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes]
+                ) -> Optional[bytes]:
+    """The header lines urllib3 would send for these headers (joined, no final CRLF), or
+    None when one of them needs http.client's own checks."""
+    lower = {k.lower() for k in headers}
+    lines: dict[str, Any] = {}  # in urllib3's order: framing, User-Agent, the caller's
+    if "content-length" not in lower and "transfer-encoding" not in lower:
+        if body is not None:
+            lines["Content-Length"] = str(len(body))
+        elif method.upper() not in _NO_BODY_METHODS:
+            lines["Content-Length"] = "0"
+    if "user-agent" not in lower:
+        lines["User-Agent"] = _USER_AGENT
+    lines.update(headers)
+    try:
+        text = "\r\n".join([f"{k}: {v}" for k, v in lines.items()])
+    except Exception:  # noqa: BLE001 - a value str() cannot take: let http.client say so
+        return None
+    # One CR and one LF per separator, and names that are tokens: no header can smuggle
+    # a line of its own in (http.client's own rule, checked once for the whole head).
+    n = len(lines) - 1
+    if (text.count("\n") != n or text.count("\r") != n or "" in lines
+            or not _TOKEN.fullmatch("".join(lines))):
+        return None
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+
+
+class _LeanRequest:
+    """``request()`` for knoxpy's connections: one encoded head, small bodies in its packet."""
+
+    def request(self, method: str, url: str, body: Any = None,
+                headers: Optional[Mapping[str, str]] = None, *, chunked: bool = False,
+                preload_content: bool = True, decode_content: bool = True,
+                enforce_content_length: bool = True) -> None:
+        conn = cast(urllib3.connection.HTTPConnection, self)
+        block = None
+        if (not chunked and headers is not None and conn._tunnel_host is None
+                and (body is None or isinstance(body, bytes))):
+            block = _head_block(method, headers, body)
+        if block is None:
+            return super().request(  # type: ignore[misc, no-any-return]
+                method, url, body, headers, chunked=chunked, preload_content=preload_content,
+                decode_content=decode_content, enforce_content_length=enforce_content_length)
+        if conn.sock is not None:
+            conn.sock.settimeout(conn.timeout)
+        conn._response_options = _ResponseOptions(
+            request_method=method, request_url=url, preload_content=preload_content,
+            decode_content=decode_content, enforce_content_length=enforce_content_length)
+        names = {k.lower() for k in headers}  # type: ignore[union-attr]
+        conn.putrequest(method, url, skip_host="host" in names,
+                        skip_accept_encoding="accept-encoding" in names)
+        conn._buffer.append(block)  # type: ignore[attr-defined]
+        conn.endheaders(body or None)
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        # http.client sends the head, then the body: a small body joins the head instead.
+        if isinstance(message_body, bytes) and len(message_body) <= _ONE_PACKET:
+            buffer = self._buffer  # type: ignore[attr-defined]
+            buffer.extend((b"", message_body))
+            data = b"\r\n".join(buffer)
+            del buffer[:]
+            cast(http.client.HTTPConnection, self).send(data)
+            return
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+
+
+class _LeanHTTPConnection(_LeanRequest, urllib3.connection.HTTPConnection):
     response_class = _LeanResponse
 
 
-class _LeanHTTPSConnection(urllib3.connection.HTTPSConnection):
+class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):
     response_class = _LeanResponse
 
 
