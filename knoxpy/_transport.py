@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Optional, Tuple, Union, cast
 import urllib3
 import urllib3.connection
 from urllib3._base_connection import _ResponseOptions
+from urllib3._version import __version__ as _URLLIB3_VERSION
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -168,7 +169,7 @@ class _LeanResponse(http.client.HTTPResponse):
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field names, concatenated
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
-_USER_AGENT = f"python-urllib3/{urllib3.__version__}"
+_USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
 
 
 def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes]
@@ -240,11 +241,11 @@ class _LeanRequest:
         super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
 
 
-class _LeanHTTPConnection(_LeanRequest, urllib3.connection.HTTPConnection):
+class _LeanHTTPConnection(_LeanRequest, urllib3.connection.HTTPConnection):  # type: ignore[misc]
     response_class = _LeanResponse
 
 
-class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):
+class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  # type: ignore[misc]
     response_class = _LeanResponse
 
 
