@@ -14,7 +14,8 @@ import re
 import socket
 import ssl
 import threading
-from typing import Any, Iterable, Mapping, Optional, Tuple, Union, cast
+import time
+from typing import Any, Iterable, Mapping, NoReturn, Optional, Tuple, Union, cast
 
 import urllib3
 import urllib3.connection
@@ -34,7 +35,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from .errors import RequestError
 
-__all__ = ["Transport", "map_error"]
+__all__ = ["Exchange", "Transport", "map_error"]
 
 log = logging.getLogger("knoxpy")
 
@@ -249,11 +250,110 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
     response_class = _LeanResponse
 
 
-class _LeanHTTPPool(urllib3.HTTPConnectionPool):
+class Exchange:
+    """One request on the wire whose answer is still to be read.
+
+    ``begin`` sends the request; ``finish()`` reads the response head and returns the
+    response (its body unread). In between, a loop that multiplexes several exchanges on
+    one thread waits for ``fileno()`` to become readable; past ``deadline`` (the read
+    timeout) it calls ``expire()``, and ``finish()`` then raises the timeout. An exchange
+    that went through urllib3's ``urlopen`` comes back already finished
+    (``fileno()`` is None).
+    """
+
+    __slots__ = ("_pool", "_conn", "_url", "_read_timeout", "_raw", "_expired", "deadline")
+
+    def __init__(self, pool: Any = None, conn: Any = None, url: str = "",
+                 read_timeout: Optional[float] = None, raw: Any = None) -> None:
+        self._pool, self._conn, self._url, self._raw = pool, conn, url, raw
+        self._read_timeout = read_timeout
+        self._expired = False
+        self.deadline = None if read_timeout is None else time.monotonic() + read_timeout
+
+    def fileno(self) -> Optional[int]:
+        """The socket to wait on, or None when the answer has been read already."""
+        if self._raw is not None or self._conn is None or self._conn.sock is None:
+            return None
+        return int(self._conn.sock.fileno())
+
+    def expire(self) -> None:
+        """The read timeout passed with nothing to read: ``finish()`` raises it."""
+        self._expired = True
+
+    def finish(self) -> urllib3.BaseHTTPResponse:
+        if self._raw is not None:
+            return cast(urllib3.BaseHTTPResponse, self._raw)
+        pool, conn = self._pool, self._conn
+        try:
+            if self._expired:
+                raise socket.timeout("timed out")
+            try:
+                raw = conn.getresponse()
+            except (ssl.SSLError, OSError) as e:
+                pool._raise_timeout(err=e, url=self._url, timeout_value=self._read_timeout)
+                raise
+        except BaseException as e:
+            conn.close()
+            pool._put_conn(None)
+            _raise_as_urllib3(e)
+        raw._connection = conn  # released to the pool with the body, as urlopen arranges
+        raw._pool = pool
+        self._raw = raw
+        self._conn = None
+        return cast(urllib3.BaseHTTPResponse, raw)
+
+
+def _raise_as_urllib3(e: BaseException) -> NoReturn:
+    """Raise what urllib3's ``urlopen`` raises for ``e`` when it does not retry."""
+    if isinstance(e, socket.timeout):
+        raise ReadTimeoutError(None, "", "Read timed out.") from e  # type: ignore[arg-type]
+    if isinstance(e, ssl.SSLError):
+        raise SSLError(e) from e
+    if isinstance(e, (OSError, http.client.HTTPException)) and not isinstance(e, HTTPError):
+        raise ProtocolError("Connection aborted.", e) from e
+    raise e
+
+
+class _LeanPool:
+    """``begin()``: urllib3's ``urlopen`` for the one case knoxpy sends most, split in two.
+
+    A whole body (or none), no proxy, no urllib3 retries: the connection is taken from
+    the pool, the request sent, and the :class:`Exchange` returned before the answer is
+    read, so that one thread may wait for many answers at once.
+    """
+
+    def begin(self, method: str, target: str, headers: Mapping[str, str],
+              body: Optional[bytes], timeout: urllib3.Timeout) -> Exchange:
+        pool = cast(urllib3.HTTPConnectionPool, self)
+        conn = pool._get_conn()
+        try:
+            timeout = timeout.clone()
+            timeout.start_connect()
+            conn.timeout = timeout.connect_timeout  # type: ignore[assignment]
+            pool._validate_conn(conn)  # TLS connects here; plain HTTP on the first send
+            try:
+                conn.request(method, target, body=body, headers=headers,
+                             preload_content=False, decode_content=False)
+            except BrokenPipeError:
+                pass  # the server may have answered before it stopped reading (urllib3 too)
+            except OSError as e:
+                if e.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
+                    raise
+            read_timeout = timeout.read_timeout
+            if not conn.is_closed:
+                conn.timeout = read_timeout
+        except BaseException as e:
+            conn.close()
+            pool._put_conn(None)
+            _raise_as_urllib3(e)
+        return Exchange(pool, conn, target, read_timeout if isinstance(read_timeout, float) else None)
+
+
+class _LeanHTTPPool(_LeanPool, urllib3.HTTPConnectionPool):
     ConnectionCls = _LeanHTTPConnection
 
 
-class _LeanHTTPSPool(urllib3.HTTPSConnectionPool):
+class _LeanHTTPSPool(_LeanPool, urllib3.HTTPSConnectionPool):
     ConnectionCls = _LeanHTTPSConnection
 
 
@@ -310,16 +410,36 @@ class Transport:
         ``headers`` must carry ``Host``; ``body`` is bytes or an iterable of bytes
         (sent with its ``Content-Length``, or chunked without one).
         """
+        return self.begin(method, scheme, host, port, target, headers, body).finish()
+
+    def begin(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        port: Optional[int],
+        target: str,
+        headers: Mapping[str, str],
+        body: Body = None,
+    ) -> Exchange:
+        """Send the request; the :class:`Exchange` returned reads its answer.
+
+        A whole body (or none) through knoxpy's own pools returns before the answer is
+        read; anything else goes through urllib3's ``urlopen`` and comes back finished.
+        """
         hosts = self._hosts
         pool = hosts.get((host, port, scheme)) if hosts is not None else None
         if pool is None:
             pool = self.pool.connection_from_host(connect_host(host), port, scheme)
             if hosts is not None and len(hosts) < 64:
                 hosts[(host, port, scheme)] = pool
+        if (isinstance(pool, _LeanPool) and pool.proxy is None  # type: ignore[attr-defined]
+                and (body is None or isinstance(body, bytes))):
+            return pool.begin(method, target, headers, body, self.timeout)
         chunked = body is not None and not isinstance(body, bytes) and not any(
             k.lower() == "content-length" for k in headers
         )
-        return pool.urlopen(
+        return Exchange(raw=pool.urlopen(
             method,
             target,
             body=body,
@@ -331,7 +451,7 @@ class Transport:
             decode_content=False,
             timeout=self.timeout,
             chunked=chunked,
-        )
+        ))
 
 
 def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
