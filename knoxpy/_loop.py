@@ -32,11 +32,15 @@ import heapq
 import itertools
 import logging
 import os
+import select
+import socket
 import sys
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Tuple
+import types
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     import asyncio
@@ -46,7 +50,24 @@ __all__ = ["Loop", "call_later", "get_loop", "run", "spawn"]
 log = logging.getLogger("knoxpy")
 
 Callback = Callable[..., Any]
-Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"]]  # fn, args, the loop that may steal it
+# fn, args, the loop that may steal it, when it was queued
+Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"], float]
+_POLL = getattr(select, "poll", None)  # where it is missing, a stolen task runs to its end
+
+
+def _drive(gen: types.GeneratorType, item: Any = None) -> None:  # type: ignore[type-arg]
+    """Run a task's generator to its end on this (worker) thread.
+
+    A task yields where it would wait: an exchange whose answer is next (here its
+    ``finish()`` simply blocks) or a number of seconds to sleep before going on.
+    """
+    while True:
+        if isinstance(item, (int, float)):
+            time.sleep(item)
+        try:
+            item = next(gen)
+        except StopIteration:
+            return
 
 
 class Loop:
@@ -58,7 +79,15 @@ class Loop:
         self._cond = threading.Condition(self._lock)
         self._refs = 0
         self._sleeping = False  # the owning thread waits on _cond for something to run
+        self._polling = False  # the owning thread waits in poll() for answers or a post
+        # Stolen tasks waiting for their answer on this thread, by socket: fd -> (exchange,
+        # the task's generator). Only the owning thread touches it.
+        self._waits: Dict[int, Tuple[Any, Any]] = {}
+        self._poller: Any = None
+        self._wake: Optional[Tuple[socket.socket, socket.socket]] = None
         self.thread = threading.current_thread()
+
+    steals = True  # may run small requests' I/O itself while it waits (not under asyncio)
 
     # -- posting, from any thread -------------------------------------------------
     def call_soon(self, fn: Callback, *args: Any) -> None:
@@ -67,6 +96,8 @@ class Loop:
             self._queue.append((fn, args))
             if self._sleeping:  # only a sleeping loop needs waking (notify is not free)
                 self._cond.notify()
+            elif self._polling:
+                self._wake_up()
 
     def ref(self) -> None:
         """Count one more operation that will post to this loop (keeps ``run()`` going)."""
@@ -100,33 +131,123 @@ class Loop:
             )
         deadline = None if timeout is None else time.monotonic() + timeout
         queue, cond, lock = self._queue, self._cond, self._lock
-        while True:
-            if until is not None and until():
-                return True
-            with lock:
-                while not queue:
-                    if self._refs <= 0:
-                        return until is None
-                    if _POOL.steal_for(self, cond):
-                        continue
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise TimeoutError("knoxpy: operations still pending after timeout")
-                    self._sleeping = True
-                    try:
-                        cond.wait(remaining)
-                    finally:
-                        self._sleeping = False
-                fn, args = queue.popleft()
-            fn(*args)
-            if deadline is not None and time.monotonic() > deadline:
+        try:
+            while True:
                 if until is not None and until():
                     return True
-                raise TimeoutError("knoxpy: operations still pending after timeout")
+                with lock:
+                    while not queue:
+                        if self._refs <= 0:
+                            return until is None
+                        if _POOL.steal_for(self, cond):
+                            continue
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is not None and remaining <= 0:
+                            raise TimeoutError("knoxpy: operations still pending after timeout")
+                        if self._waits:
+                            self._poll(remaining)
+                            continue
+                        self._sleeping = True
+                        try:
+                            cond.wait(remaining)
+                        finally:
+                            self._sleeping = False
+                    fn, args = queue.popleft()
+                fn(*args)
+                if deadline is not None and time.monotonic() > deadline:
+                    if until is not None and until():
+                        return True
+                    raise TimeoutError("knoxpy: operations still pending after timeout")
+        finally:
+            if self._waits:  # nobody will poll for them now: workers finish them
+                self._hand_off()
+
+    # -- stolen tasks, on the owning thread -----------------------------------------
+    def _advance(self, gen: Any, exchange: Any = None) -> None:
+        """Run a stolen task on until it waits: for an answer (kept, to poll for) or for
+        anything else (handed to a worker). ``exchange``: the answer it waited for came
+        (or its time ran out, and the exchange knows it)."""
+        try:
+            item = next(gen)
+        except StopIteration:
+            return
+        except BaseException:  # a task must report its own errors; this is a bug
+            log.exception("knoxpy: uncaught error in an I/O task")
+            return
+        fd = item.fileno() if _POLL is not None and hasattr(item, "fileno") else None
+        if fd is None:
+            _POOL.spawn(_drive, (gen, item), None)
+            return
+        if self._poller is None:
+            self._poller = _POLL()  # type: ignore[misc]
+        self._poller.register(fd, select.POLLIN)
+        self._waits[fd] = (item, gen)
+
+    def _poll(self, remaining: Optional[float]) -> None:
+        """Wait (lock held on entry and exit) for answers, a post, or a deadline."""
+        if self._wake is None:
+            self._wake = socket.socketpair()
+            for end in self._wake:
+                end.setblocking(False)
+            self._poller.register(self._wake[0].fileno(), select.POLLIN)
+            weakref.finalize(self, _close_all, self._wake)
+        now = time.monotonic()
+        timeout = remaining
+        for exchange, _ in self._waits.values():
+            if exchange.deadline is not None:
+                left = exchange.deadline - now
+                timeout = left if timeout is None else min(timeout, left)
+        self._polling = True
+        self._lock.release()
+        try:
+            events = self._poller.poll(None if timeout is None else max(0.0, timeout) * 1000)
+            wake_fd = self._wake[0].fileno()
+            ready = [fd for fd, _ in events if fd != wake_fd]
+            if len(ready) < len(events):
+                _drain(self._wake[0])
+            now = time.monotonic()
+            for fd, (exchange, _) in self._waits.items():
+                if exchange.deadline is not None and exchange.deadline <= now and fd not in ready:
+                    exchange.expire()
+                    ready.append(fd)
+            for fd in ready:
+                exchange, gen = self._waits.pop(fd)
+                self._poller.unregister(fd)
+                self._advance(gen, exchange)
+        finally:
+            self._lock.acquire()
+            self._polling = False
+
+    def _wake_up(self) -> None:
+        try:
+            self._wake[1].send(b"\0")  # type: ignore[index]
+        except (BlockingIOError, OSError):  # full means a wake-up is already on its way
+            pass
+
+    def _hand_off(self) -> None:
+        waits, self._waits = self._waits, {}
+        for fd, (_, gen) in waits.items():
+            self._poller.unregister(fd)
+            _POOL.spawn(_drive, (gen,), None)
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+
+
+def _close_all(socks: Tuple[socket.socket, ...]) -> None:
+    for sock in socks:
+        sock.close()
 
 
 class AsyncioLoop(Loop):
     """A loop that delivers on a running asyncio event loop (CONTRACT §2, asyncio)."""
+
+    steals = False  # asyncio runs the callbacks; nobody here waits to steal
 
     def __init__(self, aio: asyncio.AbstractEventLoop) -> None:
         super().__init__()
@@ -202,42 +323,39 @@ atexit.register(_drain_at_exit)
 class _Pool:
     """Daemon threads that run blocking I/O; grows on demand, shrinks when idle.
 
-    A loop thread that blocks waiting may *steal* a queued task posted from itself
-    and marked stealable (a small request, not a stream): it would only sleep
-    otherwise, and running the I/O inline saves two thread switches per request.
+    A task spawned *stealable* by a loop (a small request, not a stream) wakes no
+    worker: the loop thread that created it usually waits a moment later, and then
+    takes every such task of its own and runs them itself (``Loop.run``): each up to
+    the point where it waits for its answer, then all their answers at once with
+    ``poll()``, as Node's one thread does. Waking a worker would cost two thread
+    switches per request, more than the request's own work. A stealable task that no
+    loop has taken after ``KICK_SECONDS`` (its caller is busy computing) is handed to
+    a worker by the kicker thread, so its I/O still runs in the background.
     """
 
     IDLE_SECONDS = 30.0
     MAX_THREADS = 512
-    KICK_SECONDS = 0.002  # the kicker's tick while it keeps finding tasks nobody stole
+    KICK_SECONDS = 0.002  # how long a stealable task waits for its loop; the kicker's tick
     KICK_MAX_SECONDS = 0.064  # its slowest tick, reached by doubling while nothing waits
     KICKER_PARK_SECONDS = 2.0  # it sleeps for good after this long with no stealable task
 
     def __init__(self) -> None:
-        self._tasks: Deque[Task] = collections.deque()
+        self._tasks: Deque[Task] = collections.deque()  # for workers (each has one woken)
+        self._stealable_tasks: Deque[Task] = collections.deque()  # for their loops, first
         lock = threading.Lock()
         self._lock = lock
         self._cond = threading.Condition(lock)  # workers wait here
         self._kicker_cond = threading.Condition(lock)  # the kicker parks here
         self._idle = 0
         self._threads = 0
-        self._deferred: Optional[Task] = None  # the task queued without waking a worker
         self._stealable = 0  # stealable tasks spawned so far (the kicker watches it)
         self._kicker: Optional[threading.Thread] = None
         self._kicker_parked = False
 
     def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
-        task = (fn, args, stealer)
         with self._lock:
-            self._tasks.append(task)
-            free = self._idle - (len(self._tasks) - 1)  # idle workers no queued task claims
-            if stealer is not None and self._deferred is None and free > 0:
-                # Waking a worker costs more than a small request's own work, and the
-                # loop thread usually waits (and steals the task) a moment later. The
-                # kicker hands the task to a worker if it does not. Only one task is
-                # deferred at a time: a caller that starts several at once gets them all
-                # running in parallel at once.
-                self._deferred = task
+            if stealer is not None:
+                self._stealable_tasks.append((fn, args, stealer, time.monotonic()))
                 self._stealable += 1
                 if self._kicker is None:
                     self._kicker = threading.Thread(target=self._kick, name="knoxpy-kicker",
@@ -246,23 +364,30 @@ class _Pool:
                 elif self._kicker_parked:
                     self._kicker_cond.notify()
                 return
-            needed = 1
-            if self._deferred is not None:  # it gets a worker now too
-                self._deferred = None
-                needed, free = 2, free + 1
-            woken = max(0, min(needed, free))
-            if woken:
-                self._cond.notify(woken)
-            new = min(needed - woken, self.MAX_THREADS - self._threads)
-            self._threads += new
-        for _ in range(new):
+            self._tasks.append((fn, args, None, 0.0))
+            new = self._wake_locked(1)
+        self._start_threads(new)
+
+    def _wake_locked(self, needed: int) -> int:
+        """Wake idle workers for ``needed`` more queued tasks; return how many to start."""
+        # idle workers that no queued task (other than the ``needed`` new ones) claims
+        free = self._idle - (len(self._tasks) - needed)
+        woken = max(0, min(needed, free))
+        if woken:
+            self._cond.notify(woken)
+        new = min(needed - woken, self.MAX_THREADS - self._threads)
+        self._threads += new
+        return new
+
+    def _start_threads(self, n: int) -> None:
+        for _ in range(n):
             threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
 
     def _kick(self) -> None:
-        """Wake a worker for a deferred task that no loop thread came to steal.
+        """Hand stealable tasks that no loop came to take to workers.
 
-        The tick is short (2 ms) while tasks keep going unstolen (a caller computing
-        between requests) and doubles up to 64 ms while every task is stolen (a caller
+        The tick is short (2 ms) while tasks keep going untaken (a caller computing
+        between requests) and doubles up to 64 ms while every task is taken (a caller
         that waits right away): a thread that wakes on every request would cost more
         CPU than the requests themselves. After two seconds without a stealable task
         the kicker parks until the next one.
@@ -271,36 +396,50 @@ class _Pool:
         seen, quiet_since = -1, time.monotonic()
         while True:
             time.sleep(tick)
+            new = 0
             with self._cond:
-                if self._deferred is not None:
-                    self._cond.notify()  # the worker it wakes takes it (or clears it)
+                now = time.monotonic()
+                waiting = self._stealable_tasks
+                overdue = 0
+                while waiting and now - waiting[0][3] >= self.KICK_SECONDS:  # oldest first
+                    self._tasks.append(waiting.popleft())
+                    overdue += 1
+                if overdue:
+                    new = self._wake_locked(overdue)
                     tick = self.KICK_SECONDS
                 else:
                     tick = min(tick * 2, self.KICK_MAX_SECONDS)
-                now = time.monotonic()
                 if self._stealable != seen:
                     seen, quiet_since = self._stealable, now
-                elif now - quiet_since >= self.KICKER_PARK_SECONDS:
+                elif now - quiet_since >= self.KICKER_PARK_SECONDS and not waiting:
                     self._kicker_parked = True
-                    while self._deferred is None:
+                    while not waiting:
                         self._kicker_cond.wait()
                     self._kicker_parked = False
                     tick, quiet_since = self.KICK_SECONDS, time.monotonic()
+            self._start_threads(new)
 
     def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
-        """Run one stealable task of ``loop``'s inline; called with ``loop_cond`` held."""
+        """Start every stealable task of ``loop``'s on its thread; ``loop_cond`` is held."""
         with self._lock:
-            for i, task in enumerate(self._tasks):
-                if task[2] is loop:
-                    del self._tasks[i]
-                    if task is self._deferred:
-                        self._deferred = None
-                    break
-            else:
+            tasks = self._stealable_tasks
+            if not tasks:
                 return False
+            mine = [task for task in tasks if task[2] is loop]
+            if not mine:
+                return False
+            if len(mine) < len(tasks):
+                rest = [task for task in tasks if task[2] is not loop]
+                tasks.clear()
+                tasks.extend(rest)
+            else:
+                tasks.clear()
         loop_cond.release()
         try:
-            task[0](*task[1])
+            for task in mine:
+                result = task[0](*task[1])
+                if isinstance(result, types.GeneratorType):
+                    loop._advance(result)
         finally:
             loop_cond.acquire()
         return True
@@ -310,7 +449,7 @@ class _Pool:
         while True:
             with cond:
                 idle_until = time.monotonic() + self.IDLE_SECONDS
-                while not tasks:  # a loop thread may have stolen the task we were woken for
+                while not tasks:
                     remaining = idle_until - time.monotonic()
                     if remaining <= 0:
                         self._threads -= 1
@@ -319,16 +458,16 @@ class _Pool:
                     cond.wait(remaining)
                     self._idle -= 1
                 task = tasks.popleft()
-                if task is self._deferred:
-                    self._deferred = None
-            fn, args = task[0], task[1]
+            fn, args, result = task[0], task[1], None
             try:
-                fn(*args)
+                result = fn(*args)
+                if isinstance(result, types.GeneratorType):
+                    _drive(result)
             except BaseException:  # a task must report its own errors; this is a bug
                 log.exception("knoxpy: uncaught error in an I/O task")
             # An idle worker must not keep its last task alive: through it, a request,
             # its response and the response's socket (found by the soak test).
-            del task, fn, args
+            del task, fn, args, result
 
     @property
     def threads(self) -> int:
@@ -339,7 +478,11 @@ _POOL = _Pool()
 
 
 def spawn(fn: Callback, *args: Any, stealable_by: Optional[Loop] = None) -> None:
-    """Run ``fn(*args)`` on a worker thread (or inline by ``stealable_by``'s waiting thread)."""
+    """Run ``fn(*args)`` on a worker thread (or by ``stealable_by``'s thread while it waits).
+
+    ``fn`` may return a generator that yields where it would wait (see ``_drive``); a
+    loop thread that steals it waits for several such tasks at once.
+    """
     _POOL.spawn(fn, args, stealable_by)
 
 

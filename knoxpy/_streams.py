@@ -14,7 +14,6 @@ import io
 import logging
 import sys
 import threading
-import time
 from typing import (
     Any,
     Callable,
@@ -172,7 +171,8 @@ class _BodyPipe:
 
 # The sender a client gives each request: runs on a worker; signs and sends.
 Payload = Union[bytes, memoryview]  # a whole body in hand, whose SHA-256 V4 signs
-Sender = Callable[["ClientRequest", Any, Optional[Payload]], urllib3.BaseHTTPResponse]
+# Signs and sends a request; the exchange returned reads its answer.
+Sender = Callable[["ClientRequest", Any, Optional[Payload]], "_transport.Exchange"]
 # The client's hook for an answer of 300 or more to a body that can be sent again (a
 # region redirect, a refused checksum framing): True means "send again".
 Resend = Callable[["ClientRequest", int, Any, bytes], bool]
@@ -333,7 +333,8 @@ class ClientRequest(Operation):
         self._started = True
         self._loop.ref()
         small = whole is not None and len(whole) <= CHUNK
-        spawn(self._run, stream, whole, stealable_by=self._loop if small else None)
+        steal = small and self._loop.steals
+        spawn(self._run, stream, whole, stealable_by=self._loop if steal else None)
 
     def _total(self, whole: Optional[bytes]) -> Optional[int]:
         decoded = header_value(self._headers, "x-amz-decoded-content-length")
@@ -369,8 +370,14 @@ class ClientRequest(Operation):
         body = self._counted(stream if stream is not None else iter_source(whole or b""), total)
         return self.frame(body) if self.frame is not None else body
 
-    def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
-        """On a worker: sign, send, retry what is transient, post what came back."""
+    def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]
+             ) -> Iterator[Union[_transport.Exchange, float]]:
+        """Off the caller's stack: sign, send, retry what is transient, post what came back.
+
+        A generator, driven by a worker or by the loop thread that stole it (see
+        ``knoxpy._loop``): it yields the exchange whose answer it waits for, and the
+        seconds to sleep before a retry.
+        """
         can_replay = self.replayable = whole is not None or replayable(stream)
         attempt = redirects = 0
         try:
@@ -380,7 +387,10 @@ class ClientRequest(Operation):
                 prefetched: Optional[bytes] = None
                 try:
                     signed = whole if whole is not None else self._signed_payload
-                    raw = self._sender(self, self._body(stream, whole), signed)
+                    exchange = self._sender(self, self._body(stream, whole), signed)
+                    if exchange.fileno() is not None:
+                        yield exchange  # the loop thread may wait for many answers at once
+                    raw = exchange.finish()
                     # A small body is read at once, on this worker: its connection goes
                     # straight back to the pool, error bodies can be inspected, and a
                     # body cut short is a transient failure like any other.
@@ -408,7 +418,7 @@ class ClientRequest(Operation):
                     if raw is not None and prefetched is None:
                         _transport.discard(raw)
                     self._post("retry", {"reason": reason, "delay": delay, "attempt": attempt})
-                    time.sleep(delay)
+                    yield delay  # slept on a worker (a loop thread hands the task over)
                     continue
                 break
             if err is not None:

@@ -32,6 +32,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.url import _encode_target
 
 from .errors import RequestError
 
@@ -346,7 +347,8 @@ class _LeanPool:
             conn.close()
             pool._put_conn(None)
             _raise_as_urllib3(e)
-        return Exchange(pool, conn, target, read_timeout if isinstance(read_timeout, float) else None)
+        limit = read_timeout if isinstance(read_timeout, (int, float)) else None
+        return Exchange(pool, conn, target, limit)
 
 
 class _LeanHTTPPool(_LeanPool, urllib3.HTTPConnectionPool):
@@ -435,7 +437,9 @@ class Transport:
                 hosts[(host, port, scheme)] = pool
         if (isinstance(pool, _LeanPool) and pool.proxy is None  # type: ignore[attr-defined]
                 and (body is None or isinstance(body, bytes))):
-            return pool.begin(method, target, headers, body, self.timeout)
+            # urlopen writes every %-escape of the target in capitals, and so must this
+            # (the V2 signature is computed over what goes on the wire)
+            return pool.begin(method, _encode_target(target), headers, body, self.timeout)
         chunked = body is not None and not isinstance(body, bytes) and not any(
             k.lower() == "content-length" for k in headers
         )

@@ -30,7 +30,7 @@ from ._streams import (
     iter_source,
     replayable,
 )
-from ._transport import Transport
+from ._transport import Exchange, Transport
 from ._transport import discard as _transport_discard
 from .errors import ValidationError
 
@@ -285,7 +285,7 @@ class Client:
             return
         probe = ClientRequest("HEAD", _naming.request_target(self.style, self.bucket, "/"), {},
                               self.url("/"), self._send)
-        raw = self._sign_and_send(probe, None, b"")
+        raw = self._sign_and_begin(probe, None, b"").finish()
         try:
             region = raw.headers.get("x-amz-bucket-region")
         finally:
@@ -293,13 +293,15 @@ class Client:
         if region and region != self._route()[1]:
             _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
 
-    def _send(self, req: ClientRequest, body: Any, whole: Optional[Payload]) -> Any:
-        """On a worker: sign ``req`` now (fresh date) and send it."""
+    def _send(self, req: ClientRequest, body: Any, whole: Optional[Payload]) -> Exchange:
+        """Off the caller's stack: sign ``req`` now (fresh date) and send it; the
+        :class:`Exchange` returned reads the answer."""
         if not req.replayable:
             self._probe_region()
-        return self._sign_and_send(req, body, whole)
+        return self._sign_and_begin(req, body, whole)
 
-    def _sign_and_send(self, req: ClientRequest, body: Any, whole: Optional[Payload]) -> Any:
+    def _sign_and_begin(self, req: ClientRequest, body: Any, whole: Optional[Payload]
+                        ) -> Exchange:
         headers = {k: str(v) for k, v in req.headers.items()}
         conn_host, region = self._route()
         host = conn_host
@@ -343,16 +345,21 @@ class Client:
         target = path + ("?" + query if query else "")
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None
-        def send() -> Any:
-            return self._transport.send(req.method, scheme, conn_host, port, target, headers,
-                                        body)
+        if trace is None:
+            exchange = self._transport.begin(req.method, scheme, conn_host, port, target,
+                                             headers, body)
+        else:  # the teaching mode shows the answer with the request: read it at once
+            def send() -> Any:
+                return self._transport.send(req.method, scheme, conn_host, port, target,
+                                            headers, body)
 
-        raw = send() if trace is None else self._explain.exchange(
-            req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
-            (self.secret, self.token))
-        if req.frame is not None and raw.status < 300:
-            _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
-        return raw
+            exchange = Exchange(raw=self._explain.exchange(
+                req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
+                (self.secret, self.token)))
+        if req.frame is not None:  # a framed body is a stream: its exchange is finished
+            if exchange.finish().status < 300:
+                _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
+        return exchange
 
     # -- knox's verbs -------------------------------------------------------------------
     def put(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
