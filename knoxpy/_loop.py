@@ -201,6 +201,11 @@ class Loop:
         self._lock.release()
         try:
             events = self._poller.poll(None if timeout is None else max(0.0, timeout) * 1000)
+        finally:
+            self._lock.acquire()
+            self._polling = False  # what this thread posts from here on needs no wake-up
+        self._lock.release()
+        try:
             wake_fd = self._wake[0].fileno()
             ready = [fd for fd, _ in events if fd != wake_fd]
             if len(ready) < len(events):
@@ -216,7 +221,6 @@ class Loop:
                 self._advance(gen, exchange)
         finally:
             self._lock.acquire()
-            self._polling = False
 
     def _wake_up(self) -> None:
         try:

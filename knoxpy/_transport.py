@@ -482,7 +482,11 @@ def release(raw: urllib3.BaseHTTPResponse) -> None:
     socket, so a connection the server closes (``Connection: close``) is not leaked.
     """
     try:
-        if not raw.closed:  # http.client closes its file itself once it has read it all
+        fp = getattr(raw, "_fp", None)
+        if (isinstance(fp, http.client.HTTPResponse) and fp.length == 0 and not fp.will_close
+                and not fp.chunked):
+            fp.close()  # nothing to read (HEAD, 204, an empty body): let go of its file now
+        elif not raw.closed:  # http.client closes its file itself once it has read it all
             raw.read(decode_content=False)
     except Exception:  # noqa: BLE001 - the body is done; a broken connection is closed below
         raw.close()
