@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Iterable, Mapping, NoReturn, Optional, Tuple, Union, cast
+from typing import Any, Iterable, Iterator, Mapping, NoReturn, Optional, Tuple, Union, cast
 
 import urllib3
 import urllib3.connection
@@ -251,6 +251,140 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
     response_class = _LeanResponse
 
 
+# -- small answers over plain sockets, read whole --------------------------------------------
+# Most answers S3 gives are small and arrive in one packet: a status line, a dozen headers
+# and a body of a few KiB or none. http.client and urllib3 wrap each in a file object, a
+# buffered reader, a message parsed line by line and two response objects: more work than
+# the rest of a small request. When the whole answer is already in the socket (peeked,
+# not taken), it is parsed here at once, taken, and the connection goes straight back to
+# the pool; anything else (TLS, which cannot peek; a 1xx, chunked or large body; an answer
+# still arriving; a head that is not plain "Name: value" lines) is left to http.client.
+_PEEK = 65536 + 8192
+_CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own "ready" state
+_SMALL_ANSWER = 65536  # the largest body read this way
+_STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
+
+
+class SmallResponse(urllib3.BaseHTTPResponse):
+    """A whole answer read at once; its connection is back in the pool already."""
+
+    def __init__(self, status: int, reason: str, version: int, headers: urllib3.HTTPHeaderDict,
+                 body: bytes, method: str) -> None:
+        super().__init__(headers=headers, status=status, version=version,
+                         version_string=f"HTTP/1.{version - 10}", reason=reason,
+                         decode_content=False, request_url=None)
+        self._body = body
+        self._pos = 0
+        self._method = method
+        self.length_remaining = len(body)
+
+    @property
+    def data(self) -> bytes:
+        return self.read()
+
+    @property
+    def connection(self) -> None:
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return self._pos >= len(self._body)
+
+    def read(self, amt: Optional[int] = None, decode_content: Optional[bool] = None,
+             cache_content: bool = False) -> bytes:
+        start = self._pos
+        end = len(self._body) if amt is None or amt < 0 else min(len(self._body), start + amt)
+        self._pos = end
+        self.length_remaining = len(self._body) - end
+        if start == 0 and end == len(self._body):
+            return self._body
+        return self._body[start:end]
+
+    def read1(self, amt: Optional[int] = None, decode_content: Optional[bool] = None) -> bytes:
+        return self.read(amt)
+
+    def stream(self, amt: Optional[int] = 2**16, decode_content: Optional[bool] = None
+               ) -> Iterator[bytes]:
+        while not self.closed:
+            yield self.read(amt)
+
+    def release_conn(self) -> None:
+        pass  # given back when the answer was read
+
+    def drain_conn(self) -> None:
+        self.read()
+
+    def close(self) -> None:
+        self.read()
+
+    def shutdown(self) -> None:
+        pass
+
+    def geturl(self) -> Optional[str]:
+        return None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([self.read()])
+
+
+def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
+    """``(the answer, whether the server closes the connection)`` when the whole answer on
+    ``conn``'s plain socket is small and all there; else None, with nothing taken."""
+    sock = conn.sock
+    data = sock.recv(_PEEK, socket.MSG_PEEK)
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = data[:end].decode("iso-8859-1").split("\r\n")
+    status_line = _STATUS.fullmatch(lines[0])
+    if status_line is None:
+        return None
+    minor, code, reason = status_line.groups()
+    status = int(code)
+    if status < 200 or len(lines) > _MAXHEADERS:
+        return None
+    container: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or line[0] in " \t" or name.rstrip() != name or "\n" in line:
+            return None
+        key = name.lower()
+        value = value.lstrip(" \t")  # trailing blanks kept, as http.client keeps them
+        known = container.get(key)
+        if known is None:
+            container[key] = [name, value]
+        else:
+            known.append(value)
+    if "transfer-encoding" in container:
+        return None
+    if method == "HEAD" or status in (204, 304):
+        length = 0
+    else:
+        lengths = container.get("content-length")
+        if lengths is None or len(lengths) != 2 or not lengths[1].isdigit():
+            return None
+        length = int(lengths[1])
+        if length > _SMALL_ANSWER:
+            return None
+    total = end + 4 + length
+    if len(data) < total:
+        return None  # still arriving: http.client waits for it
+    taken = b""
+    while len(taken) < total:  # all of it is in the socket: these reads do not wait
+        got = sock.recv(total - len(taken))
+        if not got:
+            raise http.client.IncompleteRead(taken)
+        taken += got
+    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
+                                                    ).split(",")}
+    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
+    headers = urllib3.HTTPHeaderDict()
+    headers._container = container  # built the way urllib3 keeps it
+    answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11, headers,
+                           taken[end + 4:], method)
+    return answer, will_close
+
+
 class Exchange:
     """One request on the wire whose answer is still to be read.
 
@@ -262,11 +396,12 @@ class Exchange:
     (``fileno()`` is None).
     """
 
-    __slots__ = ("_pool", "_conn", "_url", "_read_timeout", "_raw", "_expired", "deadline")
+    __slots__ = ("_pool", "_conn", "_method", "_url", "_read_timeout", "_raw", "_expired",
+                 "deadline")
 
-    def __init__(self, pool: Any = None, conn: Any = None, url: str = "",
+    def __init__(self, pool: Any = None, conn: Any = None, method: str = "", url: str = "",
                  read_timeout: Optional[float] = None, raw: Any = None) -> None:
-        self._pool, self._conn, self._url, self._raw = pool, conn, url, raw
+        self._pool, self._conn, self._method, self._url, self._raw = pool, conn, method, url, raw
         self._read_timeout = read_timeout
         self._expired = False
         self.deadline = None if read_timeout is None else time.monotonic() + read_timeout
@@ -289,6 +424,18 @@ class Exchange:
             if self._expired:
                 raise socket.timeout("timed out")
             try:
+                if conn.sock is not None and not isinstance(conn.sock, ssl.SSLSocket):
+                    conn.sock.settimeout(self._read_timeout)
+                    small = _read_small(conn, self._method)
+                    if small is not None:
+                        answer, will_close = small
+                        conn._response_options = None  # what getresponse() would reset
+                        conn._HTTPConnection__state = _CS_IDLE
+                        if will_close:
+                            conn.close()
+                        pool._put_conn(conn)
+                        self._raw, self._conn = answer, None
+                        return cast(urllib3.BaseHTTPResponse, answer)
                 raw = conn.getresponse()
             except (ssl.SSLError, OSError) as e:
                 pool._raise_timeout(err=e, url=self._url, timeout_value=self._read_timeout)
@@ -348,7 +495,7 @@ class _LeanPool:
             pool._put_conn(None)
             _raise_as_urllib3(e)
         limit = read_timeout if isinstance(read_timeout, (int, float)) else None
-        return Exchange(pool, conn, target, limit)
+        return Exchange(pool, conn, method, target, limit)
 
 
 class _LeanHTTPPool(_LeanPool, urllib3.HTTPConnectionPool):

@@ -1,0 +1,180 @@
+"""Small answers read whole (knoxpy._transport.SmallResponse) read exactly as urllib3 reads them.
+
+A scripted loopback server answers every request with the bytes a test gives it; each answer
+is read once through knoxpy's own pools (the small-answer path where it applies) and once
+through a plain urllib3 PoolManager given as the agent (urllib3's own path), and the two
+must agree on status, reason, headers and body, and on what happens to the connection.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Iterator, List, Optional
+
+import pytest
+import urllib3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from knoxpy._transport import SmallResponse, Transport, node_headers, release
+
+
+class Scripted:
+    """Answers each request with ``self.answer`` (bytes), sent in ``self.pieces`` writes."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        self.pieces = 1
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        data = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    got = conn.recv(65536)
+                    if not got:
+                        return
+                    data += got
+                _, _, data = data.partition(b"\r\n\r\n")
+                answer, n = self.answer, self.pieces
+                step = max(1, len(answer) // n)
+                for i in range(0, len(answer), step):
+                    conn.sendall(answer[i:i + step])
+                    if n > 1:
+                        threading.Event().wait(0.05)  # the rest arrives later
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[Scripted]:
+    srv = Scripted()
+    yield srv
+    srv.close()
+
+
+def _both(srv: Scripted, method: str = "GET") -> List[tuple]:
+    out = []
+    for transport in (Transport(), Transport(agent=urllib3.PoolManager())):
+        raw = transport.send(method, "http", "127.0.0.1", srv.port, "/bkt/k",
+                             {"Host": f"127.0.0.1:{srv.port}"})
+        body = raw.read(decode_content=False)
+        out.append((type(raw), raw.status, raw.reason, node_headers(raw),
+                    list(raw.headers.items()), body))
+        release(raw)
+    return out
+
+
+NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
+               min_size=1, max_size=16).filter(
+    lambda n: n.lower() not in ("content-length", "transfer-encoding", "connection"))
+VALUE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
+                                       blacklist_characters="\x7f"), max_size=30)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(status=st.sampled_from([200, 204, 206, 301, 403, 404, 500, 503]),
+       reason=st.sampled_from(["OK", "Not Found", "", "Some Reason Here"]),
+       headers=st.lists(st.tuples(NAME, VALUE), max_size=10),
+       body=st.binary(max_size=3000))
+def test_any_small_answer_reads_as_urllib3_reads_it(scripted: Scripted, status: int,
+                                                   reason: str, headers: list,
+                                                   body: bytes) -> None:
+    if status == 204:
+        body = b""
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    scripted.answer = head.encode("latin-1") + body
+    ours, theirs = _both(scripted)
+    assert ours[0] is SmallResponse
+    assert ours[1:] == theirs[1:]
+
+
+def test_blanks_around_values_read_as_urllib3_reads_them(scripted: Scripted) -> None:
+    scripted.answer = (b"HTTP/1.1 200 OK\r\nX-A:   two  spaces  \r\nX-B:\t\ttab\t\r\nX-C:\r\n"
+                       b"x-a: again\r\nContent-Length: 0\r\n\r\n")
+    ours, theirs = _both(scripted)
+    assert ours[0] is SmallResponse and ours[1:] == theirs[1:]
+    assert ours[3]["x-a"] == "two  spaces  , again"
+
+
+@pytest.mark.parametrize("answer,method", [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + b"z" * 70000, "GET"),
+    (b"HTTP/1.1 200 OK\r\nFolded: one\r\n two\r\nContent-Length: 2\r\n\r\nhi", "GET"),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", "GET"),
+])
+def test_other_answers_are_left_to_http_client(scripted: Scripted, answer: bytes,
+                                               method: str) -> None:
+    scripted.answer = answer
+    ours, theirs = _both(scripted, method)
+    assert ours[0] is not SmallResponse
+    assert ours[1:] == theirs[1:]
+
+
+def test_an_answer_still_arriving_is_read_by_http_client(scripted: Scripted) -> None:
+    scripted.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + b"q" * 2000
+    scripted.pieces = 4
+    try:
+        ours, theirs = _both(scripted)
+    finally:
+        scripted.pieces = 1
+    assert ours[1:] == theirs[1:] and ours[-1] == b"q" * 2000
+
+
+def test_a_head_answer_has_no_body_whatever_its_length_says(scripted: Scripted) -> None:
+    scripted.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\nETag: \"x\"\r\n\r\n"
+    ours, theirs = _both(scripted, "HEAD")
+    assert ours[0] is SmallResponse and ours[1:] == theirs[1:] and ours[-1] == b""
+
+
+@pytest.mark.parametrize("answer,reused", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", True),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", False),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", False),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nhi", True),
+])
+def test_the_connection_is_kept_only_when_the_server_keeps_it(answer: bytes,
+                                                              reused: bool) -> None:
+    srv = Scripted()
+    srv.answer = answer
+    try:
+        transport = Transport()
+        for _ in range(3):
+            raw = transport.send("GET", "http", "127.0.0.1", srv.port, "/bkt/k",
+                                 {"Host": "h"})
+            assert isinstance(raw, SmallResponse) and raw.read() == b"hi"
+            release(raw)
+        assert srv.connections == (1 if reused else 3)
+    finally:
+        srv.close()
+
+
+def test_a_silent_server_times_out_on_the_small_answer_path() -> None:
+    quiet = socket.create_server(("127.0.0.1", 0))
+    accepted: List[Optional[socket.socket]] = []
+    threading.Thread(target=lambda: accepted.append(quiet.accept()[0]), daemon=True).start()
+    try:
+        transport = Transport(timeout=(2, 0.3))
+        with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+            transport.send("GET", "http", "127.0.0.1", quiet.getsockname()[1], "/k",
+                           {"Host": "h"})
+    finally:
+        quiet.close()
+        for sock in accepted:
+            if sock is not None:
+                sock.close()
