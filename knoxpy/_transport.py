@@ -3,6 +3,15 @@
 Everything above this module speaks in methods, targets, header dicts and byte
 iterables; everything urllib3 or the socket raises is turned here, and only
 here, into a :class:`knoxpy.errors.RequestError` with Node's ``code``.
+
+Two paths, one result. ``Transport.begin`` returns an :class:`Exchange`: the
+request is on the wire, and ``finish()`` reads the answer. For knoxpy's own pools
+and a whole body (or none), the exchange is urllib3's ``urlopen`` split in two, so
+that a loop thread can wait for many answers with one ``poll()`` (knoxpy._loop);
+its head is built at once and a small body rides in its packet; a small answer
+already whole in a plain socket is read at once (:class:`SmallResponse`). Anything
+else (a streamed body, a caller's own agent, TLS answers, large or chunked
+bodies) goes through urllib3 and http.client unchanged.
 """
 from __future__ import annotations
 
