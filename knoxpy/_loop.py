@@ -171,7 +171,7 @@ class Loop:
             item = next(gen)
         except StopIteration:
             return
-        except BaseException:  # a task must report its own errors; this is a bug
+        except Exception:  # a task must report its own errors; this is a bug (Ctrl-C passes)
             log.exception("knoxpy: uncaught error in an I/O task")
             return
         fd = item.fileno() if _POLL is not None and hasattr(item, "fileno") else None
@@ -440,10 +440,17 @@ class _Pool:
                 tasks.clear()
         loop_cond.release()
         try:
-            for task in mine:
-                result = task[0](*task[1])
-                if isinstance(result, types.GeneratorType):
-                    loop._advance(result)
+            for i, task in enumerate(mine):
+                try:
+                    result = task[0](*task[1])
+                    if isinstance(result, types.GeneratorType):
+                        loop._advance(result)
+                except Exception:  # a task must report its own errors; this is a bug
+                    log.exception("knoxpy: uncaught error in an I/O task")
+                except BaseException:  # Ctrl-C: the tasks not started yet go to workers
+                    for rest in mine[i + 1:]:
+                        self.spawn(rest[0], rest[1], None)
+                    raise
         finally:
             loop_cond.acquire()
         return True
