@@ -448,8 +448,8 @@ class _Pool:
                 except Exception:  # a task must report its own errors; this is a bug
                     log.exception("knoxpy: uncaught error in an I/O task")
                 except BaseException:  # Ctrl-C: the tasks not started yet go to workers
-                    for rest in mine[i + 1:]:
-                        self.spawn(rest[0], rest[1], None)
+                    for later in mine[i + 1:]:
+                        self.spawn(later[0], later[1], None)
                     raise
         finally:
             loop_cond.acquire()
