@@ -183,3 +183,22 @@ def test_turning_tls_verification_off_takes_an_option_and_warns(
     res = c.get("/k").end().wait(10)
     assert (res.statusCode, res.read()) == (200, b"ok")
     assert "TLS certificate verification is OFF" in caplog.text
+
+
+def test_requests_in_flight_over_tls_are_awaited_together_and_all_answered(
+    tls_server: int,
+) -> None:
+    """The loop thread polls TLS sockets too (knoxpy._loop); each answer is read whole."""
+    c = knoxpy.createClient(key="AKID", secret="s", bucket="bkt", endpoint="localhost",
+                            port=tls_server, secure=True, style="path",
+                            rejectUnauthorized=False)
+    got: List[Any] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        got.append(err if err is not None else (res.statusCode, res.read()))
+
+    for _ in range(3):  # fresh connections, then reused ones
+        for _ in range(8):
+            c.getFile("/k", on_response)
+        knoxpy.run(20)
+    assert got == [(200, b"ok")] * 24
