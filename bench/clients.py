@@ -13,7 +13,8 @@ scenario, so CPU time (``time.process_time``: every thread of the process) and p
               loop start the next request, as in Node; the others: N threads)
   put / get   one single-stream request of --size bytes from --file / into --dest: MB/s
   upload / download   knoxpy's client.upload / client.download, boto3's TransferManager
-                      (upload_file / download_file with their defaults): MB/s
+                      (upload_file / download_file with their defaults): MB/s; knoxpy's
+                      upload with --checksum crc32 is what it sends over HTTPS
   footprint   import the client and create it: seconds, peak RSS
 
 Knoxpy runs with 'progress' listeners attached to its transfers, as users run it.
@@ -28,7 +29,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 KEY, SECRET = 'AKIDBENCHMARK0000000', 'bench/secret/' + 'x' * 27  # the server checks no auth
 BUCKET, REGION = 'bench', 'us-east-1'
@@ -77,6 +78,7 @@ class Knoxpy:
         self.c = knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, endpoint='127.0.0.1',
                                      port=port, style='path', region=REGION)
         self.progress = 0
+        self.checksum: Optional[str] = None  # upload's checksum=, when --checksum is given
 
     def on_progress(self, p: Dict[str, int]) -> None:
         self.progress = p['written']
@@ -149,7 +151,8 @@ class Knoxpy:
         assert os.path.getsize(dest) == size, os.path.getsize(dest)
 
     def upload(self, key: str, path: str, size: int) -> None:
-        self.c.upload(path, key).on('progress', self.on_progress).wait()
+        options = {'checksum': self.checksum} if self.checksum else {}
+        self.c.upload(path, key, **options).on('progress', self.on_progress).wait()
         assert self.progress == size, self.progress
 
     def download(self, key: str, dest: str, size: int) -> None:
@@ -286,6 +289,7 @@ def main() -> None:
     ap.add_argument('--dest', help='destination file (get, download)')
     ap.add_argument('--inflight', type=int, default=8)
     ap.add_argument('--seconds', type=float, default=1.0)
+    ap.add_argument('--checksum', help="knoxpy upload's checksum= (e.g. crc32, HTTPS's default)")
     a = ap.parse_args()
     s = a.scenario
     out: Dict[str, Any]
@@ -315,6 +319,8 @@ def main() -> None:
             out = _threads(a.inflight, a.seconds, c.get_small)
     else:
         c = CLIENTS[a.client](a.port)
+        if a.checksum:
+            c.checksum = a.checksum
         if not hasattr(c, s):
             print(json.dumps({'na': f'{a.client} has no {s}'}))
             return

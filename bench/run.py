@@ -102,7 +102,8 @@ class Bench:
         big_src, flat_src = os.path.join(tmp, 'big.bin'), os.path.join(tmp, 'flat.bin')
         fresh = os.path.join(tmp, 'download.bin')
 
-        def transfer(scenario: str, size: int, src: str) -> Callable[[str], Result]:
+        def transfer(scenario: str, size: int, src: str, *extra: str
+                     ) -> Callable[[str], Result]:
             # A GET overwrites a pre-written file in place (the page cache holds it); a
             # download writes a fresh file, as download() and download_file() do.
             dest = src + '.dest' if scenario == 'get' else fresh
@@ -112,7 +113,7 @@ class Bench:
                     warm_pages(fresh, size)
                 try:
                     return self.child(client, scenario, '--size', str(size), '--file', src,
-                                      '--dest', dest)
+                                      '--dest', dest, *extra)
                 finally:
                     if dest == fresh and os.path.exists(dest):
                         os.unlink(dest)
@@ -130,6 +131,9 @@ class Bench:
             ('put_flat', CLIENTS, transfer('put', p.flat, flat_src)),
             ('get_flat', CLIENTS, transfer('get', p.flat, flat_src)),
             ('upload', both, transfer('upload', p.big, big_src)),
+            # what knoxpy sends over HTTPS (the server here is plain HTTP): CRC32 parts
+            ('upload_crc32', ('knoxpy',), transfer('upload', p.big, big_src,
+                                                   '--checksum', 'crc32')),
             ('download', both, transfer('download', p.big, big_src)),
             ('footprint', CLIENTS, self.footprint),
         ]
@@ -228,16 +232,19 @@ def build_rows(b: Bench) -> List[Row]:
 
     def row(what: str, unit: str, scenario: str, path: Tuple[str, ...],
             target: Optional[Tuple[str, str, float]] = None,
-            clients: Tuple[str, ...] = CLIENTS) -> Row:
-        """target: (vs client, '>=' or '<=', factor) on knoxpy/that client."""
-        values = {c: _median([_get(run.get((scenario, c)), path) for run in runs])
+            clients: Tuple[str, ...] = CLIENTS, others_in: Optional[str] = None) -> Row:
+        """target: (vs client, '>=' or '<=', factor) on knoxpy/that client. ``others_in``:
+        the scenario the other clients' values come from (default: the same)."""
+        base = others_in or scenario
+        values = {c: _median([_get(run.get((scenario if c == 'knoxpy' else base, c)), path)
+                              for run in runs])
                   for c in clients}
         ratios: Dict[str, Optional[float]] = {}
         for other in ('urllib3', 'boto3'):
             per_run = []
             for run in runs:
                 k = _get(run.get((scenario, 'knoxpy')), path)
-                o = _get(run.get((scenario, other)), path)
+                o = _get(run.get((base, other)), path)
                 per_run.append(k / o if k is not None and o else None)
             ratios[other] = _median(per_run)
         rw = Row(what, unit, values, ratios)
@@ -267,6 +274,8 @@ def build_rows(b: Bench) -> List[Row]:
     both = ('knoxpy', 'boto3')
     row(f'multipart upload {size}', 'MB/s', 'upload', ('mb_s',), ('boto3', '>=', 2),
         clients=both)
+    row("  the same, checksum='crc32' (HTTPS's)", 'MB/s', 'upload_crc32', ('mb_s',),
+        clients=both, others_in='upload')
     row(f'ranged download {size}', 'MB/s', 'download', ('mb_s',), ('boto3', '>=', 2),
         clients=both)
     for sc, label in (('put', 'PUT'), ('get', 'GET')):
