@@ -29,9 +29,10 @@ PARTIAL_SUFFIX = ".knoxpy-part"  # beside the download's final name; its journal
 _SSE_C = "x-amz-server-side-encryption-customer-"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
-# Bytes per read of a range's body. Each read is a fresh bytes object (http.client's);
-# at 1 MiB glibc hands such blocks back to the kernel and faults them in again on some
-# runs (measured: 2-3 s of system time per GiB instead of 0.9), at 256 KiB it does not.
+# Bytes per read of a range's body. Into a file, every read goes into one buffer per
+# range; into a writable, each is a fresh bytes object (http.client's): at 1 MiB glibc
+# hands such blocks back to the kernel and faults them in again on some runs (measured:
+# 2-3 s of system time per GiB instead of 0.9), at 256 KiB it does not.
 READ_SIZE = 256 * 1024
 
 
@@ -178,10 +179,15 @@ class Download:
         return res, last
 
     def _fetch(self, session: Session, first: int, last: int,
-               sink: Callable[[int, bytes], None], res: Optional[IncomingMessage] = None
-               ) -> None:
+               sink: Callable[[int, Any], None], res: Optional[IncomingMessage] = None,
+               reuse: bool = False) -> None:
         """Bytes ``first..last`` into ``sink(offset, chunk)``; a body cut short is asked
-        for again from where it stopped (with backoff), never handed on short."""
+        for again from where it stopped (with backoff), never handed on short.
+
+        ``reuse``: the sink is done with each chunk when it returns (a file), so every
+        chunk is read into one buffer, a view of it; else each is fresh ``bytes``.
+        """
+        buf = memoryview(bytearray(READ_SIZE)) if reuse else None
         pos, attempt, backoff = first, 0, self.client._backoff
         while pos <= last:
             if res is None:
@@ -197,7 +203,9 @@ class Download:
                                          f"{res.statusCode} {m[0] if m else 'without a range'}")
             try:
                 while pos <= last:
-                    chunk = res.read(min(READ_SIZE, last + 1 - pos))
+                    want = min(READ_SIZE, last + 1 - pos)
+                    chunk: Any = (res.read(want) if buf is None
+                                  else buf[:res.readinto(buf[:want])])
                     if not chunk:
                         raise RequestError("response body ended early", "ECONNRESET",
                                            method="GET", url=res.url)
@@ -267,7 +275,7 @@ class Download:
                 self.md5 = hashlib.md5() if in_order else None  # hashed as it arrives
                 if self.check_md5 and not in_order:
                     prefix = _PrefixMd5(fd, self._lock)
-                self._fetch(session, 0, last, self._file_sink(fd), res)
+                self._fetch(session, 0, last, self._file_sink(fd), res, reuse=True)
                 if journal is not None and last >= 0:
                     journal.add({"start": 0, "end": last})
                 if prefix is not None:
@@ -276,7 +284,7 @@ class Download:
             sink = self._file_sink(fd)
 
             def each(s: Session, a: int, b: int, _stop: threading.Event) -> None:
-                self._fetch(s, a, b, sink)
+                self._fetch(s, a, b, sink, reuse=True)
                 if journal is not None:
                     with self._lock:
                         journal.add({"start": a, "end": b})
@@ -302,8 +310,8 @@ class Download:
                     journal.remove()
             raise
 
-    def _file_sink(self, fd: int) -> Callable[[int, bytes], None]:
-        def sink(offset: int, chunk: bytes) -> None:
+    def _file_sink(self, fd: int) -> Callable[[int, Any], None]:
+        def sink(offset: int, chunk: Any) -> None:
             if self.md5 is not None:
                 self.md5.update(chunk)
             _write_at(fd, chunk, offset, self._lock)

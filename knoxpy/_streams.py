@@ -595,11 +595,43 @@ class IncomingMessage(Emitter):
             if chunk:
                 parts.append(chunk)
                 size += len(chunk)
+        self._end_if_read()
+        return b"".join(parts)
+
+    def readinto(self, b: Any) -> int:
+        """Read the body into the buffer ``b`` like a file (blocking): how many bytes were
+        read, 0 at the end. A buffer reused for every read saves a fresh ``bytes`` each.
+
+        >>> buf = bytearray(256 * 1024)                  # doctest: +SKIP
+        >>> while (n := res.readinto(buf)):              # doctest: +SKIP
+        ...     out.write(memoryview(buf)[:n])
+        """
+        view = memoryview(b).cast("B")
+        if self._flowing:
+            raise RuntimeError("readinto() on a flowing response: its data goes to 'data' events")
+        self._touch()
+        self._flowing = False
+        with self._lock:
+            while self._reading:
+                self._cond.wait()
+        if self._buffer:
+            chunk = self._buffer.popleft()
+            n = min(len(chunk), len(view))
+            view[:n] = chunk[:n]
+            if n < len(chunk):
+                self._buffer.appendleft(chunk[n:])
+            self._buffered -= n
+            return n
+        n = self._read_raw_into(view) if not self._eof and len(view) else 0
+        self._end_if_read()
+        return n
+
+    def _end_if_read(self) -> None:
+        """``'end'`` (and ``'close'``) once read()/readinto() reached the body's end."""
         if self._eof and not self._buffer and not self._ended:
             self._ended = True
             self._post("end")
             self._post("close")
-        return b"".join(parts)
 
     def __iter__(self) -> Iterator[bytes]:
         """Iterate the body in chunks (blocking), like reading a file."""
@@ -647,8 +679,15 @@ class IncomingMessage(Emitter):
 
     def _read_raw(self, amt: int) -> bytes:
         """One read from the socket; at the end the connection goes back to the pool."""
+        return cast(bytes, self._from_raw(_transport.read_chunk, amt))
+
+    def _read_raw_into(self, view: memoryview) -> int:
+        """One read from the socket into ``view``; as ``_read_raw`` otherwise."""
+        return cast(int, self._from_raw(_transport.read_into, view))
+
+    def _from_raw(self, read: Callable[[Any, Any], Any], arg: Any) -> Any:
         try:
-            chunk = _transport.read_chunk(self._raw, amt)
+            chunk = read(self._raw, arg)
         except BaseException as exc:
             self._failed = True  # set before _eof: a _flush already queued must not 'end'
             self._eof = True
@@ -678,7 +717,15 @@ class IncomingMessage(Emitter):
                     if not self._flowing or self._eof:
                         break
                 sink = self._sink
-                chunk = self._read_raw(SINK_CHUNK if sink is not None else CHUNK)
+                if sink is not None and sink.view is not None and not self._events.get("data"):
+                    # A file and nobody listening: read into the sink's one buffer.
+                    n = self._read_raw_into(sink.view)
+                    if n:
+                        sink.write(sink.view[:n])
+                        continue
+                    chunk = b""
+                else:
+                    chunk = self._read_raw(SINK_CHUNK if sink is not None else CHUNK)
                 if sink is not None and chunk:
                     sink.write(chunk)
                     if not self._events.get("data"):
@@ -735,9 +782,14 @@ class _FileSink:
                getattr(sys.stderr, "buffer", None))
         self.close_at_end = close_at_end and dest not in std and hasattr(dest, "close")
         self.binary = not isinstance(dest, io.TextIOBase)
+        # A real binary file copies what it is given before write() returns, so the
+        # body can be read into one buffer, reused for every read (others keep bytes).
+        real_file = isinstance(dest, (io.FileIO, io.BufferedWriter, io.BufferedRandom))
+        self.view: Optional[memoryview] = (
+            memoryview(bytearray(SINK_CHUNK)) if real_file else None)
 
-    def write(self, chunk: bytes) -> None:
-        self.dest.write(chunk if self.binary else chunk.decode("utf-8"))
+    def write(self, chunk: Union[bytes, memoryview]) -> None:
+        self.dest.write(chunk if self.binary else bytes(chunk).decode("utf-8"))
 
     def end(self) -> None:
         flush = getattr(self.dest, "flush", None)

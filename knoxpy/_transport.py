@@ -631,6 +631,28 @@ def read_chunk(raw: urllib3.BaseHTTPResponse, amt: int = RESPONSE_CHUNK) -> byte
     return raw.read(amt, decode_content=False)
 
 
+def read_into(raw: urllib3.BaseHTTPResponse, view: memoryview) -> int:
+    """Read body bytes as sent into ``view``; how many, 0 at the end.
+
+    Straight from http.client into the caller's buffer: no fresh ``bytes`` per read
+    (measured: a third less CPU for a 1 GiB body written to a file), with urllib3's
+    count of the body kept as its own ``read`` keeps it.
+    """
+    fp = getattr(raw, "_fp", None)
+    if not isinstance(fp, http.client.HTTPResponse) or not hasattr(raw, "_fp_bytes_read"):
+        data = raw.read(len(view), decode_content=False)
+        view[:len(data)] = data
+        return len(data)
+    n = fp.readinto(view)
+    if n:
+        raw._fp_bytes_read += n
+        if raw.length_remaining is not None:
+            raw.length_remaining -= n
+    elif len(view) and (fp.length or raw.length_remaining):  # http.client: 0 at an early end
+        raise IncompleteRead(raw._fp_bytes_read, fp.length or raw.length_remaining or 0)
+    return n
+
+
 def release(raw: urllib3.BaseHTTPResponse) -> None:
     """Give a fully read response's connection back to the pool.
 

@@ -1,0 +1,105 @@
+"""Bodies read into the caller's buffer: ``res.readinto`` and a body piped into a file.
+
+Both read straight from http.client into one reused buffer (knoxpy._transport.read_into);
+these tests hold them to what ``read()`` and ``'data'`` promise: every byte once, in order,
+``'end'`` at the end, and a body cut short an error, never a short file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+from conftest import fault_client
+from servers.s3shaped import S3Server
+
+import knoxpy
+
+SIZE = 3 * 1024 * 1024 + 12345  # more than one read of every buffer size used here
+
+
+@pytest.mark.parametrize("size", [0, 10, 70_000, SIZE])  # small answers, read whole too
+@pytest.mark.parametrize("bufsize", [1, 1000, 256 * 1024])
+def test_readinto_reads_every_byte_once_and_then_ends(srv: S3Server, size: int,
+                                                      bufsize: int) -> None:
+    if bufsize == 1 and size > 70_000:
+        pytest.skip("a byte at a time through 3 MiB proves nothing more")
+    data = os.urandom(size)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    res = c.get("/k").end().wait(10)
+    events: List[str] = []
+    res.on("end", lambda: events.append("end"))
+    buf = bytearray(bufsize)
+    got = bytearray()
+    while True:
+        n = res.readinto(buf)
+        if not n:
+            break
+        got += buf[:n]
+    assert bytes(got) == data
+    knoxpy.run(5)
+    assert events == ["end"]
+
+
+def test_readinto_after_read_goes_on_where_read_stopped(srv: S3Server) -> None:
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    res = c.get("/k").end().wait(10)
+    head = res.read(1000)
+    buf = bytearray(64 * 1024)
+    rest = bytearray()
+    while (n := res.readinto(buf)):
+        rest += buf[:n]
+    assert head + bytes(rest) == data
+
+
+@pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
+def test_readinto_of_a_body_cut_short_raises(srv: S3Server, fault: str) -> None:
+    c = fault_client(srv, maxRetries=0)
+    c.putBuffer(os.urandom(SIZE), "/k").wait(10)
+    srv.inject(fault, count=1, match="GET /bkt/k", after=1_000_000)
+    res = c.get("/k").end().wait(10)
+    buf = bytearray(256 * 1024)
+    with pytest.raises(knoxpy.RequestError) as info:
+        while res.readinto(buf):
+            pass
+    assert info.value.code == "ECONNRESET"
+
+
+def test_a_body_piped_into_a_file_arrives_whole(srv: S3Server, tmp_path: Path) -> None:
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    path = tmp_path / "out.bin"
+    events: List[str] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        res.on("end", lambda: events.append("end"))
+        res.pipe(open(path, "wb"))
+
+    c.getFile("/k", on_response)
+    knoxpy.run(20)
+    assert events == ["end"] and path.read_bytes() == data
+
+
+@pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
+def test_a_body_piped_into_a_file_and_cut_short_is_an_error_never_an_end(
+        srv: S3Server, tmp_path: Path, fault: str) -> None:
+    c = fault_client(srv, maxRetries=0)
+    c.putBuffer(os.urandom(SIZE), "/k").wait(10)
+    srv.inject(fault, count=1, match="GET /bkt/k", after=1_000_000)
+    path = tmp_path / "out.bin"
+    events: List[Any] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        res.on("end", lambda: events.append("end"))
+        res.on("error", lambda e: events.append(e.code))
+        res.pipe(open(path, "wb"))
+
+    c.getFile("/k", on_response)
+    knoxpy.run(20)
+    assert events == ["ECONNRESET"]
+    assert path.stat().st_size < SIZE
