@@ -183,11 +183,11 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONN
 _USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
 
 
-def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes]
-                ) -> Optional[bytes]:
+def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
+                lower: set[str]) -> Optional[bytes]:
     """The header lines urllib3 would send for these headers (joined, no final CRLF), or
-    None when one of them needs http.client's own checks."""
-    lower = {k.lower() for k in headers}
+    None when one of them needs http.client's own checks. ``lower``: their names,
+    lower-cased."""
     lines: dict[str, Any] = {}  # in urllib3's order: framing, User-Agent, the caller's
     if "content-length" not in lower and "transfer-encoding" not in lower:
         if body is not None:
@@ -224,7 +224,8 @@ class _LeanRequest:
         block = None
         if (not chunked and headers is not None and conn._tunnel_host is None
                 and (body is None or isinstance(body, bytes))):
-            block = _head_block(method, headers, body)
+            names = {k.lower() for k in headers}
+            block = _head_block(method, headers, body, names)
         if block is None:
             return super().request(  # type: ignore[misc, no-any-return]
                 method, url, body, headers, chunked=chunked, preload_content=preload_content,
@@ -234,7 +235,6 @@ class _LeanRequest:
         conn._response_options = _ResponseOptions(
             request_method=method, request_url=url, preload_content=preload_content,
             decode_content=decode_content, enforce_content_length=enforce_content_length)
-        names = {k.lower() for k in headers}  # type: ignore[union-attr]
         conn.putrequest(method, url, skip_host="host" in names,
                         skip_accept_encoding="accept-encoding" in names)
         conn._buffer.append(block)  # type: ignore[attr-defined]
@@ -271,7 +271,8 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 _PEEK = 65536 + 8192
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own "ready" state
 _SMALL_ANSWER = 65536  # the largest body read this way
-_STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: (.*))?")
+_STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
+_HEADER_LINE = re.compile(r"\r\n([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*)")
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
@@ -344,21 +345,23 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
-    lines = data[:end].decode("iso-8859-1").split("\r\n")
-    status_line = _STATUS.fullmatch(lines[0])
+    text = data[:end].decode("iso-8859-1")
+    eol = text.find("\r\n")
+    status_line = _STATUS.fullmatch(text, 0, eol if eol >= 0 else len(text))
     if status_line is None:
         return None
     minor, code, reason = status_line.groups()
     status = int(code)
-    if status < 200 or len(lines) > _MAXHEADERS:
+    # Every line after the status must be "token: value" (no folding, no bare CR or LF);
+    # blanks after the colon go, trailing ones stay, as http.client keeps them.
+    pairs = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
+    breaks = text.count("\n")
+    if (status < 200 or len(pairs) != breaks or text.count("\r") != breaks
+            or len(pairs) > _MAXHEADERS):
         return None
     container: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or line[0] in " \t" or name.rstrip() != name or "\n" in line:
-            return None
+    for name, value in pairs:
         key = name.lower()
-        value = value.lstrip(" \t")  # trailing blanks kept, as http.client keeps them
         known = container.get(key)
         if known is None:
             container[key] = [name, value]
@@ -480,13 +483,12 @@ class _LeanPool:
     """
 
     def begin(self, method: str, target: str, headers: Mapping[str, str],
-              body: Optional[bytes], timeout: urllib3.Timeout) -> Exchange:
+              body: Optional[bytes], connect_timeout: Optional[float],
+              read_timeout: Optional[float]) -> Exchange:
         pool = cast(urllib3.HTTPConnectionPool, self)
         conn = pool._get_conn()
         try:
-            timeout = timeout.clone()
-            timeout.start_connect()
-            conn.timeout = timeout.connect_timeout  # type: ignore[assignment]
+            conn.timeout = connect_timeout
             pool._validate_conn(conn)  # TLS connects here; plain HTTP on the first send
             try:
                 conn.request(method, target, body=body, headers=headers,
@@ -496,15 +498,13 @@ class _LeanPool:
             except OSError as e:
                 if e.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
                     raise
-            read_timeout = timeout.read_timeout
             if not conn.is_closed:
                 conn.timeout = read_timeout
         except BaseException as e:
             conn.close()
             pool._put_conn(None)
             _raise_as_urllib3(e)
-        limit = read_timeout if isinstance(read_timeout, (int, float)) else None
-        return Exchange(pool, conn, method, target, limit)
+        return Exchange(pool, conn, method, target, read_timeout)
 
 
 class _LeanHTTPPool(_LeanPool, urllib3.HTTPConnectionPool):
@@ -547,6 +547,8 @@ class Transport:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.pool = agent if agent is not None else _shared_pool(verify)
         self.timeout = _timeout(timeout)
+        self._connect_timeout: Optional[float] = self.timeout.connect_timeout  # type: ignore[assignment]
+        self._read_timeout: Optional[float] = self.timeout.read_timeout
         # knoxpy's own manager is never cleared, so its host pools can be remembered (the
         # manager's lookup normalises a key per call); a caller's agent is asked each time.
         self._hosts: Optional[dict[tuple[str, Optional[int], str], Any]] = (
@@ -595,7 +597,8 @@ class Transport:
                 and (body is None or isinstance(body, bytes))):
             # urlopen writes every %-escape of the target in capitals, and so must this
             # (the V2 signature is computed over what goes on the wire)
-            return pool.begin(method, _encode_target(target), headers, body, self.timeout)
+            return pool.begin(method, _encode_target(target), headers, body,
+                              self._connect_timeout, self._read_timeout)
         chunked = body is not None and not isinstance(body, bytes) and not any(
             k.lower() == "content-length" for k in headers
         )
