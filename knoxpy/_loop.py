@@ -167,17 +167,23 @@ class Loop:
         """Run a stolen task on until it waits: for an answer (kept, to poll for) or for
         anything else (handed to a worker). ``exchange``: the answer it waited for came
         (or its time ran out, and the exchange knows it)."""
-        try:
-            item = next(gen)
-        except StopIteration:
-            return
-        except Exception:  # a task must report its own errors; this is a bug (Ctrl-C passes)
-            log.exception("knoxpy: uncaught error in an I/O task")
-            return
-        fd = item.fileno() if _POLL is not None and hasattr(item, "fileno") else None
-        if fd is None:
-            _POOL.spawn(_drive, (gen, item), None)
-            return
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration:
+                return
+            except Exception:  # a task must report its own errors; a bug (Ctrl-C passes)
+                log.exception("knoxpy: uncaught error in an I/O task")
+                return
+            fd = item.fileno() if _POLL is not None and hasattr(item, "fileno") else None
+            if fd is None:
+                _POOL.spawn(_drive, (gen, item), None)
+                return
+            if self._refs != 1 or self._waits:
+                break
+            # The one operation pending on this loop: nothing else can come (no other
+            # answer, nothing a worker posts), so its read waits here, bounded by its
+            # read timeout, without a poll() first.
         if self._poller is None:
             self._poller = _POLL()  # type: ignore[misc]
         self._poller.register(fd, select.POLLIN)

@@ -501,20 +501,19 @@ def canonical_headers(headers: Mapping[str, HeaderValue]) -> Tuple[str, str]:
     >>> canonical_headers({'Host': 'b.s3.amazonaws.com', 'X-Amz-Meta-A': ['1', ' x  y ']})
     ('host:b.s3.amazonaws.com\\nx-amz-meta-a:1,x y\\n', 'host;x-amz-meta-a')
     """
-    merged: dict[str, list[str]] = {}
+    merged: dict[str, str] = {}
     for name, value in headers.items():
         key = name.strip().lower()
+        if isinstance(value, list) and len(value) == 1:  # how sign_v4 passes most of them
+            value = value[0]
         if isinstance(value, (str, int)):
-            values = [_trimall(value)]
+            text = _trimall(value)
         else:
-            values = [_trimall(v) for v in value]
+            text = ",".join([_trimall(v) for v in value])
         known = merged.get(key)
-        if known is None:
-            merged[key] = values
-        else:
-            known.extend(values)
+        merged[key] = text if known is None else f"{known},{text}"
     names = sorted(merged)
-    return "".join([f"{name}:{','.join(merged[name])}\n" for name in names]), ";".join(names)
+    return "".join([f"{name}:{merged[name]}\n" for name in names]), ";".join(names)
 
 
 def canonical_request_v4(

@@ -82,6 +82,18 @@ def test_an_answer_that_never_comes_times_out_on_time(srv: Any) -> None:
     assert all(0.35 < t < 1.5 for _, t in errors), errors
 
 
+def test_the_only_request_pending_times_out_on_time_too(srv: Any) -> None:
+    """Alone on its loop, a request's read waits without poll(): its timeout still holds."""
+    c = fault_client(srv, timeout=(2, 0.4), maxRetries=0)
+    c.putBuffer(b"hello", "/k").wait(10)
+    srv.inject("stall_before_headers", count=1, seconds=3)
+    t0 = time.monotonic()
+    with pytest.raises(RequestError) as info:
+        c.get("/k").end().wait(10)
+    assert info.value.code == "ETIMEDOUT"
+    assert 0.35 < time.monotonic() - t0 < 1.5
+
+
 def test_what_a_worker_posts_is_delivered_while_the_loop_polls(srv: Any, tmp_path: Any) -> None:
     c = fault_client(srv)
     c.putBuffer(b"hello", "/slow").wait(10)
