@@ -1,6 +1,6 @@
 """knoxpy's benchmark: knoxpy against raw urllib3 (the floor) and boto3, in one run.
 
-    make bench                    # = .venv/bin/python bench/run.py: 3 runs, 1 GiB, BENCHMARKS.md
+    make bench                    # = .venv/bin/python bench/run.py: 5 runs, 1 GiB, BENCHMARKS.md
     .venv/bin/python bench/run.py --quick        # 1 run, 64 MiB, prints only (< 1 minute)
     .venv/bin/python bench/run.py --runs 5 --only small,inflight8
 
@@ -438,7 +438,7 @@ def main() -> int:
         plan = Plan(runs=a.runs or 1, big=a.size or 64 * MIB, flat=(a.size or 64 * MIB) // 4,
                     seconds=0.3, footprints=2)
     else:
-        plan = Plan(runs=a.runs or 3, big=a.size or GIB, flat=(a.size or GIB) // 4,
+        plan = Plan(runs=a.runs or 5, big=a.size or GIB, flat=(a.size or GIB) // 4,
                     seconds=1.0, footprints=5)
     out = None if a.no_write or (a.quick and not a.out) else \
         (a.out or os.path.join(ROOT, 'BENCHMARKS.md'))
