@@ -1,6 +1,6 @@
 """Small answers read whole (knoxpy._transport.SmallResponse) read exactly as urllib3 reads them.
 
-A scripted loopback server answers every request with the bytes a test gives it; each answer
+A loopback server (test/servers/scripted.py) answers every request with the bytes a test gives; each answer
 is read once through knoxpy's own pools (the small-answer path where it applies) and once
 through a plain urllib3 PoolManager given as the agent (urllib3's own path), and the two
 must agree on status, reason, headers and body, and on what happens to the connection.
@@ -15,56 +15,15 @@ import pytest
 import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from servers.scripted import Scripted
 
 from knoxpy._transport import SmallResponse, Transport, node_headers, release
 
 
-class Scripted:
-    """Answers each request with ``self.answer`` (bytes), sent in ``self.pieces`` writes."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-        self.pieces = 1
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        data = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    got = conn.recv(65536)
-                    if not got:
-                        return
-                    data += got
-                _, _, data = data.partition(b"\r\n\r\n")
-                answer, n = self.answer, self.pieces
-                step = max(1, len(answer) // n)
-                for i in range(0, len(answer), step):
-                    conn.sendall(answer[i:i + step])
-                    if n > 1:
-                        threading.Event().wait(0.05)  # the rest arrives later
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def scripted() -> Iterator[Scripted]:
-    srv = Scripted()
-    yield srv
-    srv.close()
+    with Scripted() as srv:
+        yield srv
 
 
 def _both(srv: Scripted, method: str = "GET") -> List[tuple]:
