@@ -8,13 +8,12 @@ from typing import List
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import header_names, header_values
 
 from knoxpy._transport import _LeanMessage, _read_head, parse_head
 
-TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
-                min_size=1, max_size=20)
-VALUE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
-                                       blacklist_characters="\x7f"), max_size=40)
+TOKEN = header_names(max_size=20)
+VALUE = header_values(max_size=40)
 
 
 def _both(block: bytes) -> tuple:

@@ -16,6 +16,7 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers.scripted import Scripted
+from strategies import header_names, header_values
 
 from knoxpy._transport import SmallResponse, Transport, node_headers, release
 
@@ -38,11 +39,8 @@ def _both(srv: Scripted, method: str = "GET") -> List[tuple]:
     return out
 
 
-NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
-               min_size=1, max_size=16).filter(
-    lambda n: n.lower() not in ("content-length", "transfer-encoding", "connection"))
-VALUE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
-                                       blacklist_characters="\x7f"), max_size=30)
+NAME = header_names("content-length", "transfer-encoding", "connection")
+VALUE = header_values()
 
 
 @settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -12,6 +12,7 @@ import urllib3.connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers.scripted import Scripted
+from strategies import header_names, header_values
 
 from knoxpy._transport import _LeanHTTPConnection
 
@@ -34,11 +35,8 @@ def _wire(rec: Scripted, cls: type, method: str, headers: dict, body: Optional[b
     return rec.requests[-1]
 
 
-NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~",
-               min_size=1, max_size=16).filter(
-    lambda n: n.lower() not in ("content-length", "transfer-encoding", "host"))
-VALUE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF,
-                                       blacklist_characters="\x7f"), max_size=30)
+NAME = header_names("content-length", "transfer-encoding", "host")
+VALUE = header_values()
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
