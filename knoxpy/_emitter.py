@@ -31,6 +31,15 @@ class Emitter(EventEmitter):
         super().__init__()
         self._loop = loop if loop is not None else get_loop()
 
+    def _add_event_handler(self, event: str, k: Handler, v: Handler) -> None:
+        super()._add_event_handler(event, k, v)
+        if event == "data":
+            self._data_listener_added()
+
+    def _data_listener_added(self) -> None:
+        """A ``'data'`` listener came (``on`` or ``once``): a readable starts flowing, as
+        Node's does. (A hook, not a ``'new_listener'`` listener: one less per object.)"""
+
     @overload  # type: ignore[override]
     def on(self, event: str) -> Callable[[Handler], Handler]: ...
     @overload

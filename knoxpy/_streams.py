@@ -457,6 +457,19 @@ class ClientRequest(Operation):
         self.emit("close")
 
 
+class _NoReader:
+    """The condition of a body with no reader: nobody to wake, and nobody may wait."""
+
+    def notify_all(self) -> None:
+        pass
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        raise AssertionError("knoxpy: waited for the reader of a body read already")
+
+
+_NO_READER = _NoReader()
+
+
 class IncomingMessage(Emitter):
     """An S3 response, readable like Node's ``http.IncomingMessage``.
 
@@ -483,7 +496,7 @@ class IncomingMessage(Emitter):
         self.httpVersion = "1.1"
         self.url = getattr(req, "url", "")
         self._lock = threading.Lock()  # held directly where nobody waits: no Python frames
-        self._cond = threading.Condition(self._lock)
+        self._cond: Any = None  # made below, unless there is no body left to read
         self._buffer: Deque[bytes] = collections.deque()
         self._buffered = 0
         self._flowing: Optional[bool] = None
@@ -506,7 +519,8 @@ class IncomingMessage(Emitter):
         ):
             self._eof = True  # nothing to read: the connection goes back at once
             _transport.release(raw)
-        self._add_event_handler("new_listener", self._on_new_listener, self._on_new_listener)
+        # No reader ever runs for a body read already, so nobody waits for one or wakes it.
+        self._cond = _NO_READER if self._eof else threading.Condition(self._lock)
 
     def __repr__(self) -> str:
         return f"<IncomingMessage {self.statusCode} {self.url}>"
@@ -517,8 +531,8 @@ class IncomingMessage(Emitter):
         return [x for kv in self._raw.headers.items() for x in kv]
 
     # -- Node's readable ------------------------------------------------------------
-    def _on_new_listener(self, event: str, _f: Any) -> None:
-        if event == "data" and self._flowing is None:
+    def _data_listener_added(self) -> None:
+        if self._flowing is None:
             self.resume()
 
     def resume(self) -> IncomingMessage:

@@ -160,14 +160,13 @@ class Lister(Operation):
         # Where the 'retry' events of the pages go when deleteAll/copyAll consume the
         # listing (their own 'retry'); a flowing listing emits its own.
         self._on_retry: Optional[Callable[[Any], None]] = None
-        self._add_event_handler("new_listener", self._on_new_listener, self._on_new_listener)
 
     def __repr__(self) -> str:
         return f"<knoxpy.bulk.Lister bucket={self._client.bucket!r} query={self._query!r}>"
 
     # -- the readable side (on the owning loop) -------------------------------------------
-    def _on_new_listener(self, event: str, _f: Any) -> None:
-        if event == "data" and self._mode is None:
+    def _data_listener_added(self) -> None:
+        if self._mode is None:
             self.resume()
 
     def resume(self) -> Lister:
