@@ -290,7 +290,8 @@ class SmallResponse(urllib3.BaseHTTPResponse):
 
     @property
     def data(self) -> bytes:
-        return self.read()
+        self.read()  # as urllib3's: the whole body, the same each time
+        return self._body
 
     @property
     def connection(self) -> None:
