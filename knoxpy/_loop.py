@@ -1,12 +1,15 @@
 """Node's event loop, in Python: the one place that decides when callbacks run.
 
 Every knoxpy object belongs to the loop of the thread that created it. I/O runs
-on background worker threads; what the I/O learns (a response, a chunk, an
-error) is *posted* to the owning loop as a callback, and callbacks run only
-when the owning thread runs its loop: in ``knoxpy.run()``, in an object's
-``.wait()``, or, for the main thread, when the script ends (an ``atexit`` hook
-drains the loop, as Node does before its process exits). Inside a running
-asyncio loop, posting goes through ``call_soon_threadsafe`` instead.
+on background worker threads, or, for small requests, on the owning thread
+itself while it waits with nothing to deliver: it sends each and awaits all
+their answers with one ``poll()``, as Node's one thread does (``Loop._poll``).
+What the I/O learns (a response, a chunk, an error) is *posted* to the owning
+loop as a callback, and callbacks run only when the owning thread runs its
+loop: in ``knoxpy.run()``, in an object's ``.wait()``, or, for the main thread,
+when the script ends (an ``atexit`` hook drains the loop, as Node does before
+its process exits). Inside a running asyncio loop, posting goes through
+``call_soon_threadsafe`` instead.
 
 That one rule gives the guarantees of CONTRACT §2:
 
@@ -15,7 +18,8 @@ That one rule gives the guarantees of CONTRACT §2:
 2. a listener attached right after a call returns misses nothing: nothing is
    delivered until the caller yields to the loop;
 3. callbacks run one at a time on one thread: only the owning thread runs them;
-4. I/O is concurrent: workers run while user code runs;
+4. I/O is concurrent: workers run while user code runs, and small requests the
+   owning thread took are handed to workers when it stops waiting;
 5. a script does not exit with work pending: the exit hook drains the loop;
 6. an ``'error'`` nobody listens for raises out of ``run()``/``.wait()`` (pyee
    raises it from ``emit``), or is printed at exit with exit status 1.
