@@ -56,7 +56,7 @@ log = logging.getLogger("knoxpy")
 Callback = Callable[..., Any]
 # fn, args, the loop that may steal it, when it was queued
 Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"], float]
-_POLL = getattr(select, "poll", None)  # where it is missing, a stolen task runs to its end
+_POLL = getattr(select, "poll", None)  # missing (Windows): a worker reads a stolen task's answer
 
 
 def _drive(gen: types.GeneratorType, item: Any = None) -> None:  # type: ignore[type-arg]
