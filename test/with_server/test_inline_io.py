@@ -143,3 +143,20 @@ def test_a_retry_of_a_stolen_request_sleeps_off_the_loop(srv: Any) -> None:
     assert req.wait(10).read() == b"hello"
     knoxpy.run(5)
     assert len(ticks) == 5 and ticks[-1] < 0.3, ticks
+
+
+def test_without_poll_workers_read_the_answers_and_they_still_overlap(
+        srv: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where select.poll is missing (Windows), a stolen request's answer goes to a worker."""
+    monkeypatch.setattr(_loop, "_POLL", None)
+    c = fault_client(srv)
+    c.putBuffer(b"hello", "/k").wait(10)
+    srv.inject("stall_before_headers", count=8, seconds=0.4)
+    got: List[Any] = []
+    t0 = time.monotonic()
+    for _ in range(8):
+        c.getFile("/k", lambda err, res: got.append(err or res.read()))
+    knoxpy.run(10)
+    assert got == [b"hello"] * 8
+    assert time.monotonic() - t0 < 1.5
+    assert not _loop.get_loop()._waits
