@@ -167,10 +167,9 @@ class Loop:
                 self._hand_off()
 
     # -- stolen tasks, on the owning thread -----------------------------------------
-    def _advance(self, gen: Any, exchange: Any = None) -> None:
+    def _advance(self, gen: Any) -> None:
         """Run a stolen task on until it waits: for an answer (kept, to poll for) or for
-        anything else (handed to a worker). ``exchange``: the answer it waited for came
-        (or its time ran out, and the exchange knows it)."""
+        anything else (handed to a worker)."""
         while True:
             try:
                 item = next(gen)
@@ -217,18 +216,18 @@ class Loop:
         self._lock.release()
         try:
             wake_fd = self._wake[0].fileno()
-            ready = [fd for fd, _ in events if fd != wake_fd]
+            ready = {fd for fd, _ in events if fd != wake_fd}
             if len(ready) < len(events):
                 _drain(self._wake[0])
             now = time.monotonic()
             for fd, (exchange, _) in self._waits.items():
                 if exchange.deadline is not None and exchange.deadline <= now and fd not in ready:
-                    exchange.expire()
-                    ready.append(fd)
+                    exchange.expire()  # finish() raises the timeout
+                    ready.add(fd)
             for fd in ready:
-                exchange, gen = self._waits.pop(fd)
+                _, gen = self._waits.pop(fd)
                 self._poller.unregister(fd)
-                self._advance(gen, exchange)
+                self._advance(gen)
         finally:
             self._lock.acquire()
 

@@ -587,13 +587,7 @@ class IncomingMessage(Emitter):
 
     def read(self, n: int = -1) -> bytes:
         """Read the body like a file (blocking): all of it, or up to ``n`` bytes."""
-        if self._flowing:
-            raise RuntimeError("read() on a flowing response: its data goes to 'data' events")
-        self._touch()
-        self._flowing = False
-        with self._lock:
-            while self._reading:  # a reader paused mid-chunk: let it put its chunk down
-                self._cond.wait()
+        self._read_like_a_file("read")
         parts = []
         size = 0
         while (n < 0 or size < n) and self._buffer:
@@ -621,13 +615,7 @@ class IncomingMessage(Emitter):
         ...     out.write(memoryview(buf)[:n])
         """
         view = memoryview(b).cast("B")
-        if self._flowing:
-            raise RuntimeError("readinto() on a flowing response: its data goes to 'data' events")
-        self._touch()
-        self._flowing = False
-        with self._lock:
-            while self._reading:
-                self._cond.wait()
+        self._read_like_a_file("readinto")
         if self._buffer:
             chunk = self._buffer.popleft()
             n = min(len(chunk), len(view))
@@ -639,6 +627,16 @@ class IncomingMessage(Emitter):
         n = self._read_raw_into(view) if not self._eof and len(view) else 0
         self._end_if_read()
         return n
+
+    def _read_like_a_file(self, how: str) -> None:
+        """Switch to file-like reading (not flowing), once any reader has stopped."""
+        if self._flowing:
+            raise RuntimeError(f"{how}() on a flowing response: its data goes to 'data' events")
+        self._touch()
+        self._flowing = False
+        with self._lock:
+            while self._reading:  # a reader paused mid-chunk: let it put its chunk down
+                self._cond.wait()
 
     def _end_if_read(self) -> None:
         """``'end'`` (and ``'close'``) once read()/readinto() reached the body's end."""

@@ -177,7 +177,8 @@ class _LeanResponse(http.client.HTTPResponse):
 # whole head is built, checked and encoded at once, and a small body rides in the head's
 # packet. Anything unusual (a header that does not pass, a streamed or chunked body, a
 # proxy tunnel) takes urllib3's own path, which sends or rejects it exactly as before.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field names, concatenated
+_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # what an RFC 9110 field name is made of
+_TOKEN = re.compile(_TCHAR + "+")  # field names, concatenated
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 _USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
@@ -272,20 +273,19 @@ _PEEK = 65536 + 8192
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own "ready" state
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-_HEADER_LINE = re.compile(r"\r\n([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n]*)")
+_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*([^\r\n]*)")
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
     """A whole answer read at once; its connection is back in the pool already."""
 
     def __init__(self, status: int, reason: str, version: int, headers: urllib3.HTTPHeaderDict,
-                 body: bytes, method: str) -> None:
+                 body: bytes) -> None:
         super().__init__(headers=headers, status=status, version=version,
                          version_string=f"HTTP/1.{version - 10}", reason=reason,
                          decode_content=False, request_url=None)
         self._body = body
         self._pos = 0
-        self._method = method
         self.length_remaining = len(body)
 
     @property
@@ -394,7 +394,7 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
     headers = urllib3.HTTPHeaderDict()
     headers._container = container  # built the way urllib3 keeps it
     answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11, headers,
-                           taken[end + 4:], method)
+                           taken[end + 4:])
     return answer, will_close
 
 
@@ -437,31 +437,47 @@ class Exchange:
             if self._expired:
                 raise socket.timeout("timed out")
             try:
-                if conn.sock is not None and not isinstance(conn.sock, ssl.SSLSocket):
-                    conn.sock.settimeout(self._read_timeout)
-                    small = _read_small(conn, self._method)
-                    if small is not None:
-                        answer, will_close = small
-                        conn._response_options = None  # what getresponse() would reset
-                        conn._HTTPConnection__state = _CS_IDLE
-                        if will_close:
-                            conn.close()
-                        pool._put_conn(conn)
-                        self._raw, self._conn = answer, None
-                        return cast(urllib3.BaseHTTPResponse, answer)
+                small = self._take_small()
+                if small is not None:
+                    self._raw, self._conn = small, None
+                    return small
                 raw = conn.getresponse()
             except (ssl.SSLError, OSError) as e:
                 pool._raise_timeout(err=e, url=self._url, timeout_value=self._read_timeout)
                 raise
         except BaseException as e:
-            conn.close()
-            pool._put_conn(None)
-            _raise_as_urllib3(e)
+            _drop(pool, conn, e)
         raw._connection = conn  # released to the pool with the body, as urlopen arranges
         raw._pool = pool
         self._raw = raw
         self._conn = None
         return cast(urllib3.BaseHTTPResponse, raw)
+
+    def _take_small(self) -> Optional[SmallResponse]:
+        """The whole answer, when a plain socket holds it and it is small; its connection
+        goes back to the pool at once."""
+        conn = self._conn
+        if conn.sock is None or isinstance(conn.sock, ssl.SSLSocket):
+            return None
+        conn.sock.settimeout(self._read_timeout)
+        small = _read_small(conn, self._method)
+        if small is None:
+            return None
+        answer, will_close = small
+        conn._response_options = None  # what getresponse() would reset
+        conn._HTTPConnection__state = _CS_IDLE
+        if will_close:
+            conn.close()
+        self._pool._put_conn(conn)
+        return answer
+
+
+def _drop(pool: Any, conn: Any, e: BaseException) -> NoReturn:
+    """A failed exchange: close its connection, free its place in the pool, raise as
+    urllib3's ``urlopen`` does."""
+    conn.close()
+    pool._put_conn(None)
+    _raise_as_urllib3(e)
 
 
 def _raise_as_urllib3(e: BaseException) -> NoReturn:
@@ -502,9 +518,7 @@ class _LeanPool:
             if not conn.is_closed:
                 conn.timeout = read_timeout
         except BaseException as e:
-            conn.close()
-            pool._put_conn(None)
-            _raise_as_urllib3(e)
+            _drop(pool, conn, e)
         return Exchange(pool, conn, method, target, read_timeout)
 
 

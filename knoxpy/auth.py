@@ -487,14 +487,14 @@ def _trimall(value: Union[str, int]) -> str:
     return " ".join(str(value).split())
 
 
-def _merged_values(headers: Mapping[str, HeaderValue], skip: AbstractSet[str] = frozenset(),
-                   also_skip: AbstractSet[str] = frozenset()) -> dict[str, str]:
+def _merged_values(headers: Mapping[str, HeaderValue], skip: AbstractSet[str] = frozenset()
+                   ) -> dict[str, str]:
     """Lower-case name -> trimmed value (a repeated header's values joined by ``,``), for
-    every header whose name is in neither ``skip`` nor ``also_skip``."""
+    every header whose name is not in ``skip``."""
     merged: dict[str, str] = {}
     for name, value in headers.items():
         key = name.strip().lower()
-        if key in skip or key in also_skip:
+        if key in skip:
             continue
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
@@ -633,13 +633,10 @@ def _signed_headers(host: str, headers: Mapping[str, HeaderValue], added: Mappin
                     ) -> dict[str, str]:
     """``host``, the caller's signable headers and the signer's own (which win): lower-case
     names and their canonical values."""
-    signed = {"host": _trimall(host)}
-    signed.update(_merged_values(headers, _UNSIGNABLE, _SIGNER_OWN | added.keys()))
+    signed = _merged_values(headers, _UNSIGNABLE)
+    signed["host"] = _trimall(host)  # replaces any the caller gave, as the signer's own do
     signed.update((name, _trimall(value)) for name, value in added.items())
     return signed
-
-
-_SIGNER_OWN = frozenset({"host"})  # never taken from the caller's headers
 
 
 def sign_v4(
@@ -685,12 +682,7 @@ def sign_v4(
     block = "".join([f"{name}:{merged[name]}\n" for name in names])
     request = "\n".join([method, canonical_uri(path), canonical_query(query), block,
                          signed_headers, payload_hash])
-    if trace is None:
-        digest = hashlib.sha256(request.encode("utf-8")).hexdigest()
-        string = f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
-        signature = signature_v4(signing_key(secret, date_stamp, region, service), string)
-    else:
-        signature = _sign_traced(secret, amz_date, scope, request, trace)
+    signature = _sign_traced(secret, amz_date, scope, request, trace)
     added["Authorization"] = (
         f"{ALGORITHM} Credential={key}/{scope}, "
         f"SignedHeaders={signed_headers}, Signature={signature}"
