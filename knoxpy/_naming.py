@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping, Optional
 
+from . import _validate
 from .errors import ValidationError
 
 __all__ = [
@@ -30,6 +31,12 @@ MAX_US_STANDARD_BUCKET_LENGTH = 255
 US_STANDARD_BUCKET = re.compile(r"^[A-Za-z0-9._-]*$")
 BUCKET_LABEL = re.compile(r"^(?:[a-z0-9][a-z0-9-]*[a-z0-9]|[a-z0-9])$")
 IPV4_ADDRESS = re.compile(r"^(\d{1,3}\.){3}(\d{1,3})$")
+# What goes in a Host header and a signature's scope: no scheme, port, path or whitespace.
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+_REGION = re.compile(r"[A-Za-z0-9._-]+")
+_WHAT = {"endpoint": "a host name or IP address (no scheme, port or path)",
+         "region": "a region name such as 'eu-west-1'"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Regions with a legacy dash endpoint, ``s3-<region>.amazonaws.com`` (those launched
 # before 2019 per AWS's "Amazon S3 endpoints" table: "Some Regions support legacy
@@ -170,10 +177,19 @@ def derive_client(options: Mapping[str, Any]) -> Dict[str, Any]:
         raise ValidationError('style must be "virtualHosted" or "path"')
     if options.get("port") is not None and _js_parse_int_is_nan(options["port"]):
         raise ValidationError("port must be a number.")
+    if options.get("port") is not None:
+        _validate.port_number(options["port"])
+    for name, pattern in (("endpoint", _HOST), ("region", _REGION)):
+        value = options.get(name)
+        if value and not (isinstance(value, str) and pattern.fullmatch(value)):
+            raise ValidationError(f"{name} must be {_WHAT[name]}, not {value!r}")
     bucket = options["bucket"]
+    if not isinstance(bucket, str):
+        raise ValidationError(f'aws "bucket" must be a string, not {type(bucket).__name__}')
     invalidness = is_invalid(bucket)
     if invalidness:
-        raise ValidationError(f'Bucket name "{bucket}" {invalidness}.')
+        shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], bucket)  # no raw control bytes
+        raise ValidationError(f'Bucket name "{shown}" {invalidness}.')
     uncompliance = is_not_dns_compliant(bucket)
 
     original = dict(options)

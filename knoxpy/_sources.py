@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
 
-from . import _parts
+from . import _parts, _validate
 from ._emitter import Emitter, Operation
 from ._loop import Loop
 from ._streams import IncomingMessage, _BodyPipe, _progress, to_bytes
@@ -47,7 +47,7 @@ class Options:
         self.concurrency = concurrency_option(client, opts.get("concurrency"),
                                               DEFAULT_CONCURRENCY)
         self.size_hint = _parts.check_size_hint(opts.get("sizeHint"))
-        self.resume = bool(opts.get("resume", False))
+        self.resume = _validate.flag("resume", opts.get("resume", False))
         self.checksum: Optional[str] = opts.get("checksum")
         if self.checksum not in (None, *CHECKSUMS):
             raise ValidationError(f"checksum must be one of {', '.join(CHECKSUMS)}, "
@@ -58,6 +58,7 @@ def key_of(filename: str) -> str:
     """The S3 key a knox filename names (``'/a/b'`` and ``'a/b'`` are key ``a/b``)."""
     if not isinstance(filename, str):
         raise ValidationError("filename must be a string")
+    _validate.check_key(filename)
     return filename[1:] if filename.startswith("/") else filename
 
 

@@ -30,11 +30,11 @@ from typing import (
 
 import urllib3
 
-from . import _transport
+from . import _transport, _validate
 from ._emitter import Emitter, Operation
 from ._loop import Loop, call_later, get_loop, spawn
 from ._retry import Backoff, error_code_of, transient_reason
-from .errors import RequestError
+from .errors import RequestError, ValidationError
 
 __all__ = ["ClientRequest", "IncomingMessage", "Progress", "iter_source"]
 
@@ -233,6 +233,10 @@ class ClientRequest(Operation):
         self._pipe: Optional[_BodyPipe] = None
         self._started = False
         self._ended = False
+        self._written = 0  # bytes given to write()
+        self._wrote_text = False  # one of them came as a str (sent as UTF-8)
+        self._last = b""  # the chunk that completes the body, held until end()
+        self._refused = False  # the body broke its Content-Length: nothing more goes out
         self.aborted = False
         self.replayable = True  # whether the body can be sent again (set when sending)
         self.res: Optional[IncomingMessage] = None
@@ -252,6 +256,7 @@ class ClientRequest(Operation):
     def setHeader(self, name: str, value: Any) -> ClientRequest:
         if self._started:
             raise RuntimeError("Cannot set headers after they are sent to the client")
+        _validate.check_headers({name: value})
         self.removeHeader(name)
         self._headers[name] = value
         return self
@@ -278,29 +283,90 @@ class ClientRequest(Operation):
 
     # -- the writable side ---------------------------------------------------------
     def write(self, chunk: Chunk) -> bool:
-        """Queue ``chunk`` for sending; False means "wait for ``'drain'``" (Node's rule)."""
+        """Queue ``chunk`` for sending; False means "wait for ``'drain'``" (Node's rule).
+
+        Bytes past the ``Content-Length`` are never sent: the request fails with a
+        :class:`ValidationError` naming both numbers, and its connection is dropped.
+        """
+        if self._refused:
+            return False
         if self._ended:
             raise RuntimeError("write after end")
         data = to_bytes(chunk)
+        self._wrote_text = self._wrote_text or isinstance(chunk, str)
+        try:
+            declared = self._declared()
+        except ValidationError as err:  # refused before anything is sent
+            self._refuse(err)
+            return False
         if self._pipe is None:
             self._pipe = _BodyPipe(lambda: self._post("drain"))
             self._start(self._pipe, None)
+        self._written += len(data)
+        if declared is not None and self._written >= declared and data:
+            if self._written > declared:
+                self._refuse(_validate.body_too_long(declared, self._written, self._wrote_text))
+                return False
+            # The body is whole, unless more follows: its last bytes wait for end(), so
+            # that a server never gets a complete body the caller then runs past.
+            self._last = data
+            return True
         return self._pipe.put(data) if data else True
 
     def end(self, data: Optional[Chunk] = None) -> ClientRequest:
-        """Finish the request (sending ``data`` last) and return it, for chaining."""
+        """Finish the request (sending ``data`` last) and return it, for chaining.
+
+        A body that is not as long as its ``Content-Length`` fails the request with a
+        :class:`ValidationError` (``'error'``, the callback, ``wait()``): when ``data`` is
+        the whole body, before anything is sent; after ``write()`` calls, at once, with
+        the connection dropped, never reused.
+        """
         if self._ended:
             return self
         if self._pipe is None and not self._started:
             self._ended = True
-            self._start(None, to_bytes(data) if data is not None else b"")
+            whole = to_bytes(data) if data is not None else b""
+            try:
+                declared = self._declared()
+            except ValidationError as err:
+                self._refuse(err)
+                return self
+            if declared is not None and declared != len(whole):
+                self._refuse(_validate.body_length_mismatch(
+                    declared, len(whole), isinstance(data, str)))
+                return self
+            self._start(None, whole)
             return self
         if data is not None:
             self.write(data)
+        if self._refused:
+            return self
         self._ended = True
-        if self._pipe is not None:
+        declared = self._declared()
+        if declared is not None and self._written < declared:
+            self._refuse(_validate.body_ended_early(declared, self._written))
+        elif self._pipe is not None:
+            if self._last:
+                self._pipe.put(self._last)
             self._pipe.close()
         return self
+
+    def _declared(self) -> Optional[int]:
+        """The body's length as promised: the ``Content-Length`` (the decoded length when
+        the client frames the body itself), or None."""
+        name = "x-amz-decoded-content-length" if self.frame is not None else "content-length"
+        value = header_value(self._headers, name)
+        return None if value is None else _validate.content_length(value)
+
+    def _refuse(self, err: ValidationError) -> None:
+        """Fail for a body that breaks its length. A body already on its way: the worker
+        stops sending at once, raises ``err`` and drops the connection (it reports ``err``);
+        none yet: nothing is sent, and ``err`` comes on the loop's next turn."""
+        self._refused = self._ended = True
+        if self._pipe is not None:
+            self._pipe.close(err)
+        else:
+            self._fail_later(err)
 
     def abort(self) -> None:
         """Abandon the request: nothing more is sent and no ``'response'`` follows."""
@@ -326,6 +392,11 @@ class ClientRequest(Operation):
         """
         self._ended = True
         self._signed_payload = signed
+        try:
+            self._declared()
+        except ValidationError as err:
+            self._refuse(err)
+            return self
         self._start(cast(Iterable[bytes], source), None)
         return self
 
@@ -342,20 +413,35 @@ class ClientRequest(Operation):
             return int(decoded)
         total = header_value(self._headers, "content-length")
         if total is not None:
-            return int(total)
+            return _validate.content_length(total)
         return len(whole) if whole is not None else None
 
     def _counted(self, chunks: Iterable[bytes], total: Optional[int]) -> Iterator[bytes]:
-        """Yield the body, posting ``'progress'``; monotonic across retries."""
+        """Yield the body, posting ``'progress'``; monotonic across retries.
+
+        A body that runs past its ``Content-Length`` raises before the excess is sent, one
+        that ends short raises at its end: either way urllib3 drops the connection, so the
+        server never reads the rest as a request of its own, nor waits for what is missing.
+        """
+        declared = self._declared()
         written = 0
-        for chunk in chunks:
+        source = iter(chunks)
+        for chunk in source:
             if self.aborted:
                 raise RequestError("socket hang up", "ECONNRESET", method=self.method, url=self.url)
+            if declared is not None and written + len(chunk) >= declared and chunk:
+                size = written + len(chunk)
+                if size == declared:  # whole: its last bytes go only if nothing follows
+                    size += len(next((more for more in source if more), b""))
+                if size > declared:
+                    raise _validate.body_too_long(declared, size)
             yield chunk
             written += len(chunk)
             if written > self._progress_high:
                 self._progress_high = written
                 self._post("progress", _progress(written, total))
+        if declared is not None and written < declared:
+            raise _validate.body_ended_early(declared, written)
 
     def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
         """The body as urllib3 sends it: small bytes as they are, the rest counted."""

@@ -24,12 +24,12 @@ from typing import (
     Union,
 )
 
-from . import _naming, _retry, _xml
+from . import _naming, _retry, _validate, _xml
 from ._emitter import Operation
 from ._loop import Loop, spawn
 from ._streams import IncomingMessage
 from .client import Client
-from .errors import S3Error, ValidationError
+from .errors import S3Error
 
 Callback = Callable[[Optional[BaseException], Any], Any]
 T = TypeVar("T")
@@ -148,12 +148,15 @@ def with_200_retries(client: Client, session: Session, call: Callable[[], T]) ->
 
 
 def key_target(key: str) -> str:
-    """A key as it goes in a request path: knox's encoding; a leading ``/`` stays a slash."""
+    """A key as it goes in a request path: knox's encoding; a leading ``/`` stays a slash.
+
+    Control characters are refused here, before the encoding would hide them."""
+    _validate.check_key(key)
     return "/" + _naming.encode_special_characters(key)
 
 
 def copy_source(bucket: str, key: str) -> str:
-    """knox's ``x-amz-copy-source``: ``/bucket/encoded-key``."""
+    """knox's ``x-amz-copy-source``: ``/bucket/encoded-key`` (control characters refused)."""
     return "/" + bucket + key_target(key)
 
 
@@ -162,10 +165,8 @@ def quote_query(value: str) -> str:
 
 
 def concurrency_option(client: Client, given: Optional[int], default: int) -> int:
-    value = given if given is not None else client.options.get("concurrency", default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError("concurrency must be a positive integer")
-    return value
+    return _validate.concurrency(
+        given if given is not None else client.options.get("concurrency", default))
 
 
 # -- running work on workers, settling on the user's loop --------------------------------

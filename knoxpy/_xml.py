@@ -12,6 +12,7 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from xml.parsers.expat import ExpatError
 
+from . import _validate
 from .errors import KnoxError, S3Error
 
 __all__ = [
@@ -135,7 +136,12 @@ def _escape(text: str) -> str:
 
 
 def build_delete(keys: Iterable[str], quiet: bool = False) -> bytes:
-    """knox's ``makeDeleteXmlBuffer``: a Delete document, leading slashes removed."""
+    """knox's ``makeDeleteXmlBuffer``: a Delete document, leading slashes removed.
+
+    A key with a control character is refused (XML 1.0 cannot carry most of them)."""
+    keys = list(keys)
+    for k in keys:
+        _validate.check_key(k)
     tags = "".join(
         "<Object><Key>" + _escape(k[1:] if k.startswith("/") else k) + "</Key></Object>"
         for k in keys

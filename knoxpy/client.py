@@ -10,6 +10,7 @@ import datetime as _dt
 import functools
 import hashlib
 import logging
+import math
 import mimetypes
 import os
 import re
@@ -114,9 +115,11 @@ def _epoch(expiration: Union[_dt.datetime, int, float]) -> int:
         if expiration.tzinfo is None:
             expiration = expiration.replace(tzinfo=_dt.timezone.utc)
         return int(expiration.timestamp() // 1)
-    if isinstance(expiration, (int, float)) and not isinstance(expiration, bool):
+    if (isinstance(expiration, (int, float)) and not isinstance(expiration, bool)
+            and math.isfinite(expiration)):
         return int(expiration // 1)
-    raise ValidationError("expiration must be a datetime or seconds since the epoch")
+    raise ValidationError(
+        f"expiration must be a datetime or seconds since the epoch, not {expiration!r}")
 
 
 class Client:
@@ -149,20 +152,16 @@ class Client:
             from . import _config  # only when settings are looked up: it imports more
 
             opts = _config.client_options(opts, os.environ)
+        _clean_options(opts)
         derived = _naming.derive_client(opts)
         derived["options"] = _Options(derived.get("options") or opts)
         for name, value in derived.items():
             setattr(self, name, value)
-        if opts.get("checksum", "auto") not in ("auto", "crc32", False, None):
-            raise ValidationError("checksum must be 'auto', 'crc32' or False")
-        self.signatureVersion = int(opts.get("signatureVersion", 4))
-        if self.signatureVersion not in (2, 4):
-            raise ValidationError("signatureVersion must be 2 or 4")
-        self._backoff = Backoff(int(opts.get("maxRetries", 3)))
+        self.signatureVersion = _validate.signature_version(opts.get("signatureVersion", 4))
+        self._backoff = Backoff(_validate.retries(opts.get("maxRetries", 3)))
         self.agent: Optional[urllib3.PoolManager] = opts.get("agent")
-        self._transport = Transport(
-            self.agent, opts.get("timeout"), verify=opts.get("rejectUnauthorized", True)
-        )
+        self._transport = Transport(self.agent, _validate.timeout(opts.get("timeout")),
+                                    verify=opts.get("rejectUnauthorized", True))
         self.url = self.https if self.secure else self.http
         _explain.enable_from_env(os.environ)  # Node's DEBUG=knox
         self._explain = _explain.Explainer(opts.get("explain"))  # the teaching mode
@@ -741,6 +740,27 @@ def createClient(options: Optional[Mapping[str, Any]] = None, **kw: Any) -> Clie
 create_client = createClient
 
 
+def _clean_options(opts: Dict[str, Any]) -> None:
+    """Credentials stripped of surrounding whitespace; options beyond knox's checked, so
+    that a bad one is a ``ValidationError`` now, not a TypeError in a later request
+    (``partSize`` and ``concurrency`` are checked by the calls that use them)."""
+    for name in ("key", "secret", "token"):
+        if name in opts:
+            opts[name] = _validate.credential(name, opts[name])
+            if opts[name] is None and name == "token":
+                del opts[name]
+    for name in ("secure", "rejectUnauthorized"):
+        if name in opts:
+            _validate.flag(name, opts[name])
+    if opts.get("checksum", "auto") not in ("auto", "crc32", False, None):
+        raise ValidationError(
+            f"checksum must be 'auto', 'crc32' or False, not {opts['checksum']!r}")
+    agent = opts.get("agent")
+    if agent is not None and not isinstance(agent, urllib3.PoolManager):
+        raise ValidationError(
+            f"agent must be a urllib3.PoolManager or None, not {type(agent).__name__}")
+
+
 def _key_path(filename: str) -> str:
     """A key as knox puts it in a request path; control characters are refused first."""
     _validate.check_key(filename)
@@ -750,6 +770,7 @@ def _key_path(filename: str) -> str:
 def _copy_headers(source_bucket: str, source: str, headers: Optional[Headers]) -> Headers:
     """knox's ``getCopyHeaders``."""
     out = dict(headers or {})
+    _validate.check_key(source)
     out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_special_characters(
         _naming.ensure_leading_slash(source)
     )

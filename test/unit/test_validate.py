@@ -23,7 +23,14 @@ def test_header_names_must_be_tokens(name: str) -> None:
 
 def test_ordinary_headers_pass() -> None:
     check_headers({"Content-Length": 12, "Content-Type": "text/plain; charset=UTF-8",
-                   "x-amz-meta-tabbed": "a\tb", "x-amz-meta-unicode": "naïve ☃"})
+                   "x-amz-meta-tabbed": "a\tb",
+                   "x-amz-meta-encoded": "=?UTF-8?B?bmHDr3ZlIOKYgw==?=", "n": "na%C3%AFve"})
+
+
+@pytest.mark.parametrize("value", ["naïve", "snow ☃", "\u0100"])
+def test_header_values_outside_ascii_are_refused_with_a_way_out(value: str) -> None:
+    with pytest.raises(ValidationError, match="x-amz-meta-note.*non-ASCII.*percent-encode.*RFC 2047"):
+        check_headers({"x-amz-meta-note": value})
 
 
 @pytest.mark.parametrize("key", ["a\nb", "/evil\r\nHost: x", "nul\x00byte", "bell\x07"])
