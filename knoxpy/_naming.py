@@ -36,7 +36,6 @@ _HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
 _REGION = re.compile(r"[A-Za-z0-9._-]+")
 _WHAT = {"endpoint": "a host name or IP address (no scheme, port or path)",
          "region": "a region name such as 'eu-west-1'"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Regions with a legacy dash endpoint, ``s3-<region>.amazonaws.com`` (those launched
 # before 2019 per AWS's "Amazon S3 endpoints" table: "Some Regions support legacy
@@ -188,7 +187,8 @@ def derive_client(options: Mapping[str, Any]) -> Dict[str, Any]:
         raise ValidationError(f'aws "bucket" must be a string, not {type(bucket).__name__}')
     invalidness = is_invalid(bucket)
     if invalidness:
-        shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], bucket)  # no raw control bytes
+        # No raw control bytes in the message: each shown escaped.
+        shown = _validate._KEY_CONTROL.sub(lambda m: repr(m.group())[1:-1], bucket)
         raise ValidationError(f'Bucket name "{shown}" {invalidness}.')
     uncompliance = is_not_dns_compliant(bucket)
 

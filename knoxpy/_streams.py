@@ -234,6 +234,7 @@ class ClientRequest(Operation):
         self._started = False
         self._ended = False
         self._written = 0  # bytes given to write()
+        self._length: Optional[int] = None  # the Content-Length promised, read at the first write
         self._wrote_text = False  # one of them came as a str (sent as UTF-8)
         self._last = b""  # the chunk that completes the body, held until end()
         self._refused = False  # the body broke its Content-Length: nothing more goes out
@@ -294,14 +295,15 @@ class ClientRequest(Operation):
             raise RuntimeError("write after end")
         data = to_bytes(chunk)
         self._wrote_text = self._wrote_text or isinstance(chunk, str)
-        try:
-            declared = self._declared()
-        except ValidationError as err:  # refused before anything is sent
-            self._refuse(err)
-            return False
-        if self._pipe is None:
+        if self._pipe is None:  # the first write: headers are fixed from here on
+            try:
+                self._length = self._declared()
+            except ValidationError as err:  # refused before anything is sent
+                self._refuse(err)
+                return False
             self._pipe = _BodyPipe(lambda: self._post("drain"))
             self._start(self._pipe, None)
+        declared = self._length
         self._written += len(data)
         if declared is not None and self._written >= declared and data:
             if self._written > declared:
@@ -342,7 +344,7 @@ class ClientRequest(Operation):
         if self._refused:
             return self
         self._ended = True
-        declared = self._declared()
+        declared = self._length
         if declared is not None and self._written < declared:
             self._refuse(_validate.body_ended_early(declared, self._written))
         elif self._pipe is not None:

@@ -18,19 +18,19 @@ from .errors import ValidationError
 
 __all__ = [
     "body_ended_early",
-    "credential",
-    "flag",
-    "port_number",
-    "retries",
-    "signature_version",
-    "timeout",
     "body_length_mismatch",
     "body_too_long",
     "check_headers",
     "check_key",
     "concurrency",
     "content_length",
+    "credential",
+    "flag",
     "local_path_for_key",
+    "port_number",
+    "retries",
+    "signature_version",
+    "timeout",
 ]
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -39,6 +39,7 @@ _KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DIGITS = re.compile(r"[0-9]+")
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+_TEXT_HINT = " (strings are sent as UTF-8: use len(s.encode()))"  # knox's README warning
 
 
 def _show(ch: str) -> str:
@@ -88,13 +89,13 @@ def content_length(value: Any) -> int:
 def body_length_mismatch(declared: int, size: int, text: bool = False) -> ValidationError:
     """The error for a whole body whose length is not its ``Content-Length``; ``text``: it
     was given as a string (knox's README warning: ``len(s)`` counts characters)."""
-    hint = " (strings are sent as UTF-8: use len(s.encode()))" if text else ""
+    hint = _TEXT_HINT if text else ""
     return ValidationError(f"Content-Length {declared} but the body is {size} bytes{hint}")
 
 
 def body_too_long(declared: int, at_least: int, text: bool = False) -> ValidationError:
     """The error for a streamed body that runs past its ``Content-Length``."""
-    hint = " (strings are sent as UTF-8: use len(s.encode()))" if text else ""
+    hint = _TEXT_HINT if text else ""
     return ValidationError(
         f"Content-Length {declared} but the body is longer: {at_least} bytes or more{hint}")
 
