@@ -26,6 +26,7 @@ from typing import (
 
 from . import _naming, _retry, _validate, _xml
 from ._emitter import Operation
+from ._js import fit
 from ._loop import Loop, spawn
 from ._streams import IncomingMessage
 from .client import Client
@@ -275,11 +276,11 @@ def settle(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
     if err is not None:
         op._reject(err, emit=fn is None or bool(op.listeners("error")))
         if fn is not None:
-            fn(err, None)
+            fit(fn)(err, None)
         return
     op._resolve(result)
     if fn is not None:
-        fn(None, result)
+        fit(fn)(None, result)
     op.emit("end", result)
 
 

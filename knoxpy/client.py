@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _chunked, _explain, _naming, _retry, _validate, _xml, auth, utils
+from . import _chunked, _explain, _js, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
@@ -95,7 +95,7 @@ def _register(op: Any, fn: Optional[Callback]) -> None:
     def once(err: Optional[BaseException], res: Any) -> None:
         if not called:
             called.append(True)
-            fn(err, res)
+            _js.fit(fn)(err, res)
 
     op.on("response", lambda res: once(None, res))
     op.on("error", lambda err: once(err, None))
@@ -111,9 +111,7 @@ def content_type_for(path: str) -> str:
 
 def _epoch(expiration: Union[_dt.datetime, int, float]) -> int:
     """knox's ``Math.floor(expiration.getTime()/1000)``, for a datetime or epoch seconds."""
-    if isinstance(expiration, _dt.datetime):
-        if expiration.tzinfo is None:
-            expiration = expiration.replace(tzinfo=_dt.timezone.utc)
+    if isinstance(expiration, _dt.datetime):  # naive: local time, Python's rule
         return int(expiration.timestamp() // 1)
     if (isinstance(expiration, (int, float)) and not isinstance(expiration, bool)
             and math.isfinite(expiration)):
@@ -145,8 +143,8 @@ class Client:
     options: Dict[str, Any]
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None, **kw: Any) -> None:
-        opts: Dict[str, Any] = dict(options or {})
-        opts.update(kw)
+        opts = _js.defined(options)  # None is JS undefined: not given
+        opts.update(_js.defined(kw))
         # No key (or AWS-style options): find settings the usual way, env then ~/.aws.
         if not opts.get("key") or "profile" in opts or "endpoint_url" in opts:
             from . import _config  # only when settings are looked up: it imports more
@@ -183,7 +181,7 @@ class Client:
 
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
-        headers = dict(headers or {})
+        headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
         _validate.check_headers(headers)
         _validate.check_key(filename)
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
@@ -546,6 +544,7 @@ class Client:
             fn, headers = headers, {}
         if callable(params):
             fn, params = params, None
+        params = _js.defined(params)  # {'marker': None}: no marker, not marker=None
         if params and next(iter(params)) not in LIST_PARAMS:
             headers, params = params, None
         query = ""
@@ -589,14 +588,18 @@ class Client:
                   options: Optional[Mapping[str, Any]] = None) -> str:
         """A presigned URL for ``filename``, valid until ``expiration`` (knox's ``signedUrl``).
 
-        ``expiration`` is a datetime (naive means UTC) or seconds since the epoch;
+        ``expiration`` is a datetime (naive means local time, as in Python's
+        ``datetime.timestamp()``) or seconds since the epoch;
         ``options``: ``verb``, ``contentType``, ``qs``, ``extraHeaders``. Signature V4
         URLs are valid for at most 7 days; ``signatureVersion: 2`` gives knox's URLs.
 
         >>> import time
         >>> url = client.signedUrl('/user.json', time.time() + 3600)
         """
-        options = dict(options or {})
+        options = _js.defined(options)
+        for name in ("qs", "extraHeaders"):
+            if name in options:
+                options[name] = _js.defined(options[name])
         epoch = _epoch(expiration)
         if self.signatureVersion == 2:
             return self._signed_url_v2(filename, epoch, options)
@@ -803,13 +806,13 @@ def _finish(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
     if err is not None:
         if fn is not None:
             op._reject(err, emit=False)
-            fn(err, None)
+            _js.fit(fn)(err, None)
         else:
             op._reject(err)
     else:
         op._resolve(data)
         if fn is not None:
-            fn(None, data)
+            _js.fit(fn)(None, data)
         op.emit("data", data)
 
 
