@@ -114,7 +114,7 @@ def credential(name: str, value: Any) -> Optional[str]:
     not a string, or has a control character inside (or, for the key and the token, which
     go in headers, a character outside ASCII), is refused; the message never shows it.
 
-    >>> credential('token', 'FwoGZXIvYXdzE\n')
+    >>> credential('token', 'FwoGZXIvYXdzE\\n')
     'FwoGZXIvYXdzE'
     """
     if value is None:

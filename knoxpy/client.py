@@ -593,8 +593,11 @@ class Client:
         ``options``: ``verb``, ``contentType``, ``qs``, ``extraHeaders``. Signature V4
         URLs are valid for at most 7 days; ``signatureVersion: 2`` gives knox's URLs.
 
-        >>> import time
-        >>> url = client.signedUrl('/user.json', time.time() + 3600)
+        >>> import time, knoxpy
+        >>> client = knoxpy.createClient(key='AKID', secret='s3cr3t', bucket='learnboost')
+        >>> client.signedUrl('/user.json', time.time() + 3600).startswith(
+        ...     'https://learnboost.s3.amazonaws.com/user.json?X-Amz-Algorithm=AWS4-HMAC-SHA256')
+        True
         """
         options = _js.defined(options)
         for name in ("qs", "extraHeaders"):
