@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, Type
 
 from pyee import EventEmitter
 
-from ._js import fit
+from ._js import Record, fit
 from ._loop import AsyncioLoop, Loop, get_loop
 
 if TYPE_CHECKING:
@@ -97,8 +97,10 @@ class Emitter(EventEmitter):
         return True
 
     def _post(self, event: str, *args: Any) -> None:
-        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1)."""
-        self._loop.call_soon(self.emit, event, *args)
+        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1).
+        A dict payload (``'retry'``, ``'part'``...) goes out as a :class:`Record`."""
+        self._loop.call_soon(
+            self.emit, event, *(Record(a) if type(a) is dict else a for a in args))
 
 
 class Operation(Emitter):

@@ -7,15 +7,17 @@ Pure helpers, no I/O:
   it accepts; a ``*args`` callable gets them all.
 - :func:`defined`: ``undefined`` means "not given". Its port is ``None``, so an option,
   query parameter or header whose value is ``None`` is dropped, never sent as ``"None"``.
+- :class:`Record`: knox code reads ``p.written``, ``data.Contents``, ``file.Key``. The plain
+  objects knoxpy hands out are dicts that read both ways.
 
 docs/porting.md has the table of every leniency and its rule.
 """
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
-__all__ = ["accepted", "defined", "fit"]
+__all__ = ["Record", "accepted", "defined", "fit", "records"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _VARARGS = inspect.CO_VARARGS
@@ -86,3 +88,49 @@ def defined(mapping: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     if not mapping:
         return {}
     return {k: v for k, v in mapping.items() if v is not None}
+
+
+class Record(dict):  # type: ignore[type-arg]
+    """A ``dict`` that also reads like a JS object: ``p.written`` is ``p['written']``.
+
+    Still a plain dict to everything else: equal to dicts, JSON-serialisable, picklable.
+    A missing name raises ``AttributeError`` (and ``p['missing']`` ``KeyError``).
+
+    >>> p = Record(written=5, total=10)
+    >>> p.written, p['total'], p == {'written': 5, 'total': 10}
+    (5, 10, True)
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | {k for k in self if isinstance(k, str)})
+
+
+def records(value: Any) -> Any:
+    """``value`` with every plain dict in it (through lists) made a :class:`Record`."""
+    if type(value) is dict:
+        return Record({k: records(v) for k, v in value.items()})
+    if isinstance(value, Record):
+        for k, v in value.items():
+            if type(v) in (dict, list):
+                value[k] = records(v)
+        return value
+    if type(value) is list:
+        return [records(v) for v in value]
+    return value

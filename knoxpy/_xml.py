@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from xml.parsers.expat import ExpatError
 
 from . import _validate
+from ._js import Record
 from .errors import KnoxError, S3Error
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "parse_list_multipart_uploads",
     "parse_list_parts",
     "region_from_error",
+    "unreadable_answer",
 ]
 
 MAX_XML_BYTES = 64 * 1024 * 1024
@@ -68,11 +70,12 @@ def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTE
 
 
 def _clean(node: Any) -> Any:
-    """xml2js's shape: attributes dropped, empty elements as ''."""
+    """xml2js's shape: attributes dropped, empty elements as ''; elements as Records
+    (``data.Contents[0].Key`` reads as in JS)."""
     if node is None:
         return ""
     if isinstance(node, dict):  # '#text' beside child elements is only indentation
-        return {k: _clean(v) for k, v in node.items() if not k.startswith(("@", "#"))}
+        return Record({k: _clean(v) for k, v in node.items() if not k.startswith(("@", "#"))})
     if isinstance(node, list):
         return [_clean(v) for v in node]
     return node
@@ -159,21 +162,35 @@ def parse_delete_result(body: bytes) -> Dict[str, List[Dict[str, Any]]]:
     return {"Deleted": _as_list(data.get("Deleted")), "Errors": _as_list(data.get("Error"))}
 
 
+_CODE_OF_STATUS = {301: "PermanentRedirect", 307: "TemporaryRedirect", 400: "BadRequest",
+                   403: "AccessDenied", 404: "NotFound", 405: "MethodNotAllowed",
+                   409: "Conflict", 412: "PreconditionFailed", 416: "InvalidRange",
+                   500: "InternalError", 503: "ServiceUnavailable"}
+
+
 def parse_error(body: bytes, status: int) -> Dict[str, Any]:
     """An S3 error body, tolerant of empty or non-XML bodies (HEAD answers have none)."""
-    fallback = {301: "PermanentRedirect", 307: "TemporaryRedirect", 400: "BadRequest",
-                403: "AccessDenied", 404: "NotFound", 405: "MethodNotAllowed",
-                409: "Conflict", 412: "PreconditionFailed", 416: "InvalidRange",
-                500: "InternalError", 503: "ServiceUnavailable"}
     data: Dict[str, Any] = {}
     if body and body.strip():
         try:
             _, data = parse(body)
         except MalformedXML:
             data = {}
-    data.setdefault("Code", fallback.get(status, f"HTTP{status}"))
+    data.setdefault("Code", _CODE_OF_STATUS.get(status, f"HTTP{status}"))
     data.setdefault("Message", "")
     return data
+
+
+def unreadable_answer(err: MalformedXML, status: int, request: str,
+                      request_id: Optional[str] = None) -> KnoxError:
+    """The error for an answer whose body is not the XML expected, naming the request and
+    its status: an S3Error for an error status (an HTML page from a proxy is still a 502),
+    MalformedXML for a success whose body cannot be read."""
+    if status >= 300:
+        return S3Error(_CODE_OF_STATUS.get(status, f"HTTP{status}"),
+                       f"{request} answered HTTP {status} with a body that is not S3's XML",
+                       status, request_id)
+    return MalformedXML(f"{request} answered HTTP {status}: {err}")
 
 
 def region_from_error(body: bytes) -> Optional[str]:

@@ -141,6 +141,7 @@ class Client:
     urlBase: str
     token: Optional[str]
     options: Dict[str, Any]
+    _region_probed = False
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None, **kw: Any) -> None:
         opts = _js.defined(options)  # None is JS undefined: not given
@@ -188,12 +189,20 @@ class Client:
             headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
-        req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
+        # req.url, shown in errors, is what goes on the wire (a query stays a query)
+        wire_url = f"{'https' if self.secure else 'http'}://{self._authority(self.host)}{target}"
+        req = ClientRequest(method, target, headers, wire_url, self._send, loop,
                             backoff=self._backoff, resend=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
     # -- where a request goes, and for which region it is signed ----------------------------
+    def _authority(self, host: str) -> str:
+        """``host``, with the port when it is not the scheme's (the Host header's form)."""
+        if self.port is not None and int(self.port) != (443 if self.secure else 80):
+            return f"{host}:{self.port}"
+        return host
+
     def _route(self) -> tuple[str, str]:
         """(host, signing region): the client's, or those learned from a redirect (knox #66)."""
         learned = _BUCKET_REGIONS.get((self.endpoint, self.bucket))
@@ -275,11 +284,14 @@ class Client:
         return True
 
     def _probe_region(self) -> None:
-        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket)."""
-        if self.signatureVersion != 4 or "region" in self.options:
+        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket),
+        once per client, whatever the answer (knox sends only the PUT: one probe is the
+        price of not losing a stream to a redirect, not one per stream)."""
+        if self.signatureVersion != 4 or "region" in self.options or self._region_probed:
             return
         if (self.endpoint, self.bucket) in _BUCKET_REGIONS:
             return
+        self._region_probed = True
         probe = ClientRequest("HEAD", _naming.request_target(self.style, self.bucket, "/"), {},
                               self.url("/"), self._send)
         raw = self._sign_and_begin(probe, None, b"").finish()
@@ -301,10 +313,7 @@ class Client:
                         ) -> Exchange:
         headers = {k: str(v) for k, v in req.headers.items()}
         conn_host, region = self._route()
-        host = conn_host
-        default_port = 443 if self.secure else 80
-        if self.port is not None and int(self.port) != default_port:
-            host = f"{host}:{self.port}"
+        host = self._authority(conn_host)
         headers["Host"] = host
         now = _dt.datetime.now(_dt.timezone.utc)
         path, _, query = req.path.partition("?")
@@ -561,6 +570,10 @@ class Client:
             def on_end() -> None:
                 try:
                     data = _xml.parse_list(b"".join(parts))
+                except _xml.MalformedXML as err:
+                    _finish(op, fn, _xml.unreadable_answer(
+                        err, res.statusCode, f"{req.method} {req.url}",
+                        res.headers.get("x-amz-request-id")), None)
                 except Exception as err:  # noqa: BLE001 - reported, as knox reports it
                     _finish(op, fn, err, None)
                 else:
@@ -612,10 +625,7 @@ class Client:
             self.style, self.bucket,
             _naming.encode_special_characters(_naming.ensure_leading_slash(filename)),
         )
-        host = self.host
-        default_port = 443 if self.secure else 80
-        if self.port is not None and int(self.port) != default_port:
-            host = f"{host}:{self.port}"
+        host = self._authority(self.host)
         extra = options.get("extraHeaders") or {}
         headers = dict(extra)
         if options.get("contentType"):
