@@ -44,6 +44,7 @@ from typing import (
 from . import _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
+from ._paging import PageGuard
 from ._work import (
     Session,
     Shared,
@@ -147,6 +148,8 @@ class Lister(Operation):
         super().__init__()
         self._client = client
         self._query = _list_query(params)
+        self._guard = PageGuard(f"listing of bucket {client.bucket!r} prefix "
+                                f"{self._query.get('prefix', '')!r}")
         self._cond = threading.Condition(threading.Lock())
         self._pages: Deque[Deque[Entry]] = collections.deque()
         self._next: Optional[Tuple[str, str]] = None  # (query name, value) of the next page
@@ -297,6 +300,8 @@ class Lister(Operation):
                 try:
                     page = functools.partial(self._fetch_page, session, current)
                     entries, nxt = with_200_retries(self._client, session, page)
+                    if nxt is not None:  # once per page, not per attempt
+                        self._guard.advance(nxt, len(entries))
                 except BaseException as exc:  # noqa: BLE001 - delivered to the consumer
                     with self._cond:
                         self._fetch_error = exc
@@ -352,8 +357,6 @@ class Lister(Operation):
             if not last:
                 raise _xml.MalformedXML("listing truncated without a continuation token")
             nxt = ("start-after", str(last))
-        if nxt == current:
-            raise _xml.MalformedXML(f"listing did not advance past {nxt[1]!r}")
         return entries, nxt
 
 
