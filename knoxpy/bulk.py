@@ -538,6 +538,45 @@ class _Copier:
             raise
 
 
+class _CopyPlan:
+    """What copyAll copies: ``(key, dest key, size)`` for each listed key, in listing order.
+
+    A copy within the source bucket may land under the source prefix, after the key
+    being copied: the listing would reach it later and copy the copy. Those destination
+    keys, and only those, are remembered until the listing passes them, and skipped
+    when it reaches them; every other listed key is copied (even one under the
+    destination prefix). Keys are listed in order and ``dest prefix + rest`` keeps that
+    order, so the remembered keys form a sorted queue, dropped from its front as the
+    listing moves on. Not thread-safe: workers take from it through :class:`Shared`.
+    """
+
+    def __init__(self, listing: Iterator[Entry], prefix: str, dest_prefix: str,
+                 same_bucket: bool) -> None:
+        self._listing = listing
+        self._prefix = prefix
+        self._dest_prefix = dest_prefix
+        self._same_bucket = same_bucket
+        self._ahead: Deque[str] = collections.deque()  # copies the listing has yet to reach
+
+    def __iter__(self) -> Iterator[Tuple[str, str, Optional[int]]]:
+        return self
+
+    def __next__(self) -> Tuple[str, str, Optional[int]]:
+        ahead = self._ahead
+        while True:
+            entry = next(self._listing)
+            key = str(entry["Key"])
+            while ahead and ahead[0] < key:
+                ahead.popleft()
+            if ahead and ahead[0] == key:  # a copy made by this copyAll
+                ahead.popleft()
+                continue
+            dest_key = self._dest_prefix + key[len(self._prefix):]
+            if self._same_bucket and dest_key > key and dest_key.startswith(self._prefix):
+                ahead.append(dest_key)  # reserved before it is written: no worker races it
+            return key, dest_key, entry.get("Size")
+
+
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
              fn: Optional[Callback] = None, *, concurrency: Optional[int] = None) -> Operation:
     """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
@@ -576,31 +615,25 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
         dest_client = client if same_bucket else Client(dict(client.options, **options))
     except ValidationError as err:
         return fail_later(op, fn, err)
-    # Copies made inside the source prefix would be listed and copied again.
-    skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
-        else None
-
     def on_retry(info: Any) -> None:
         op._post("retry", info)
 
     copier = _Copier(client, dest_client, n, on_retry)
     listing = Lister(client, {"prefix": prefix})
     listing._on_retry = on_retry
-    source = Shared(listing)
+    # A destination bucket of the source's name may be the source: its copies may be listed.
+    source = Shared(_CopyPlan(listing, prefix, dest_prefix, dest_bucket == client.bucket))
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 
     def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
-            entry = source.next()
-            if entry is None:
+            planned = source.next()
+            if planned is None:
                 return
-            key = str(entry["Key"])
-            if skip is not None and key.startswith(skip):
-                continue
-            dest_key = dest_prefix + key[len(prefix):]
+            key, dest_key, size = planned
             try:
-                etag = copier.copy(session, key, dest_key, entry.get("Size"))
+                etag = copier.copy(session, key, dest_key, size)
             except _PER_KEY as err:
                 if isinstance(err, S3Error) and err.code == "NoSuchBucket":
                     raise  # the destination is gone: every key would fail
