@@ -346,6 +346,11 @@ class Lister(Operation):
         if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
             raise _xml.error_from(data, 200)
         entries = _page_entries(data)
+        for entry in entries:
+            size = entry.get("Size", 0)
+            if "Key" in entry and (not isinstance(size, int) or size < 0):
+                raise _xml.MalformedXML(f"{self._guard.what} listed key {entry['Key']!r} "
+                                        f"with Size {size!r}, not a number of bytes")
         if not data.get("IsTruncated"):
             return entries, None
         token = data.get("NextContinuationToken")

@@ -417,7 +417,8 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
         size = int(entry.get("Size", 0))
         count, total = count + 1, total + size
         modified = entry.get("LastModified")
-        when = modified.astimezone().strftime("%Y-%m-%d %H:%M:%S") if modified else " " * 19
+        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
         name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
         print(f"{when} {human_size(size) if args.human_readable else size:>10} {name}")
     if args.summarize:

@@ -106,3 +106,37 @@ def test_resume_fails_on_a_list_parts_marker_that_does_not_advance(srv: S3Server
                                                 resume=True).wait(HANG_GUARD)
     assert "resume.bin" not in srv.buckets["bkt"].objects  # nothing completed from half a list
     assert len(srv.buckets["bkt"].uploads) == 1  # left to resume, as any failed resumable upload
+
+
+def _page(contents: str) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bkt</Name>'
+            f'<IsTruncated>false</IsTruncated><Contents>{contents}</Contents>'
+            '</ListBucketResult>').encode()
+
+
+@pytest.mark.parametrize("size, shown", [("12abc", "'12abc'"), ("-5", "-5"), ("", "''")])
+def test_a_listed_size_that_is_not_a_number_fails_the_listing(srv: S3Server, size: str,
+                                                              shown: str) -> None:
+    srv.inject("bad_xml", body=_page(f"<Key>p/a</Key><Size>{size}</Size>"))
+    with pytest.raises(knoxpy.MalformedXML,
+                       match=f"listing of bucket 'bkt' prefix 'p/' listed key 'p/a' with Size "
+                             f"{shown}, not a number of bytes"):
+        list(fault_client(srv).listAll({"prefix": "p/"}))
+
+
+def test_cli_ls_of_a_bad_listing_prints_one_error_line(srv: S3Server, tmp_path: Path) -> None:
+    srv.inject("bad_xml", body=_page("<Key>p/a</Key><Size>12abc</Size>"))
+    srv.inject("bad_xml", body=_page("<Key>p/b</Key><Size>3</Size>"
+                                     "<LastModified>last week</LastModified>"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID="AKID", AWS_SECRET_ACCESS_KEY="s3cr3t")
+    argv = [sys.executable, "-m", "knoxpy", "--endpoint-url", srv.url, "ls", "s3://bkt/p/"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=HANG_GUARD,
+                          stdin=subprocess.DEVNULL)
+    assert (done.returncode, done.stderr.splitlines()) == (1, [
+        "knoxpy: error: listing of bucket 'bkt' prefix 'p/' listed key 'p/a' with Size "
+        "'12abc', not a number of bytes"])
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=HANG_GUARD,
+                          stdin=subprocess.DEVNULL)  # a date it cannot read is shown as sent
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "last week                    3 b\n", "")
