@@ -337,8 +337,9 @@ class Lister(Operation):
                     ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
         query = dict(self._query)
         if current is not None:
-            if current[0] == "start-after":
+            if current[0] == "start-after":  # a store that answered V1, which reads marker
                 query.pop("continuation-token", None)
+                query["marker"] = current[1]
             query[current[0]] = current[1]
         path = "/?" + "&".join(f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
         _, body = session.send(self._client, "GET", path)

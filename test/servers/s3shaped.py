@@ -54,6 +54,9 @@ defaults to half the body.
                        NextPartNumberMarker the part-number-marker sent (default match: both)
   bad_header           name='Content-Length', value='12abc': the answer's header set to value
                        (replacing the server's own); the body is sent as it is
+  answer_v1            a ListObjectsV2 request is served as V1, as a store that speaks only V1:
+                       list-type, continuation-token and start-after ignored, marker honoured
+                       (default match: ListObjects)
 
 Options: ``require_region`` (a SigV4 credential scope naming another region -> 400
 AuthorizationHeaderMalformed with <Region> and x-amz-bucket-region), ``reject_checksum_trailer``
@@ -136,7 +139,7 @@ FAULTS = frozenset({
     'reset_request_body', 'reset_response_body', 'status', 'stall_before_headers',
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
     'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
-    'cycle_tokens', 'stuck_marker', 'bad_header'})
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1'})
 _CUTS = ('reset_response_body', 'short_body', 'stall_mid_body')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
          'cache-control', 'expires')
@@ -449,6 +452,7 @@ def _is_list(r: Request) -> bool:
 _LISTINGS: Dict[str, Callable[[Request], bool]] = {  # the default match of these faults
     'cycle_tokens': _is_list,
     'stuck_marker': lambda r: _is_list(r) or (r.method == 'GET' and 'uploadId' in r.query),
+    'answer_v1': _is_list,
 }
 
 
@@ -643,6 +647,9 @@ class S3Server:
         if self.record:
             self.requests.append(req)
         faults = self._take_faults(req) if self._faults else {}
+        if 'answer_v1' in faults:
+            for name in ('list-type', 'continuation-token', 'start-after'):
+                req.query.pop(name, None)
         conn = h.get('connection', '').lower()
         keep = 'close' not in conn if version == 'HTTP/1.1' else 'keep-alive' in conn
         resp = self._early(req, faults)

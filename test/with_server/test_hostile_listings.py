@@ -140,3 +140,14 @@ def test_cli_ls_of_a_bad_listing_prints_one_error_line(srv: S3Server, tmp_path: 
                           stdin=subprocess.DEVNULL)  # a date it cannot read is shown as sent
     assert (done.returncode, done.stdout, done.stderr) == (
         0, "last week                    3 b\n", "")
+
+
+def test_a_store_that_answers_v1_is_listed_to_the_end(srv: S3Server) -> None:
+    """A V1-only store ignores start-after: the next page is asked for with marker too."""
+    keys = [f"p/k{i:04d}" for i in range(2500)]
+    for key in keys:
+        srv.put("bkt", key, b"")
+    srv.inject("answer_v1", count=FOREVER)
+    listing = fault_client(srv).listAll({"prefix": "p/"})
+    assert [e["Key"] for e in listing] == keys
+    assert [r.query.get("marker") for r in srv.requests] == [None, "p/k0999", "p/k1999"]
