@@ -621,6 +621,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
         dest_client = client if same_bucket else Client(dict(client.options, **options))
     except ValidationError as err:
         return fail_later(op, fn, err)
+
     def on_retry(info: Any) -> None:
         op._post("retry", info)
 
