@@ -44,6 +44,7 @@ from typing import (
 from . import _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
+from ._paging import PageGuard
 from ._work import (
     Session,
     Shared,
@@ -147,6 +148,8 @@ class Lister(Operation):
         super().__init__()
         self._client = client
         self._query = _list_query(params)
+        self._guard = PageGuard(f"listing of bucket {client.bucket!r} prefix "
+                                f"{self._query.get('prefix', '')!r}")
         self._cond = threading.Condition(threading.Lock())
         self._pages: Deque[Deque[Entry]] = collections.deque()
         self._next: Optional[Tuple[str, str]] = None  # (query name, value) of the next page
@@ -297,6 +300,8 @@ class Lister(Operation):
                 try:
                     page = functools.partial(self._fetch_page, session, current)
                     entries, nxt = with_200_retries(self._client, session, page)
+                    if nxt is not None:  # once per page, not per attempt
+                        self._guard.advance(nxt, len(entries))
                 except BaseException as exc:  # noqa: BLE001 - delivered to the consumer
                     with self._cond:
                         self._fetch_error = exc
@@ -332,8 +337,9 @@ class Lister(Operation):
                     ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
         query = dict(self._query)
         if current is not None:
-            if current[0] == "start-after":
+            if current[0] == "start-after":  # a store that answered V1, which reads marker
                 query.pop("continuation-token", None)
+                query["marker"] = current[1]
             query[current[0]] = current[1]
         path = "/?" + "&".join(f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
         _, body = session.send(self._client, "GET", path)
@@ -341,6 +347,11 @@ class Lister(Operation):
         if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
             raise _xml.error_from(data, 200)
         entries = _page_entries(data)
+        for entry in entries:
+            size = entry.get("Size", 0)
+            if "Key" in entry and (not isinstance(size, int) or size < 0):
+                raise _xml.MalformedXML(f"{self._guard.what} listed key {entry['Key']!r} "
+                                        f"with Size {size!r}, not a number of bytes")
         if not data.get("IsTruncated"):
             return entries, None
         token = data.get("NextContinuationToken")
@@ -352,8 +363,6 @@ class Lister(Operation):
             if not last:
                 raise _xml.MalformedXML("listing truncated without a continuation token")
             nxt = ("start-after", str(last))
-        if nxt == current:
-            raise _xml.MalformedXML(f"listing did not advance past {nxt[1]!r}")
         return entries, nxt
 
 
@@ -535,6 +544,45 @@ class _Copier:
             raise
 
 
+class _CopyPlan:
+    """What copyAll copies: ``(key, dest key, size)`` for each listed key, in listing order.
+
+    A copy within the source bucket may land under the source prefix, after the key
+    being copied: the listing would reach it later and copy the copy. Those destination
+    keys, and only those, are remembered until the listing passes them, and skipped
+    when it reaches them; every other listed key is copied (even one under the
+    destination prefix). Keys are listed in order and ``dest prefix + rest`` keeps that
+    order, so the remembered keys form a sorted queue, dropped from its front as the
+    listing moves on. Not thread-safe: workers take from it through :class:`Shared`.
+    """
+
+    def __init__(self, listing: Iterator[Entry], prefix: str, dest_prefix: str,
+                 same_bucket: bool) -> None:
+        self._listing = listing
+        self._prefix = prefix
+        self._dest_prefix = dest_prefix
+        self._same_bucket = same_bucket
+        self._ahead: Deque[str] = collections.deque()  # copies the listing has yet to reach
+
+    def __iter__(self) -> Iterator[Tuple[str, str, Optional[int]]]:
+        return self
+
+    def __next__(self) -> Tuple[str, str, Optional[int]]:
+        ahead = self._ahead
+        while True:
+            entry = next(self._listing)
+            key = str(entry["Key"])
+            while ahead and ahead[0] < key:
+                ahead.popleft()
+            if ahead and ahead[0] == key:  # a copy made by this copyAll
+                ahead.popleft()
+                continue
+            dest_key = self._dest_prefix + key[len(self._prefix):]
+            if self._same_bucket and dest_key > key and dest_key.startswith(self._prefix):
+                ahead.append(dest_key)  # reserved before it is written: no worker races it
+            return key, dest_key, entry.get("Size")
+
+
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
              fn: Optional[Callback] = None, *, concurrency: Optional[int] = None) -> Operation:
     """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
@@ -573,9 +621,6 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
         dest_client = client if same_bucket else Client(dict(client.options, **options))
     except ValidationError as err:
         return fail_later(op, fn, err)
-    # Copies made inside the source prefix would be listed and copied again.
-    skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
-        else None
 
     def on_retry(info: Any) -> None:
         op._post("retry", info)
@@ -583,21 +628,19 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     copier = _Copier(client, dest_client, n, on_retry)
     listing = Lister(client, {"prefix": prefix})
     listing._on_retry = on_retry
-    source = Shared(listing)
+    # A destination bucket of the source's name may be the source: its copies may be listed.
+    source = Shared(_CopyPlan(listing, prefix, dest_prefix, dest_bucket == client.bucket))
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 
     def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
-            entry = source.next()
-            if entry is None:
+            planned = source.next()
+            if planned is None:
                 return
-            key = str(entry["Key"])
-            if skip is not None and key.startswith(skip):
-                continue
-            dest_key = dest_prefix + key[len(prefix):]
+            key, dest_key, size = planned
             try:
-                etag = copier.copy(session, key, dest_key, entry.get("Size"))
+                etag = copier.copy(session, key, dest_key, size)
             except _PER_KEY as err:
                 if isinstance(err, S3Error) and err.code == "NoSuchBucket":
                     raise  # the destination is gone: every key would fail
