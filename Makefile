@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test test-all lint bench soak docs clean
+.PHONY: demo test test-all test-pythons lint bench soak docs clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,9 @@ test: $(STAMP)
 
 # The suite on every Python users have: 3.11 in .venv, the others in .venv-3.X.
 PYTHONS ?= 3.10 3.12 3.13
-test-all: test
+test-all: test test-pythons
+
+test-pythons:
 	@for v in $(PYTHONS); do \
 	    py=$$(.ci/python-for $$v) || exit 1; \
 	    echo "== Python $$v ($$py)"; \
