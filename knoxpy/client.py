@@ -644,6 +644,40 @@ class Client:
             self._explain.presigned(url, trace, (self.secret, self.token))
         return url
 
+    def presignedPost(self, filename: str, options: Optional[Mapping[str, Any]] = None
+                      ) -> Dict[str, Any]:
+        """A browser upload straight to S3: the URL to POST a form to, and its fields
+        (Signature V4; beyond knox).
+
+        ``options``: ``expires`` (seconds from now, or a datetime; default 3600),
+        ``conditions`` (extra policy conditions, such as ``["content-length-range", 0,
+        10485760]``), ``fields`` (more form fields, each also a condition). ``filename`` may
+        end in ``${filename}``. The form's last field must be the file itself.
+
+        >>> import knoxpy
+        >>> client = knoxpy.createClient(key='AKID', secret='s3cr3t', bucket='learnboost')
+        >>> post = client.presignedPost('/uploads/${filename}', {'expires': 600})
+        >>> post['url'], post['fields']['key']
+        ('https://learnboost.s3.amazonaws.com/', 'uploads/${filename}')
+        """
+        options = _js.defined(options)
+        now = _dt.datetime.now(_dt.timezone.utc)
+        expires = options.get("expires", 3600)
+        if isinstance(expires, _dt.datetime):
+            expires = _epoch(expires) - int(now.timestamp())
+        elif isinstance(expires, float) and math.isfinite(expires):
+            expires = int(expires)
+        fields = auth.post_policy_v4(
+            bucket=self.bucket, key=_naming.ensure_leading_slash(filename)[1:],
+            key_id=self.key, secret=self.secret, region=self.region, now=now,
+            expires=expires, conditions=options.get("conditions") or (),
+            fields=_js.defined(options.get("fields")), token=self.token,
+        )
+        scheme = "https" if self.secure else "http"
+        url = scheme + "://" + self._authority(self.host) + _naming.request_target(
+            self.style, self.bucket, "/")
+        return _js.Record(url=url, fields=_js.Record(fields))
+
     def _signed_url_v2(self, filename: str, epoch: int, options: Dict[str, Any]) -> str:
         pathname = auth.url_pathname(filename)
         resource = "/" + self.bucket + _naming.ensure_leading_slash(pathname)
@@ -734,6 +768,7 @@ class Client:
     copy_file_to = copyFileTo
     delete_multiple = deleteMultiple
     signed_url = signedUrl
+    presigned_post = presignedPost
     list_all = listAll
     delete_all = deleteAll
     copy_all = copyAll
