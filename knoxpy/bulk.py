@@ -39,6 +39,7 @@ from typing import (
     Optional,
     Tuple,
     TypeVar,
+    Union,
 )
 
 from . import _xml, auth
@@ -366,6 +367,73 @@ class Lister(Operation):
         return entries, nxt
 
 
+class VersionLister(Lister):
+    """Every version and delete marker under a prefix, across pages: what
+    ``client.listAllVersions(params)`` returns; a readable and an iterator as :class:`Lister`.
+
+    Entries (ListObjectVersions, by key, newest first): ``Key``, ``VersionId``, ``IsLatest``,
+    ``LastModified``, ``DeleteMarker`` (bool) and, for versions, ``ETag``, ``Size``,
+    ``StorageClass``; with a delimiter, common prefixes as ``{'Prefix': ...}``. Give the
+    listing to ``deleteAll`` to delete those very versions.
+
+    >>> for v in client.listAllVersions({'prefix': 'logs/'}):      # doctest: +SKIP
+    ...     print(v['Key'], v['VersionId'], v['DeleteMarker'])
+    """
+
+    def __init__(self, client: Client, params: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(client, params)
+        self._query = _versions_query(params)
+        self._guard = PageGuard(f"version listing of bucket {client.bucket!r} prefix "
+                                f"{self._query.get('prefix', '')!r}")
+
+    def __repr__(self) -> str:
+        return (f"<knoxpy.bulk.VersionLister bucket={self._client.bucket!r} "
+                f"query={self._query!r}>")
+
+    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
+                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+        query = dict(self._query)
+        if current is not None:  # "version-marker": key and version id, as one opaque token
+            key_marker, _, version_marker = current[1].partition("\n")
+            query["key-marker"] = key_marker
+            if version_marker:
+                query["version-id-marker"] = version_marker
+        path = "/?versions&" + "&".join(
+            f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
+        _, body = session.send(self._client, "GET", path)
+        data = _xml.parse_versions(body)
+        if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
+            raise _xml.error_from(data, 200)
+        entries: List[Entry] = list(data["Versions"])
+        prefixes = [{"Prefix": p.get("Prefix", "")} if isinstance(p, dict) else {"Prefix": p}
+                    for p in data.get("CommonPrefixes") or []]
+        if prefixes:
+            entries = sorted(entries + prefixes, key=lambda e: str(e.get("Key", e.get("Prefix"))))
+        if not data.get("IsTruncated"):
+            return entries, None
+        next_key = str(data.get("NextKeyMarker") or "")
+        if not next_key:
+            raise _xml.MalformedXML("version listing truncated without a NextKeyMarker")
+        next_version = str(data.get("NextVersionIdMarker") or "")
+        return entries, ("version-marker", f"{next_key}\n{next_version}")
+
+
+def _versions_query(params: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """ListObjectVersions parameters: ``prefix``, ``delimiter``, ``max-keys``; knox's
+    ``marker`` is the ``key-marker``."""
+    query = _list_query(params)
+    del query["list-type"]
+    if "start-after" in query:
+        query["key-marker"] = query.pop("start-after")
+    return query
+
+
+def list_all_versions(client: Client, params: Optional[Mapping[str, Any]] = None
+                      ) -> VersionLister:
+    """``client.listAllVersions(params)``: every version and delete marker, page by page."""
+    return VersionLister(client, params)
+
+
 def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> Lister:
     """``client.listAll(params)``: every key under a prefix, as a readable and an iterator.
 
@@ -377,17 +445,23 @@ def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> List
 
 
 # -- deleteAll -------------------------------------------------------------------------------
-def _delete_key(item: Any) -> Optional[str]:
+ToDelete = Union[str, Tuple[str, Optional[str]]]  # a key, or (key, version id)
+
+
+def _delete_key(item: Any) -> Optional[ToDelete]:
     """A key as ``build_delete`` takes it; common prefixes (``{'Prefix'}``) are skipped.
 
     Strings follow knox's ``deleteMultiple`` (a leading ``/`` is dropped); a listing
-    entry's ``Key`` is the key itself, so it is given its own leading slash to drop.
+    entry's ``Key`` is the key itself, so it is given its own leading slash to drop. An
+    entry with a ``VersionId`` (from ``listAllVersions``) deletes that version.
     """
     if isinstance(item, str):
         return item
     if isinstance(item, Mapping):
         if "Key" in item:
-            return "/" + str(item["Key"])
+            key = "/" + str(item["Key"])
+            version = item.get("VersionId")
+            return key if version is None else (key, str(version))
         if "Prefix" in item:
             return None
     raise ValidationError(
@@ -395,7 +469,7 @@ def _delete_key(item: Any) -> Optional[str]:
     )
 
 
-def _delete_batch(session: Session, client: Client, keys: List[str]
+def _delete_batch(session: Session, client: Client, keys: List[ToDelete]
                   ) -> Tuple[int, List[Dict[str, str]]]:
     xml = _xml.build_delete(keys)
     md5 = auth.content_md5(xml)
@@ -403,7 +477,9 @@ def _delete_batch(session: Session, client: Client, keys: List[str]
                            {"Content-Length": len(xml), "Content-MD5": md5}, xml)
     result = _xml.parse_delete_result(body)
     errors = [{"Key": str(e.get("Key", "")), "Code": str(e.get("Code", "")),
-               "Message": str(e.get("Message", ""))} for e in result["Errors"]]
+               "Message": str(e.get("Message", "")),
+               **({"VersionId": str(e["VersionId"])} if e.get("VersionId") else {})}
+              for e in result["Errors"]]
     return len(result["Deleted"]), errors
 
 
@@ -411,12 +487,13 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
                concurrency: Optional[int] = None) -> Operation:
     """``client.deleteAll(keys, fn)``: delete any number of keys, 1000 per request, in parallel.
 
-    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``) or a
-    ``listAll`` listing. Deleting starts at once, whether or not anyone waits; up to
-    ``concurrency`` batches (client option, default 4) are in flight. Events:
-    ``'keyError'`` ``{Key, Code, Message}`` for each key S3 refused, as batches come
-    back; ``'retry'``; ``'end'`` (the result). ``'error'`` only when the operation fails
-    as a whole (a batch answered with an error after retries, a failing listing).
+    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``, and
+    ``VersionId`` to delete one version) or a ``listAll``/``listAllVersions`` listing.
+    Deleting starts at once, whether or not anyone waits; up to ``concurrency`` batches
+    (client option, default 4) are in flight. Events: ``'keyError'`` ``{Key, Code,
+    Message}`` for each key S3 refused, as batches come back; ``'retry'``; ``'end'`` (the
+    result). ``'error'`` only when the operation fails as a whole (a batch answered with
+    an error after retries, a failing listing).
     Result: ``{'deleted': int, 'errors': [{Key, Code, Message}, ...]}``.
 
     >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
@@ -445,7 +522,7 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
 
     def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
-            batch = source.take(DELETE_BATCH, _delete_key)
+            batch: List[ToDelete] = source.take(DELETE_BATCH, _delete_key)
             if not batch:
                 return
             deleted, errors = _delete_batch(session, client, batch)

@@ -409,6 +409,8 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     if not args.recursive:
         params["delimiter"] = "/"
     shown = url.key[: url.key.rfind("/") + 1]  # names are shown relative to the "directory"
+    if args.versions:
+        return _ls_versions(client, params, shown, args)
     count = total = 0
     for entry in client.listAll(params):
         if "Prefix" in entry:
@@ -424,6 +426,25 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     if args.summarize:
         print(f"\nTotal Objects: {count}\n   Total Size: "
               f"{human_size(total) if args.human_readable else total}")
+    return 0
+
+
+def _ls_versions(client: Client, params: Dict[str, Any], shown: str,
+                 args: argparse.Namespace) -> int:
+    """``ls --versions``: every version and delete marker, newest first for each key."""
+    for entry in client.listAllVersions(params):
+        if "Prefix" in entry:
+            print(f"{'PRE':>30} {entry['Prefix'][len(shown):]}")
+            continue
+        modified = entry.get("LastModified")
+        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
+        size = int(entry.get("Size", 0))
+        what = "DELETED" if entry.get("DeleteMarker") else (
+            human_size(size) if args.human_readable else str(size))
+        name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
+        latest = " (latest)" if entry.get("IsLatest") else ""
+        print(f"{when} {what:>10} {name} {entry.get('VersionId', '')}{latest}")
     return 0
 
 
@@ -561,14 +582,20 @@ def cmd_get(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
     url = _need_s3(args.path, "rm's address")
     client = ctx.client(url.bucket)
+    if args.version_id is not None and (args.recursive or not args.version_id.strip()):
+        raise CLIError("--version-id takes one version of one key (not with --recursive)")
     if not args.recursive:
+        what = f"{url} (version {args.version_id})" if args.version_id else str(url)
         if ctx.dryrun:
-            ctx.out.line(f"(dryrun) delete: {url}")
+            ctx.out.line(f"(dryrun) delete: {what}")
             return 0
-        res = client.del_(_filename(url.key)).end().wait()
+        filename = _filename(url.key)
+        if args.version_id:
+            filename += "?versionId=" + args.version_id  # that version, for good
+        res = client.del_(filename).end().wait()
         _check(res, url)
         res.resume()
-        ctx.out.line(f"delete: {url}")
+        ctx.out.line(f"delete: {what}")
         return 0
     keys = [str(e["Key"]) for e in client.listAll({"prefix": url.dir_prefix})]
     return _delete_keys(ctx, client, keys)
@@ -889,6 +916,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-h", "--human-readable", action="store_true",
                     help="sizes in KiB, MiB, GiB...")
     ls.add_argument("--summarize", action="store_true", help="end with the count and total size")
+    ls.add_argument("--versions", action="store_true",
+                    help="every version and delete marker, with its version id")
     ls.set_defaults(func=cmd_ls)
     for name, func in (("put", cmd_put), ("get", cmd_get), ("cp", cmd_cp), ("mv", cmd_mv)):
         p = cmds[name]
@@ -903,6 +932,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("path", metavar="s3://bucket/key")
     rm.add_argument("-r", "--recursive", action="store_true", help="every key under the prefix")
     rm.add_argument("--dryrun", action="store_true", help="show what would be deleted")
+    rm.add_argument("--version-id", metavar="ID", help="delete that version of the key")
     rm.set_defaults(func=cmd_rm)
     cat = cmds["cat"]
     cat.add_argument("path", metavar="s3://bucket/key")

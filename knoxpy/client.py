@@ -43,7 +43,7 @@ Callback = Callable[[Optional[BaseException], Any], Any]
 Headers = Dict[str, Any]
 
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
-LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
+LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix", "key-marker", "version-id-marker")
 # Common types knox's mime@1 knows that the stdlib table lacks before Python 3.12/3.13
 # (knox's README example is putFile('Readme.md', ...)).
 _EXTRA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".webp": "image/webp",
@@ -375,7 +375,7 @@ class Client:
         ...                  'Content-Type': 'application/json'})   # doctest: +SKIP
         >>> res = req.end('{"foo":"bar"}').wait()                   # doctest: +SKIP
         """
-        return self.request("PUT", _key_path(filename), headers)
+        return self.request("PUT", _key_path(filename, versioned=False), headers)
 
     def get(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A GET of ``filename`` (knox's ``get``); ``end()`` sends it."""
@@ -549,6 +549,28 @@ class Client:
         >>> data = client.list({'prefix': 'my-prefix'}).wait()   # doctest: +SKIP
         >>> [o['Key'] for o in data['Contents']]                  # doctest: +SKIP
         """
+        return self._list_page("", params, headers, fn, _xml.parse_list)
+
+    def listVersions(self, params: Any = None, headers: Any = None,
+                     fn: Optional[Callback] = None) -> Operation:
+        """List one page of versions and delete markers, as ``list`` lists keys (beyond knox).
+
+        ``params``: ``prefix``, ``delimiter``, ``max-keys``, ``key-marker``,
+        ``version-id-marker`` (``marker`` is the key marker). ``data`` has ``IsTruncated``,
+        ``NextKeyMarker``, ``NextVersionIdMarker`` and ``Versions``: every version and delete
+        marker by key, newest first, each with ``Key``, ``VersionId``, ``IsLatest``,
+        ``LastModified``, ``DeleteMarker`` (bool) and, for versions, ``ETag`` and ``Size``.
+
+        >>> data = client.listVersions({'prefix': 'logs/'}).wait()       # doctest: +SKIP
+        >>> [(v.Key, v.VersionId, v.DeleteMarker) for v in data.Versions]  # doctest: +SKIP
+        """
+        if isinstance(params, Mapping) and "marker" in params:
+            params = {("key-marker" if k == "marker" else k): v for k, v in params.items()}
+        return self._list_page("versions", params, headers, fn, _xml.parse_versions)
+
+    def _list_page(self, subresource: str, params: Any, headers: Any,
+                   fn: Optional[Callback], parse: Callable[[bytes], Any]) -> Operation:
+        """One page of a listing (``?versions`` or the keys), parsed, to ``fn(err, data)``."""
         if callable(headers):
             fn, headers = headers, {}
         if callable(params):
@@ -556,9 +578,10 @@ class Client:
         params = _js.defined(params)  # {'marker': None}: no marker, not marker=None
         if params and next(iter(params)) not in LIST_PARAMS:
             headers, params = params, None
-        query = ""
+        query = "?" + subresource if subresource else ""
         if params:
-            query = "?" + urllib.parse.urlencode(params, quote_via=_js_querystring_quote)
+            query += ("&" if query else "?") + urllib.parse.urlencode(
+                params, quote_via=_js_querystring_quote)
         req = self.request("GET", query, headers)
         op = Operation()
         req.on("response", lambda res: op.emit("response", res))
@@ -569,7 +592,7 @@ class Client:
 
             def on_end() -> None:
                 try:
-                    data = _xml.parse_list(b"".join(parts))
+                    data = parse(b"".join(parts))
                 except _xml.MalformedXML as err:
                     _finish(op, fn, _xml.unreadable_answer(
                         err, res.statusCode, f"{req.method} {req.url}",
@@ -734,6 +757,16 @@ class Client:
 
         return list_all(self, params)
 
+    def listAllVersions(self, params: Optional[Mapping[str, Any]] = None) -> Any:
+        """Every version and delete marker under a prefix, across pages (beyond knox).
+
+        >>> for v in client.listAllVersions({'prefix': 'logs/'}):   # doctest: +SKIP
+        ...     print(v['Key'], v['VersionId'], v['IsLatest'], v['DeleteMarker'])
+        """
+        from .bulk import list_all_versions
+
+        return list_all_versions(self, params)
+
     def deleteAll(self, keys: Any, fn: Optional[Callback] = None) -> Operation:
         """Delete any number of keys in parallel batches of 1000.
 
@@ -770,6 +803,8 @@ class Client:
     signed_url = signedUrl
     presigned_post = presignedPost
     list_all = listAll
+    list_versions = listVersions
+    list_all_versions = listAllVersions
     delete_all = deleteAll
     copy_all = copyAll
 
@@ -812,17 +847,20 @@ def _clean_options(opts: Dict[str, Any]) -> None:
             f"agent must be a urllib3.PoolManager or None, not {type(agent).__name__}")
 
 
-def _key_path(filename: str) -> str:
-    """A key as knox puts it in a request path; control characters are refused first."""
+def _key_path(filename: str, versioned: bool = True) -> str:
+    """A key as knox puts it in a request path; control characters are refused first.
+    Reads and deletes take a trailing ``?versionId=ID`` as that version; a PUT makes one."""
     _validate.check_key(filename)
-    return _naming.encode_special_characters(filename)
+    if not versioned:
+        return _naming.encode_special_characters(filename)
+    return _naming.encode_key(filename)
 
 
 def _copy_headers(source_bucket: str, source: str, headers: Optional[Headers]) -> Headers:
     """knox's ``getCopyHeaders``."""
     out = dict(headers or {})
     _validate.check_key(source)
-    out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_special_characters(
+    out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_key(
         _naming.ensure_leading_slash(source)
     )
     out["Content-Length"] = 0

@@ -469,6 +469,9 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     op = Operation()
     try:
         opts = Options(client, options)
+        if opts.version_id is not None:
+            raise ValidationError("upload: versionId is a download option (S3 gives each "
+                                  "upload its own version)")
         key = key_of(filename)
         if not key:
             raise ValidationError("upload: filename must name a key")

@@ -293,6 +293,11 @@ def check_presigned_post(ran: Ran) -> None:
     assert "x-amz-signature" in fields and "policy" in fields
 
 
+def check_versions(ran: Ran) -> None:
+    assert ran.out.splitlines()[:2] == ["notes.txt True False", "notes.txt False False"]
+    assert "b'draft'" in ran.out
+
+
 # A piece of each block's text -> its check. Every entry must match a block.
 CHECKS: Dict[str, Callable[[Ran], None]] = {
     "    bucket='learnboost',\n)": check_client,
@@ -305,6 +310,7 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
     "client.upload(lines(), '/logs/app.log'": check_upload_download,
     "{'prefix': 'porting-backup/'}": check_bulk,
     "post = client.presignedPost('/uploads/${filename}'": check_presigned_post,
+    "data = client.listVersions({'prefix': 'notes'}).wait()": check_versions,
     "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,
     "{'x-amz-acl': 'public-read'}": check_acl_header,
