@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from xml.parsers.expat import ExpatError
 
 from . import _validate
@@ -20,6 +20,8 @@ __all__ = [
     "MalformedXML",
     "build_complete_multipart",
     "build_delete",
+    "build_restore",
+    "build_tagging",
     "error_from",
     "parse",
     "parse_complete_multipart",
@@ -30,6 +32,7 @@ __all__ = [
     "parse_list",
     "parse_list_multipart_uploads",
     "parse_list_parts",
+    "parse_tagging",
     "parse_versions",
     "region_from_error",
     "unreadable_answer",
@@ -268,6 +271,34 @@ def parse_list_parts(body: bytes) -> Dict[str, Any]:
     data = _normalize(_expect(body, "ListPartsResult"))
     data.setdefault("Part", [])
     return data
+
+
+MAX_TAGS = 10  # S3's limit per object
+
+
+def build_tagging(tags: Mapping[str, str]) -> bytes:
+    """A Tagging document (PutObjectTagging) from ``{key: value}``.
+
+    >>> build_tagging({'team': 'data & ml'})
+    b'<Tagging><TagSet><Tag><Key>team</Key><Value>data &amp; ml</Value></Tag></TagSet></Tagging>'
+    """
+    body = "".join(f"<Tag><Key>{_escape(k)}</Key><Value>{_escape(v)}</Value></Tag>"
+                   for k, v in tags.items())
+    return f"<Tagging><TagSet>{body}</TagSet></Tagging>".encode()
+
+
+def parse_tagging(body: bytes) -> Dict[str, str]:
+    """GetObjectTagging's Tagging document as ``{key: value}``."""
+    data = _expect(body, "Tagging")
+    tag_set = data.get("TagSet") or {}
+    tags = _as_list(tag_set.get("Tag") if isinstance(tag_set, dict) else None)
+    return {str(t.get("Key", "")): str(t.get("Value", "")) for t in tags if isinstance(t, dict)}
+
+
+def build_restore(days: int, tier: str) -> bytes:
+    """A RestoreRequest document (RestoreObject): keep the copy ``days``, fetch at ``tier``."""
+    return (f"<RestoreRequest><Days>{int(days)}</Days><GlacierJobParameters><Tier>"
+            f"{_escape(tier)}</Tier></GlacierJobParameters></RestoreRequest>").encode()
 
 
 def parse_list_multipart_uploads(body: bytes) -> Dict[str, Any]:

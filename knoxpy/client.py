@@ -757,6 +757,41 @@ class Client:
 
         return list_all(self, params)
 
+    def getTags(self, filename: str, fn: Optional[Callback] = None) -> Operation:
+        """The object's tags, ``{key: value}`` (beyond knox; ``knoxpy.objects``).
+
+        >>> client.getTags('/report.pdf').wait()        # doctest: +SKIP
+        {'team': 'data'}
+        """
+        from .objects import get_tags
+
+        op: Operation = get_tags(self, filename, fn)
+        return op
+
+    def putTags(self, filename: str, tags: Mapping[str, Any], fn: Optional[Callback] = None
+                ) -> Operation:
+        """Replace the object's tags (at most 10) with ``tags`` (beyond knox).
+
+        >>> client.putTags('/report.pdf', {'team': 'data'}).wait()   # doctest: +SKIP
+        {'team': 'data'}
+        """
+        from .objects import put_tags
+
+        op: Operation = put_tags(self, filename, tags, fn)
+        return op
+
+    def restore(self, filename: str, options: Optional[Mapping[str, Any]] = None,
+                fn: Optional[Callback] = None) -> Operation:
+        """Bring back an archived (Glacier) object: ``{days, tier, wait, poll}``; emits
+        ``'progress'`` ``{Key, ongoing, expiry}`` until the copy is readable (beyond knox).
+
+        >>> client.restore('/2019/logs.tar', {'days': 2}).wait()     # doctest: +SKIP
+        """
+        from .objects import restore
+
+        op: Operation = restore(self, filename, options, fn)
+        return op
+
     def listAllVersions(self, params: Optional[Mapping[str, Any]] = None) -> Any:
         """Every version and delete marker under a prefix, across pages (beyond knox).
 
@@ -804,6 +839,8 @@ class Client:
     presigned_post = presignedPost
     list_all = listAll
     list_versions = listVersions
+    get_tags = getTags
+    put_tags = putTags
     list_all_versions = listAllVersions
     delete_all = deleteAll
     copy_all = copyAll

@@ -298,6 +298,11 @@ def check_versions(ran: Ran) -> None:
     assert "b'draft'" in ran.out
 
 
+def check_tags_and_restore(ran: Ran) -> None:
+    assert ran.out.splitlines()[0] == "{'team': 'finance'}"
+    assert ran.out.splitlines()[-1] == "True" and "restore ongoing: False" in ran.out
+
+
 # A piece of each block's text -> its check. Every entry must match a block.
 CHECKS: Dict[str, Callable[[Ran], None]] = {
     "    bucket='learnboost',\n)": check_client,
@@ -311,6 +316,7 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
     "{'prefix': 'porting-backup/'}": check_bulk,
     "post = client.presignedPost('/uploads/${filename}'": check_presigned_post,
     "data = client.listVersions({'prefix': 'notes'}).wait()": check_versions,
+    "op = client.restore('/archive/2019.log'": check_tags_and_restore,
     "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,
     "{'x-amz-acl': 'public-read'}": check_acl_header,
