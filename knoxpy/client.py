@@ -361,7 +361,7 @@ class Client:
 
             exchange = Exchange(raw=self._explain.exchange(
                 req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
-                (self.secret, self.token)))
+                (self.secret, self.token, *_explain.customer_keys(headers))))
         if req.frame is not None:  # a framed body is a stream: its exchange is finished
             if exchange.finish().status < 300:
                 _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
