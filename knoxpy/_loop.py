@@ -497,12 +497,25 @@ class _Pool:
 _POOL = _Pool()
 
 
+SpawnHook = Callable[[Callback, Tuple[Any, ...]], Tuple[Callback, Tuple[Any, ...]]]
+_spawn_hook: Optional[SpawnHook] = None  # knoxpy.trace's, once a trace records
+
+
+def set_spawn_hook(hook: Optional[SpawnHook]) -> None:
+    """Let ``hook(fn, args)`` rewrap every task spawned (knoxpy.trace carries the knoxpy
+    call that spawned work to the worker that runs it)."""
+    global _spawn_hook
+    _spawn_hook = hook
+
+
 def spawn(fn: Callback, *args: Any, stealable_by: Optional[Loop] = None) -> None:
     """Run ``fn(*args)`` on a worker thread (or by ``stealable_by``'s thread while it waits).
 
     ``fn`` may return a generator that yields where it would wait (see ``_drive``); a
     loop thread that steals it waits for several such tasks at once.
     """
+    if _spawn_hook is not None:
+        fn, args = _spawn_hook(fn, args)
     _POOL.spawn(fn, args, stealable_by)
 
 

@@ -213,6 +213,8 @@ class ClientRequest(Operation):
     200
     """
 
+    traced: Any = None  # knoxpy.trace's hooks for this request, when its client records
+
     def __init__(
         self,
         method: str,
@@ -407,6 +409,8 @@ class ClientRequest(Operation):
 
     def _start(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> None:
         self._started = True
+        if self.traced is not None:
+            self.traced.queued()
         self._loop.ref()
         small = whole is not None and len(whole) <= CHUNK
         steal = small and self._loop.steals
@@ -491,6 +495,8 @@ class ClientRequest(Operation):
                     if raw is not None:
                         _transport.discard(raw)
                         raw = None
+                if self.traced is not None:
+                    self.traced.answered(raw, err, prefetched, self.method)
                 if self.aborted:
                     if raw is not None:
                         _transport.discard(raw)
@@ -506,6 +512,8 @@ class ClientRequest(Operation):
                 if reason and can_replay and self._backoff and attempt < self._backoff.max_retries:
                     delay = self._backoff.delay(attempt, _retry_after(raw))
                     attempt += 1
+                    if self.traced is not None:
+                        self.traced.again(reason, delay)
                     if raw is not None and prefetched is None:
                         _transport.discard(raw)
                     self._post("retry", {"reason": reason, "delay": delay, "attempt": attempt})
@@ -518,6 +526,7 @@ class ClientRequest(Operation):
                 self._loop.call_soon(self._on_error, err)
             else:
                 res = IncomingMessage(raw, self, self._loop, prefetched)
+                res._traced = self.traced
                 self._loop.call_soon(self._on_response, res)
         except BaseException as exc:  # noqa: BLE001 - a bug must still settle the request
             self._loop.call_soon(self._on_error, exc)
@@ -574,6 +583,8 @@ class IncomingMessage(Emitter):
     body nobody touches for ``IDLE_BODY_TIMEOUT`` seconds is discarded with a
     warning that names the request.
     """
+
+    _traced: Any = None  # knoxpy.trace's hooks: told when the body was read to its end
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
                  prefetched: Optional[bytes] = None) -> None:
@@ -781,6 +792,8 @@ class IncomingMessage(Emitter):
                 return
             self._eof = True
         _transport.discard(self._raw)
+        if self._traced is not None:
+            self._traced.finish()
 
     def _read_raw(self, amt: int) -> bytes:
         """One read from the socket; at the end the connection goes back to the pool."""
@@ -798,10 +811,14 @@ class IncomingMessage(Emitter):
             self._eof = True
             self._raw.close()
             self._raw.release_conn()
+            if self._traced is not None:
+                self._traced.finish(exc)
             raise _transport.map_error(exc, getattr(self.req, "method", ""), self.url) from exc
         if not chunk:
             self._eof = True
             _transport.release(self._raw)
+            if self._traced is not None:
+                self._traced.finish()
         return chunk
 
     def _ensure_reader(self) -> None:

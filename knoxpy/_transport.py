@@ -217,6 +217,23 @@ def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
 class _LeanRequest:
     """``request()`` for knoxpy's connections: one encoded head, small bodies in its packet."""
 
+    # When this connection was opened: (start, TCP connected, TLS done), for knoxpy.trace;
+    # timed once per connection, never per request.
+    opened: Optional[Tuple[float, float, float]] = None
+    _tcp_done = 0.0
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        self._tcp_done = time.monotonic()
+        return sock
+
+    def connect(self) -> None:
+        started = time.monotonic()
+        super().connect()  # type: ignore[misc]
+        tcp = self._tcp_done or started
+        tls = time.monotonic() if isinstance(self, urllib3.connection.HTTPSConnection) else tcp
+        self.opened = (started, tcp, tls)
+
     def request(self, method: str, url: str, body: Any = None,
                 headers: Optional[Mapping[str, str]] = None, *, chunked: bool = False,
                 preload_content: bool = True, decode_content: bool = True,

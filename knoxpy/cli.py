@@ -213,6 +213,11 @@ class Context:
             )
         if args.explain:
             self._base["explain"] = True
+        self.trace: Any = None
+        if args.trace:  # one recorder for every client, written when the command ends
+            from . import trace
+
+            self.trace = self._base["trace"] = trace.Recorder(args.trace)
         self._clients: Dict[str, Client] = {}
         self._lock = threading.Lock()
 
@@ -853,6 +858,12 @@ _COMMANDS: Dict[str, Tuple[str, str, str]] = {
              "removes what the source side no longer has; --dryrun shows what would be done.",
              "  knoxpy sync ./site s3://www/ --delete\n"
              "  knoxpy sync s3://backup/db/ ./db --dryrun"),
+    "trace": ("turn a HAR trace (--trace FILE.har) into a page",
+              "Write the self-contained HTML page of a HAR file that --trace wrote: the\n"
+              "waterfall of every request, grouped by the knoxpy call that made it; a click\n"
+              "on a row shows its signing steps and headers. No credentials needed.",
+              "  knoxpy --trace run.har put big.iso s3://backup/\n"
+              "  knoxpy trace run.har -o run.html"),
 }
 
 
@@ -882,6 +893,9 @@ def _globals_parser(defaults: bool) -> argparse.ArgumentParser:
                    help="teaching mode: print each HTTP request, its canonical request,"
                         " string to sign, signing key steps and signature, and the"
                         " response, on stderr (secrets masked)")
+    g.add_argument("--trace", metavar="FILE", default=d(None),
+                   help="record every request (timings, headers, signing steps; secrets"
+                        " masked) into FILE: HAR 1.2, or the waterfall page for .html")
     g.add_argument("-j", "--jobs", type=int, metavar="N", default=d(DEFAULT_JOBS),
                    help=f"files transferred at once (default {DEFAULT_JOBS})")
     return p
@@ -958,7 +972,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also delete what the source side does not have")
     sync.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
     sync.set_defaults(func=cmd_sync)
+    page = cmds["trace"]
+    page.add_argument("har", metavar="FILE.har")
+    page.add_argument("-o", "--output", metavar="PAGE.html",
+                      help="where to write the page (default: FILE.html beside it)")
     return parser
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """``knoxpy trace FILE.har -o PAGE.html``: the page of a HAR (needs no credentials)."""
+    from . import trace
+
+    output = args.output or os.path.splitext(args.har)[0] + ".html"
+    try:
+        count = trace.har_to_page(args.har, output)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    if not args.quiet:
+        print(f"{output}: {count} requests (open it in a browser)")
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -970,7 +1002,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
     out = Output(args.quiet, args.debug)
+    ctx: Optional[Context] = None
     try:
+        if args.command == "trace":
+            return cmd_trace(args)
         ctx = Context(args, out)
         status: int = args.func(ctx, args)
         return status
@@ -983,6 +1018,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         text = str(err) if isinstance(err, (CLIError, KnoxError)) else _reason(err)
         print(f"{PROG}: error: {text}", file=sys.stderr)
         return 1
+    finally:
+        if ctx is not None and ctx.trace is not None:
+            try:
+                print(f"{PROG}: trace written to {ctx.trace.save()}", file=sys.stderr)
+            except OSError as err:
+                print(f"{PROG}: error: could not write the trace: {_reason(err)}",
+                      file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -164,6 +164,12 @@ class Client:
         self.url = self.https if self.secure else self.http
         _explain.enable_from_env(os.environ)  # Node's DEBUG=knox
         self._explain = _explain.Explainer(opts.get("explain"))  # the teaching mode
+        self.trace: Any = None  # a knoxpy.trace.Recorder: every request, as HAR and a page
+        if opts.get("trace") not in (None, False):
+            from . import trace as _trace  # only for a client that records
+
+            self.trace = _trace.recorder_for(opts["trace"])
+            self.options["trace"] = self.trace  # copies of this client (copyTo) share it
 
     def __repr__(self) -> str:
         return (
@@ -194,6 +200,8 @@ class Client:
         req = ClientRequest(method, target, headers, wire_url, self._send, loop,
                             backoff=self._backoff, resend=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
+        if self.trace is not None:
+            req.traced = self.trace.track((self.secret, self.token))
         return req
 
     # -- where a request goes, and for which region it is signed ----------------------------
@@ -294,7 +302,11 @@ class Client:
         self._region_probed = True
         probe = ClientRequest("HEAD", _naming.request_target(self.style, self.bucket, "/"), {},
                               self.url("/"), self._send)
+        if self.trace is not None:
+            probe.traced = self.trace.track((self.secret, self.token))
         raw = self._sign_and_begin(probe, None, b"").finish()
+        if probe.traced is not None:
+            probe.traced.answered(raw, None, b"", "HEAD")
         try:
             region = raw.headers.get("x-amz-bucket-region")
         finally:
@@ -317,7 +329,8 @@ class Client:
         headers["Host"] = host
         now = _dt.datetime.now(_dt.timezone.utc)
         path, _, query = req.path.partition("?")
-        trace: Optional[Dict[str, Any]] = {} if self._explain.active() else None
+        explaining, traced = self._explain.active(), req.traced
+        trace: Optional[Dict[str, Any]] = {} if explaining or traced is not None else None
         if self.signatureVersion == 4:
             if whole is not None:
                 payload = auth.EMPTY_SHA256 if not whole else hashlib.sha256(whole).hexdigest()
@@ -351,7 +364,10 @@ class Client:
         target = path + ("?" + query if query else "")
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None
-        if trace is None:
+        if traced is not None:  # knoxpy.trace: the request as sent (a streamed body watched)
+            body = traced.sending(req.method, f"{scheme}://{host}{target}", headers, trace, body,
+                                  (self.secret, self.token, *_explain.customer_keys(headers)))
+        if not explaining:
             exchange = self._transport.begin(req.method, scheme, conn_host, port, target,
                                              headers, body)
         else:  # the teaching mode shows the answer with the request: read it at once
@@ -360,8 +376,10 @@ class Client:
                                             headers, body)
 
             exchange = Exchange(raw=self._explain.exchange(
-                req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
+                req.method, f"{scheme}://{host}{target}", target, headers, trace or {}, send,
                 (self.secret, self.token, *_explain.customer_keys(headers))))
+        if traced is not None:
+            traced.sent(exchange)
         if req.frame is not None:  # a framed body is a stream: its exchange is finished
             if exchange.finish().status < 300:
                 _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
