@@ -4,7 +4,9 @@ First knox's README story (put, putFile, getFile, copy, list, a signed URL,
 deleteMultiple), then what knoxpy adds beyond knox: an upload of a stream nobody knows
 the length of (multipart, with 'progress' and 'part' events), a verified download, a
 listing of a few hundred keys across pages, copyAll and deleteAll, and the command
-line, with one request explained by the teaching mode.
+line, with one request explained by the teaching mode. Every request the client made is
+traced (knoxpy.trace): at the end the demo writes a HAR file and its waterfall page, and
+prints where to open them.
 
 Run it with `make demo` (which installs what it needs), or `python examples/demo.py`
 inside the project's virtualenv. Nothing leaves this machine: the S3 server is
@@ -30,6 +32,7 @@ import knoxpy
 BUCKET = "learnboost"
 STREAM_MIB = 20  # the upload of unknown length
 MANY = 300  # keys for listAll, copyAll and deleteAll
+TRACE_DIR = os.path.join(tempfile.gettempdir(), "knoxpy-demo")  # where the trace goes
 
 
 def step(title: str) -> None:
@@ -233,6 +236,7 @@ def _same_file(a: str, b: str) -> bool:
 
 def main() -> int:
     began = time.monotonic()
+    os.makedirs(TRACE_DIR, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -247,6 +251,7 @@ def main() -> int:
             # no bucket.localhost
             endpoint="localhost", port=port, style="path",
             partSize=5 * 2**20,  # parts of 5 MiB (S3's least), so 20 MiB shows a few
+            trace=os.path.join(TRACE_DIR, "trace.har"),  # every request, for the page below
         )
         print(f"client: {client!r} (Signature V{client.signatureVersion})")
 
@@ -259,6 +264,13 @@ def main() -> int:
         step("clean up with deleteAll")
         print(f"  {client.deleteAll(client.listAll()).wait()}")
         print(f"  keys left in the bucket: {len(client.list().wait()['Contents'])}")
+
+        step("the trace of every request above: HAR 1.2, and a page with its waterfall")
+        har = client.trace.save()
+        page = client.trace.save(os.path.join(TRACE_DIR, "trace.html"))
+        print(f"  {len(client.trace.entries())} requests, grouped by the call that made them")
+        print(f"  open file://{page} in a browser (click a row for its signing steps);")
+        print(f"  {har} opens in a browser's network panel or any HAR viewer")
     finally:
         server.stop()
     print(f"\ndemo finished in {time.monotonic() - began:.1f}s: every step ran against a real "

@@ -24,6 +24,7 @@ request, one whole block at a time, like a logging handler: keep a callable quic
 from __future__ import annotations
 
 import fnmatch
+import functools
 import itertools
 import logging
 import sys
@@ -88,13 +89,20 @@ def enable_from_env(environ: Mapping[str, str]) -> None:
 def _mask(text: str, secrets: Iterable[Optional[str]]) -> str:
     """Every form of each secret replaced by its label: the secret key, the session
     token, then any SSE-C keys (``x-amz-*-customer-key`` headers), in that order."""
-    labels = itertools.chain(("<secret>", "<session token>"), itertools.repeat("<SSE-C key>"))
-    for secret, label in zip(secrets, labels):
-        if secret:
-            for form in {secret, urllib.parse.quote(secret, safe=""),
-                         urllib.parse.quote(secret, safe="-_.~")}:
-                text = text.replace(form, label)
+    for form, label in _forms(tuple(secrets)):
+        if form in text:
+            text = text.replace(form, label)
     return text
+
+
+@functools.lru_cache(maxsize=64)
+def _forms(secrets: tuple[Optional[str], ...]) -> tuple[tuple[str, str], ...]:
+    """Each secret as it may appear (itself, URL-encoded two ways), with its label; made
+    once per set of secrets (knoxpy.trace masks every header of every request)."""
+    labels = itertools.chain(("<secret>", "<session token>"), itertools.repeat("<SSE-C key>"))
+    return tuple((form, label) for secret, label in zip(secrets, labels) if secret
+                 for form in dict.fromkeys((secret, urllib.parse.quote(secret, safe=""),
+                                            urllib.parse.quote(secret, safe="-_.~"))))
 
 
 def customer_keys(headers: Mapping[str, Any]) -> list[str]:

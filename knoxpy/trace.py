@@ -56,7 +56,6 @@ from . import _explain, _loop
 __all__ = ["DEFAULT_MAX_ENTRIES", "Recorder", "har_to_page", "page_html", "recorder_for"]
 
 DEFAULT_MAX_ENTRIES = 5000
-_CREATOR = {"name": "knoxpy", "version": "0.1.0"}
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 # Frames of these files are not "the knoxpy call": the CLI is a caller, and the loop and
 # emitters are where callbacks come from (a request made in a callback is its own call).
@@ -223,7 +222,8 @@ class Attempt:
             c0, c1, c2 = self.connect
             connect, ssl = ms(c0, c2), (ms(c1, c2) if c2 > c1 else -1.0)
             send_from = max(self.signed, c2)
-        timings = {"blocked": ms(self.queued, self.signed), "dns": -1.0, "connect": connect,
+        timings = {"blocked": max(0.0, ms(self.queued, self.signed)), "dns": -1.0,
+                   "connect": connect,
                    "ssl": ssl, "send": max(0.0, ms(send_from, sent)),
                    "wait": ms(sent, first), "receive": ms(first, done)}
         total = sum(v for k, v in timings.items() if v > 0 and k != "ssl")
@@ -462,6 +462,10 @@ class Recorder:
                 self._entries.append(entry)
             while len(self._entries) > self.max_entries:
                 self._summarise(self._entries.popleft())
+            if len(self._calls) > 2 * self.max_entries:  # forget calls no entry names
+                used = {e["pageref"] for e in self._entries}
+                used.update(a.traced.call.id for a in self._pending.values())
+                self._calls = {k: v for k, v in self._calls.items() if k in used}
         if self._sink is not None:
             self._sink(entry)
 
@@ -491,7 +495,10 @@ class Recorder:
             used = {e["pageref"] for e in entries}
             pages = [p for p in self._calls.values() if p["id"] in used]
             summary = dict(self._summary)
-        log: Dict[str, Any] = {"version": "1.2", "creator": dict(_CREATOR), "pages": pages,
+        from . import __version__
+
+        creator = {"name": "knoxpy", "version": __version__}
+        log: Dict[str, Any] = {"version": "1.2", "creator": creator, "pages": pages,
                                "entries": entries, "comment": "recorded by knoxpy"}
         if summary["entries"]:
             log["_knoxpy"] = {"summarised": summary}
@@ -686,10 +693,15 @@ function bar(e) {
   b.title = e.request.method + ' ' + e.time.toFixed(1) + ' ms';
   track.append(b); return track;
 }
-groups.forEach(g => {
-  if (!g.rows.length) return;
+// calls of the same name one after another (300 putBuffer calls) share one heading
+const shown = [];
+groups.forEach(g => { if (!g.rows.length) return; const last = shown[shown.length - 1];
+  if (last && last.title === g.title) { last.rows.push(...g.rows); last.calls += 1; }
+  else shown.push({title: g.title, id: g.id, rows: g.rows.slice(), calls: 1}); });
+shown.forEach(g => {
+  const n = g.rows.length;
   const head = el('div', 'call', g.title); head.append(el('span', 'n', '  \u2014 '
-    + g.rows.length + ' request' + (g.rows.length > 1 ? 's' : '')));
+    + (g.calls > 1 ? g.calls + ' calls, ' : '') + n + ' request' + (n > 1 ? 's' : '')));
   head.dataset.call = g.id; main.append(head);
   g.rows.forEach(e => {
     const k = kx(e); const row = el('div', 'row'); row.id = 'e-' + k.id; row.dataset.id = k.id;

@@ -36,6 +36,7 @@ def test_the_demo_tells_the_whole_story_in_under_a_minute() -> None:
         "4. The signing key",  # --explain
         "StorageClass:  STANDARD",  # stat's own output after the explanation
         "keys left in the bucket: 0",
+        "/knoxpy-demo/trace.html in a browser",  # the trace, written
         "demo finished",
     ):
         assert shown in out, f"{shown!r} not in the demo's output:\n{out}"
