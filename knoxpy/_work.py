@@ -105,16 +105,17 @@ class Session:
             sent = req.end(body)
         res: IncomingMessage = sent.wait()
         if res.statusCode >= 300:
-            raise s3_error(res, res.read())
+            raise s3_error(res, res.read_xml())
         return res
 
     def send(self, client: Client, method: str, path: str,
              headers: Optional[Dict[str, Any]] = None, body: bytes = b"",
              on_progress: Optional[Callable[[Any], None]] = None
              ) -> Tuple[IncomingMessage, bytes]:
-        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        """Send, wait, read the whole (XML) body; a non-2xx answer raises :class:`S3Error`,
+        a body over ``_xml.MAX_XML_BYTES`` :class:`MalformedXML`."""
         res = self.open(client, method, path, headers, body, on_progress)
-        return res, res.read()
+        return res, res.read_xml()
 
 
 def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
