@@ -483,7 +483,10 @@ class ClientRequest(Operation):
                     raw = exchange.finish()
                     if raw.status == 200 and _xml.may_fail_in_200(self.method, self.path,
                                                                   self._headers):
-                        # Only the whole body tells success from a padded <Error>.
+                        # Only the whole body tells success from a padded <Error>. The
+                        # padding can last minutes: read it on a worker, not a loop's thread.
+                        if not isinstance(raw, _transport.SmallResponse):
+                            yield 0.0
                         prefetched = _transport.read_limited(raw, _xml.MAX_XML_BYTES)
                         if prefetched is None:
                             raw = None  # its connection is closed already

@@ -126,10 +126,11 @@ def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
 
 
 def with_200_retries(client: Client, session: Session, call: Callable[[], T]) -> T:
-    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
+    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (a listing page).
 
-    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
-    only found once the body is parsed, so it is retried here, with the same backoff.
+    The request layer retries 5xx answers, and the 200s that ``_xml.may_fail_in_200``
+    (copies, completes, deletes); for other requests a 200 whose body says
+    ``InternalError`` is only found once the body is parsed, so it is retried here.
     """
     backoff = getattr(client, "_backoff", None)
     attempt = 0

@@ -12,7 +12,7 @@ request goes through untouched::
         assert rule.hits == 1 and rule.sent > 4096
 
 ``proxy.rewrite(match, *, status=None, headers=None, body=None, pad=b'', pieces=1, pause=0.0,
-length=None, chunked=None, count=1)`` adds a :class:`Rewrite` and returns it. The next ``count``
+gate=None, length=None, chunked=None, count=1)`` adds a :class:`Rewrite` and returns it. The next ``count``
 requests that ``match`` are forwarded as usual, then their answer is rewritten:
 
   match    a substring of ``'METHOD /raw/path?query'`` or ``callable(ProxyRequest) -> bool``
@@ -24,6 +24,8 @@ requests that ``match`` are forwarded as usual, then their answer is rewritten:
            generated, never held whole
   pad      bytes sent before the body (S3's keep-alive whitespace), in ``pieces`` writes with
            ``pause`` seconds after each (the padding reaches the client in pieces)
+  gate     a ``threading.Event``: after the padding, wait for it before sending the body (an
+           answer held open for as long as the test wants, with no timing involved)
   length   the Content-Length to declare (may lie); default: the true length when the body is
            bytes, else the answer is chunked (``chunked=True`` forces chunking, ``chunked=False``
            with no length ends the body by closing the connection)
@@ -128,6 +130,7 @@ class Rewrite:
     pad: bytes = b""
     pieces: int = 1
     pause: float = 0.0
+    gate: Optional[threading.Event] = None
     length: Optional[int] = None
     chunked: Optional[bool] = None
     count: int = 1
@@ -177,10 +180,10 @@ class RewritingProxy:
     def rewrite(self, match: Union[str, Callable[[ProxyRequest], bool]], *,
                 status: Optional[int] = None, headers: Optional[Dict[str, Optional[str]]] = None,
                 body: Body = None, pad: bytes = b"", pieces: int = 1, pause: float = 0.0,
-                length: Optional[int] = None, chunked: Optional[bool] = None,
-                count: int = 1) -> Rewrite:
+                gate: Optional[threading.Event] = None, length: Optional[int] = None,
+                chunked: Optional[bool] = None, count: int = 1) -> Rewrite:
         rule = Rewrite(match, status, dict(headers or {}), body, pad, max(1, pieces), pause,
-                       length, chunked, count)
+                       gate, length, chunked, count)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -299,6 +302,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(rule, rule.pad[i:i + step], chunked)
             if rule.pause:
                 time.sleep(rule.pause)
+        if rule.gate is not None:
+            rule.gate.wait(120)
         for piece in ([bytes(body)] if known else body):
             self._send(rule, piece, chunked)
         if chunked:
