@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
 
-from . import _parts, _validate
+from . import _js, _parts, _validate
 from ._emitter import Emitter, Operation
 from ._loop import Loop
 from ._streams import IncomingMessage, _BodyPipe, _progress, to_bytes
@@ -37,7 +37,7 @@ class Options:
 
     def __init__(self, client: Client, given: Dict[str, Any]) -> None:
         opts: Dict[str, Any] = {}
-        for name, value in given.items():
+        for name, value in _js.defined(given).items():
             if name not in _OPTIONS:
                 raise ValidationError(f"unknown option {name!r} (known: checksum, "
                                       "concurrency, partSize, resume, sizeHint)")

@@ -12,6 +12,8 @@ import codecs
 import collections
 import io
 import logging
+import os
+import stat
 import sys
 import threading
 from typing import (
@@ -33,6 +35,7 @@ import urllib3
 
 from . import _transport, _validate, _xml
 from ._emitter import Emitter, Operation
+from ._js import Record
 from ._loop import Loop, call_later, get_loop, spawn
 from ._retry import Backoff, error_code_of, transient_reason
 from .errors import RequestError, S3Error, ValidationError
@@ -120,7 +123,7 @@ def replayable(body: Any) -> bool:
 
 def _progress(written: int, total: Optional[int]) -> Progress:
     percent = int(written / total * 100) if total else (100 if total == 0 else 0)
-    return {"written": written, "total": total, "percent": percent}
+    return cast(Progress, Record(written=written, total=total, percent=percent))
 
 
 class _BodyPipe:
@@ -677,9 +680,11 @@ class IncomingMessage(Emitter):
     def pipe(self, dest: Any, end: bool = True) -> Any:
         """Send the body into ``dest``: a knoxpy writable, or anything with ``write``.
 
-        A file-like ``dest`` is written on the worker thread; like Node's
-        ``fs.WriteStream``, it is closed at the end (``end=False`` keeps it open;
-        ``sys.stdout``/``sys.stderr`` are never closed).
+        A file-like ``dest`` is written on the worker thread. At the end, as Node ends its
+        destination: a file on disk (or a named pipe) is closed, like an ``fs.WriteStream``;
+        anything else (a socket writer such as ``http.server``'s ``self.wfile``,
+        ``sys.stdout``, an in-memory buffer) is flushed and left open for its owner; a
+        knoxpy writable gets ``end()``. ``end=False`` only flushes.
         """
         if isinstance(dest, Emitter) and hasattr(dest, "write"):
             writable: Any = dest
@@ -944,14 +949,26 @@ class IncomingMessage(Emitter):
         self.emit("close")
 
 
+def _a_file_on_disk(dest: Any) -> bool:
+    """Whether ``pipe()`` closes ``dest`` at the end: a regular file or a named pipe that
+    is not a standard stream. Sockets, terminals and in-memory objects belong to others."""
+    std = (sys.stdout, sys.stderr, getattr(sys.stdout, "buffer", None),
+           getattr(sys.stderr, "buffer", None))
+    if dest in std or not hasattr(dest, "close"):
+        return False
+    try:
+        mode = os.fstat(dest.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)
+
+
 class _FileSink:
     """Writes a body into a file-like object on the reader's worker thread."""
 
     def __init__(self, dest: Any, close_at_end: bool) -> None:
         self.dest = dest
-        std = (sys.stdout, sys.stderr, getattr(sys.stdout, "buffer", None),
-               getattr(sys.stderr, "buffer", None))
-        self.close_at_end = close_at_end and dest not in std and hasattr(dest, "close")
+        self.close_at_end = close_at_end and _a_file_on_disk(dest)
         self.binary = not isinstance(dest, io.TextIOBase)
         # A real binary file copies what it is given before write() returns, so the
         # body can be read into one buffer, reused for every read (others keep bytes).

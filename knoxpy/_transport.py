@@ -778,10 +778,13 @@ def map_error(exc: BaseException, method: str = "", url: str = "") -> BaseExcept
 
     Anything else (a bug, a user callback's error, a bad source) is passed through.
     """
-    if isinstance(exc, RequestError) or not isinstance(exc, (HTTPError, OSError)):
+    # http.client's own IncompleteRead (a chunked body cut short) is no OSError
+    if isinstance(exc, RequestError) or \
+            not isinstance(exc, (HTTPError, OSError, http.client.IncompleteRead)):
         return exc
     code = _code_of(exc)
-    if isinstance(exc, IncompleteRead) or isinstance(_root_cause(exc), IncompleteRead):
+    if isinstance(exc, http.client.IncompleteRead) or \
+            isinstance(_root_cause(exc), http.client.IncompleteRead):
         message = "response body ended early"
     elif code == "ECONNRESET" and isinstance(exc, (ProtocolError, HTTPError)):
         message = "socket hang up"

@@ -26,6 +26,7 @@ from typing import (
 
 from . import _naming, _retry, _validate, _xml
 from ._emitter import Operation
+from ._js import fit, records
 from ._loop import Loop, spawn
 from ._streams import IncomingMessage
 from .client import Client
@@ -122,6 +123,9 @@ def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
     err = _xml.error_from(_xml.parse_error(body, res.statusCode), res.statusCode)
     if err.requestId is None:
         err.requestId = err.request_id = res.headers.get("x-amz-request-id")
+    if not err.message:  # no S3 error body (a HEAD, a proxy's page): say which request
+        err.message = (f"{getattr(res.req, 'method', '')} {res.url} answered HTTP "
+                       f"{res.statusCode} without an S3 error body")
     return err
 
 
@@ -273,15 +277,17 @@ class Shared:
 
 def settle(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
             result: Any) -> None:
-    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``."""
+    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``.
+    The result's dicts are :class:`~knoxpy._js.Record` s: ``res.Key`` reads as in JS."""
     if err is not None:
         op._reject(err, emit=fn is None or bool(op.listeners("error")))
         if fn is not None:
-            fn(err, None)
+            fit(fn)(err, None)
         return
+    result = records(result)
     op._resolve(result)
     if fn is not None:
-        fn(None, result)
+        fit(fn)(None, result)
     op.emit("end", result)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from xml.parsers.expat import ExpatError
 
 from . import _validate
+from ._js import Record
 from .errors import KnoxError, S3Error
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "parse_list_parts",
     "region_from_error",
     "too_large",
+    "unreadable_answer",
 ]
 
 MAX_XML_BYTES = 64 * 1024 * 1024
@@ -146,7 +148,8 @@ def _local(name: str) -> str:
 
 
 def _clean(node: Any) -> Any:
-    """xml2js's shape: attributes and prefixes dropped, empty elements as ''."""
+    """xml2js's shape: attributes and prefixes dropped, empty elements as ''; elements as
+    Records (``data.Contents[0].Key`` reads as in JS)."""
     if node is None:
         return ""
     if isinstance(node, dict):
@@ -154,7 +157,7 @@ def _clean(node: Any) -> Any:
         if not children and "#text" in node:  # text with attributes: <Key a="1">k</Key>
             return node["#text"]
         # '#text' beside child elements is only indentation
-        out: Dict[str, Any] = {}
+        out = Record()
         for k, v in children.items():
             k, v = _local(k), _clean(v)
             if k in out:  # the same element under two prefixes: one list, as xml2js's
@@ -259,12 +262,14 @@ def parse_delete_result(body: bytes) -> Dict[str, List[Dict[str, Any]]]:
     return {"Deleted": _as_list(data.get("Deleted")), "Errors": _as_list(data.get("Error"))}
 
 
+_CODE_OF_STATUS = {301: "PermanentRedirect", 307: "TemporaryRedirect", 400: "BadRequest",
+                   403: "AccessDenied", 404: "NotFound", 405: "MethodNotAllowed",
+                   409: "Conflict", 412: "PreconditionFailed", 416: "InvalidRange",
+                   500: "InternalError", 503: "ServiceUnavailable"}
+
+
 def parse_error(body: bytes, status: int) -> Dict[str, Any]:
     """An S3 error body, tolerant of empty or non-XML bodies (HEAD answers have none)."""
-    fallback = {301: "PermanentRedirect", 307: "TemporaryRedirect", 400: "BadRequest",
-                403: "AccessDenied", 404: "NotFound", 405: "MethodNotAllowed",
-                409: "Conflict", 412: "PreconditionFailed", 416: "InvalidRange",
-                500: "InternalError", 503: "ServiceUnavailable"}
     data: Dict[str, Any] = {}
     if body and body.strip():
         try:
@@ -274,9 +279,21 @@ def parse_error(body: bytes, status: int) -> Dict[str, Any]:
         else:  # the AWS query protocol's <ErrorResponse><Error>...</Error></ErrorResponse>
             if name == "ErrorResponse" and isinstance(data.get("Error"), dict):
                 data = data["Error"]
-    data.setdefault("Code", fallback.get(status, f"HTTP{status}"))
+    data.setdefault("Code", _CODE_OF_STATUS.get(status, f"HTTP{status}"))
     data.setdefault("Message", "")
     return data
+
+
+def unreadable_answer(err: MalformedXML, status: int, request: str,
+                      request_id: Optional[str] = None) -> KnoxError:
+    """The error for an answer whose body is not the XML expected, naming the request and
+    its status: an S3Error for an error status (an HTML page from a proxy is still a 502),
+    MalformedXML for a success whose body cannot be read."""
+    if status >= 300:
+        return S3Error(_CODE_OF_STATUS.get(status, f"HTTP{status}"),
+                       f"{request} answered HTTP {status} with a body that is not S3's XML",
+                       status, request_id)
+    return MalformedXML(f"{request} answered HTTP {status}: {err}")
 
 
 def region_from_error(body: bytes) -> Optional[str]:

@@ -18,11 +18,12 @@ missing or ``None`` behaves as knox's ``undefined`` does (``''`` where JS joins 
 the way S3 checks: the path is not normalised and not double-encoded, and the request's
 wire form (path, query) is decoded and re-encoded once, as S3 does before it compares.
 
->>> from datetime import datetime
+>>> from datetime import datetime, timezone
 >>> sign_v4(method='GET', host='examplebucket.s3.amazonaws.com', path='/test.txt',
 ...         query='', headers={'Range': 'bytes=0-9'}, key='AKIAIOSFODNN7EXAMPLE',
 ...         secret='wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', region='us-east-1',
-...         now=datetime(2013, 5, 24), payload_hash=EMPTY_SHA256)['Authorization'][-64:]
+...         now=datetime(2013, 5, 24, tzinfo=timezone.utc),
+...         payload_hash=EMPTY_SHA256)['Authorization'][-64:]
 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41'
 """
 from __future__ import annotations
@@ -112,8 +113,9 @@ def _utf8(value: Union[str, bytes]) -> bytes:
 
 
 def _utc(dt: datetime) -> datetime:
-    """The instant in UTC; a naive datetime already is UTC."""
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    """The instant in UTC. A naive datetime is local time, Python's own rule
+    (``datetime.timestamp()``), so ``datetime.now() + timedelta(minutes=5)`` means what it says."""
+    return dt.astimezone(timezone.utc)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -123,9 +125,9 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def utc_string(dt: datetime) -> str:
     """Format ``dt`` as JS ``Date.prototype.toUTCString`` does (the HTTP ``Date`` form).
 
-    Locale-independent; a naive ``dt`` is taken as UTC.
+    Locale-independent; a naive ``dt`` is local time, as everywhere in Python.
 
-    >>> utc_string(datetime(2007, 3, 27, 19, 36, 42))
+    >>> utc_string(datetime(2007, 3, 27, 19, 36, 42, tzinfo=timezone.utc))
     'Tue, 27 Mar 2007 19:36:42 GMT'
     """
     u = _utc(dt)

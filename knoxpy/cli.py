@@ -254,7 +254,12 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
     """
     res = client.get(_filename(key)).end().wait()
     _check(res, f"s3://{client.bucket}/{key}")
-    size = int(res.headers.get("content-length", 0))
+    length = res.headers.get("content-length")  # none for a chunked answer: read to its end
+    try:
+        size = None if length is None else _validate.content_length(length)
+    except ValidationError:
+        res.destroy()
+        raise KnoxError(f"Content-Length {length!r} is not a number of bytes") from None
     bar.reset(size)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -269,7 +274,7 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
                 md5.update(chunk)
                 written += len(chunk)
                 bar.to(written)
-        if written != size:
+        if size is not None and written != size:
             raise KnoxError(f"got {written} of {size} bytes")
         etag = res.headers.get("etag", "").strip('"')
         kms = res.headers.get("x-amz-server-side-encryption") == "aws:kms"  # ETag not an MD5

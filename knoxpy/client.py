@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _chunked, _explain, _naming, _retry, _validate, _xml, auth, utils
+from . import _chunked, _explain, _js, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
@@ -95,7 +95,7 @@ def _register(op: Any, fn: Optional[Callback]) -> None:
     def once(err: Optional[BaseException], res: Any) -> None:
         if not called:
             called.append(True)
-            fn(err, res)
+            _js.fit(fn)(err, res)
 
     op.on("response", lambda res: once(None, res))
     op.on("error", lambda err: once(err, None))
@@ -111,9 +111,7 @@ def content_type_for(path: str) -> str:
 
 def _epoch(expiration: Union[_dt.datetime, int, float]) -> int:
     """knox's ``Math.floor(expiration.getTime()/1000)``, for a datetime or epoch seconds."""
-    if isinstance(expiration, _dt.datetime):
-        if expiration.tzinfo is None:
-            expiration = expiration.replace(tzinfo=_dt.timezone.utc)
+    if isinstance(expiration, _dt.datetime):  # naive: local time, Python's rule
         return int(expiration.timestamp() // 1)
     if (isinstance(expiration, (int, float)) and not isinstance(expiration, bool)
             and math.isfinite(expiration)):
@@ -143,10 +141,11 @@ class Client:
     urlBase: str
     token: Optional[str]
     options: Dict[str, Any]
+    _region_probed = False
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None, **kw: Any) -> None:
-        opts: Dict[str, Any] = dict(options or {})
-        opts.update(kw)
+        opts = _js.defined(options)  # None is JS undefined: not given
+        opts.update(_js.defined(kw))
         # No key (or AWS-style options): find settings the usual way, env then ~/.aws.
         if not opts.get("key") or "profile" in opts or "endpoint_url" in opts:
             from . import _config  # only when settings are looked up: it imports more
@@ -183,19 +182,27 @@ class Client:
 
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
-        headers = dict(headers or {})
+        headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
         _validate.check_headers(headers)
         _validate.check_key(filename)
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
             headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
-        req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
+        # req.url, shown in errors, is what goes on the wire (a query stays a query)
+        wire_url = f"{'https' if self.secure else 'http'}://{self._authority(self.host)}{target}"
+        req = ClientRequest(method, target, headers, wire_url, self._send, loop,
                             backoff=self._backoff, resend=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
     # -- where a request goes, and for which region it is signed ----------------------------
+    def _authority(self, host: str) -> str:
+        """``host``, with the port when it is not the scheme's (the Host header's form)."""
+        if self.port is not None and int(self.port) != (443 if self.secure else 80):
+            return f"{host}:{self.port}"
+        return host
+
     def _route(self) -> tuple[str, str]:
         """(host, signing region): the client's, or those learned from a redirect (knox #66)."""
         learned = _BUCKET_REGIONS.get((self.endpoint, self.bucket))
@@ -277,11 +284,14 @@ class Client:
         return True
 
     def _probe_region(self) -> None:
-        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket)."""
-        if self.signatureVersion != 4 or "region" in self.options:
+        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket),
+        once per client, whatever the answer (knox sends only the PUT: one probe is the
+        price of not losing a stream to a redirect, not one per stream)."""
+        if self.signatureVersion != 4 or "region" in self.options or self._region_probed:
             return
         if (self.endpoint, self.bucket) in _BUCKET_REGIONS:
             return
+        self._region_probed = True
         probe = ClientRequest("HEAD", _naming.request_target(self.style, self.bucket, "/"), {},
                               self.url("/"), self._send)
         raw = self._sign_and_begin(probe, None, b"").finish()
@@ -303,10 +313,7 @@ class Client:
                         ) -> Exchange:
         headers = {k: str(v) for k, v in req.headers.items()}
         conn_host, region = self._route()
-        host = conn_host
-        default_port = 443 if self.secure else 80
-        if self.port is not None and int(self.port) != default_port:
-            host = f"{host}:{self.port}"
+        host = self._authority(conn_host)
         headers["Host"] = host
         now = _dt.datetime.now(_dt.timezone.utc)
         path, _, query = req.path.partition("?")
@@ -546,6 +553,7 @@ class Client:
             fn, headers = headers, {}
         if callable(params):
             fn, params = params, None
+        params = _js.defined(params)  # {'marker': None}: no marker, not marker=None
         if params and next(iter(params)) not in LIST_PARAMS:
             headers, params = params, None
         query = ""
@@ -574,6 +582,10 @@ class Client:
             def on_end() -> None:
                 try:
                     data = _xml.parse_list(b"".join(parts))
+                except _xml.MalformedXML as err:
+                    _finish(op, fn, _xml.unreadable_answer(
+                        err, res.statusCode, f"{req.method} {req.url}",
+                        res.headers.get("x-amz-request-id")), None)
                 except Exception as err:  # noqa: BLE001 - reported, as knox reports it
                     _finish(op, fn, err, None)
                 else:
@@ -601,14 +613,21 @@ class Client:
                   options: Optional[Mapping[str, Any]] = None) -> str:
         """A presigned URL for ``filename``, valid until ``expiration`` (knox's ``signedUrl``).
 
-        ``expiration`` is a datetime (naive means UTC) or seconds since the epoch;
+        ``expiration`` is a datetime (naive means local time, as in Python's
+        ``datetime.timestamp()``) or seconds since the epoch;
         ``options``: ``verb``, ``contentType``, ``qs``, ``extraHeaders``. Signature V4
         URLs are valid for at most 7 days; ``signatureVersion: 2`` gives knox's URLs.
 
-        >>> import time
-        >>> url = client.signedUrl('/user.json', time.time() + 3600)
+        >>> import time, knoxpy
+        >>> client = knoxpy.createClient(key='AKID', secret='s3cr3t', bucket='learnboost')
+        >>> client.signedUrl('/user.json', time.time() + 3600).startswith(
+        ...     'https://learnboost.s3.amazonaws.com/user.json?X-Amz-Algorithm=AWS4-HMAC-SHA256')
+        True
         """
-        options = dict(options or {})
+        options = _js.defined(options)
+        for name in ("qs", "extraHeaders"):
+            if name in options:
+                options[name] = _js.defined(options[name])
         epoch = _epoch(expiration)
         if self.signatureVersion == 2:
             return self._signed_url_v2(filename, epoch, options)
@@ -618,10 +637,7 @@ class Client:
             self.style, self.bucket,
             _naming.encode_special_characters(_naming.ensure_leading_slash(filename)),
         )
-        host = self.host
-        default_port = 443 if self.secure else 80
-        if self.port is not None and int(self.port) != default_port:
-            host = f"{host}:{self.port}"
+        host = self._authority(self.host)
         extra = options.get("extraHeaders") or {}
         headers = dict(extra)
         if options.get("contentType"):
@@ -815,13 +831,13 @@ def _finish(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
     if err is not None:
         if fn is not None:
             op._reject(err, emit=False)
-            fn(err, None)
+            _js.fit(fn)(err, None)
         else:
             op._reject(err)
     else:
         op._resolve(data)
         if fn is not None:
-            fn(None, data)
+            _js.fit(fn)(None, data)
         op.emit("data", data)
 
 
