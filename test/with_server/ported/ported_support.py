@@ -84,3 +84,15 @@ def stored_keys(port: int, bucket: str, under: str = "") -> List[str]:
     """The keys moto lists under ``under``, in its order."""
     page = _s3(port).list_objects(Bucket=bucket, Prefix=under, MaxKeys=1000)
     return [c["Key"] for c in page.get("Contents", [])]
+
+
+def fetch(url: str) -> Any:
+    """GET ``url`` as a browser would, ``*.localhost`` being loopback (RFC 6761)."""
+    import urllib.parse
+
+    import urllib3
+
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    with urllib3.HTTPConnectionPool("127.0.0.1", parts.port) as pool:
+        return pool.urlopen("GET", target, headers={"Host": parts.netloc}, retries=False)
