@@ -197,3 +197,21 @@ def test_side_by_side_with_knox(moto_port: int, bucket: str) -> None:
     for name in NAMES:
         assert stored(moto_port, bucket, f"{js_dst}/{name}") == stored(
             moto_port, bucket, f"{py_dst}/{name}") == name.encode()
+
+
+def test_the_url_errors_name_follows_a_query_appended_to_req_path() -> None:
+    # knox-copy's `req.path += '?' + qs`: what goes on the wire (and is signed) is the new
+    # path; req.url, which errors and the request's repr show, must say the same
+    from servers.s3shaped import S3Server
+
+    with S3Server(mode="store") as srv:
+        client = knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt",
+                                     endpoint="localhost", port=srv.port, style="path")
+        req = client.request("GET", "/", {})
+        req.path += "?" + urllib.parse.urlencode({"max-keys": 2, "prefix": "a b/"})
+        assert req.url == f"http://localhost:{srv.port}/bkt/?max-keys=2&prefix=a+b%2F"
+        assert req.url in repr(req)
+        res = req.end().wait(15)
+        res.resume()
+        assert srv.requests[-1].path.endswith("/bkt/?max-keys=2&prefix=a+b%2F")
+        assert res.url == req.url
