@@ -33,7 +33,7 @@ def script(client: Any) -> Dict[str, Any]:
     def on_response(res: Any) -> None:
         res.resume()
         if 200 == res.statusCode:
-            log.append("saved to %s" % req.url)
+            log.append("saved to %s" % req.url)  # noqa: UP031 (console.log(..., "%s"))
     req.on("response", on_response)
     req.end(string)
     knoxpy.run(timeout=30)  # the list below must see the object: Node's order of answers
@@ -89,7 +89,7 @@ def test_side_by_side_with_knox(moto_port: int) -> None:
     js_bucket, py_bucket = fresh_bucket(moto_port), fresh_bucket(moto_port)
     js = run_js(NODE, moto_port, js_bucket)
     py = script(knoxpy_client(moto_port, py_bucket))
-    assert js["log"] == [l.replace(py_bucket, js_bucket) for l in py["log"]]  # same req.url
+    assert js["log"] == [line.replace(py_bucket, js_bucket) for line in py["log"]]  # same req.url
     err, data = py["list"]
     assert js["err"] is None and err is None
     neutral = lambda d, b: json.loads(json.dumps(_shape(d)).replace(b, "<bucket>"))  # noqa: E731

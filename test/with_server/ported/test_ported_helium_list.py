@@ -33,7 +33,7 @@ def uploadFile(client: Any, name: str, buf: bytes, log: List[str]) -> None:
     def on_response(fres: Any) -> None:
         fres.resume()
         if 200 == fres.statusCode:
-            log.append("saved to %s" % freq.url)
+            log.append("saved to %s" % freq.url)  # noqa: UP031 (console.log(..., "%s"))
     freq.on("response", on_response)
     freq.end(buf)
 
@@ -111,7 +111,7 @@ def test_side_by_side_with_knox(moto_port: int, tmp_path: Any) -> None:
     py_as_knox_shows = sorted(line.replace(py_bucket, js_bucket).replace("%", "%25")
                               for line in log)
     assert js["log"] == py_as_knox_shows
-    assert "saved to http://localhost:%d/%s/notes.txt" % (moto_port, js_bucket) in js["log"]
+    assert f"saved to http://localhost:{moto_port}/{js_bucket}/notes.txt" in js["log"]
     assert [json.loads(a) for a in js["answer"]] == [json.loads(a) for a in answer]
     for name in UPLOADS:
         assert stored(moto_port, js_bucket, name) == stored(moto_port, py_bucket, name)

@@ -183,8 +183,8 @@ def test_side_by_side_with_knox(moto_port: int, bucket: str, tmp_path: Any) -> N
     events, [(err, body)] = _upload(knoxpy_client(moto_port, bucket), py_name)
     assert js["err"] is None and err is None
     assert js["ETag"] == body["ETag"]  # the same parts, so the same multipart ETag
-    assert js["etags"] == ['"%s"' % hashlib.md5(BODY[:PART]).hexdigest(),
-                           '"%s"' % hashlib.md5(BODY[PART:]).hexdigest()]
+    assert js["etags"] == [f'"{hashlib.md5(BODY[:PART]).hexdigest()}"',
+                           f'"{hashlib.md5(BODY[PART:]).hexdigest()}"']
     assert stored(moto_port, bucket, js_name) == stored(moto_port, bucket, py_name) == BODY
     assert stored_type(moto_port, bucket, js_name) == stored_type(moto_port, bucket, py_name)
 

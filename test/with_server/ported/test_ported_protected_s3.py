@@ -13,13 +13,12 @@ import http.client
 import http.server
 import os.path
 import threading
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
 from ported_support import knoxpy_client, needs_knox, prefix, run_js
 
 import knoxpy
-
 
 
 def make_server(client: Any, under: str) -> http.server.ThreadingHTTPServer:
