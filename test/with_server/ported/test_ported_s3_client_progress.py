@@ -1,5 +1,6 @@
-"""Ported: andrewrk/node-s3-client, index.js, in its early versions (npm ``s3`` 0.x, built
-on knox before it moved to aws-sdk).
+"""Ported: andrewrk/node-s3-client, index.js as of release 0.3.1 (commit 472adad, 2013;
+npm ``s3``, "high level amazon s3 client using knox as a backend", before it moved to
+aws-sdk).
 
 A friendlier client over knox: ``upload(localFile, remoteFile, headers)`` returns an emitter
 that relays ``knoxUpload.on('progress', progress => uploader.emit('progress',
