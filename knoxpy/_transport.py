@@ -435,7 +435,7 @@ class Exchange:
         pool, conn = self._pool, self._conn
         try:
             if self._expired:
-                raise socket.timeout("timed out")
+                raise TimeoutError("timed out")
             try:
                 small = self._take_small()
                 if small is not None:
@@ -748,10 +748,13 @@ def map_error(exc: BaseException, method: str = "", url: str = "") -> BaseExcept
 
     Anything else (a bug, a user callback's error, a bad source) is passed through.
     """
-    if isinstance(exc, RequestError) or not isinstance(exc, (HTTPError, OSError)):
+    # http.client's own IncompleteRead (a chunked body cut short) is no OSError
+    if isinstance(exc, RequestError) or \
+            not isinstance(exc, (HTTPError, OSError, http.client.IncompleteRead)):
         return exc
     code = _code_of(exc)
-    if isinstance(exc, IncompleteRead) or isinstance(_root_cause(exc), IncompleteRead):
+    if isinstance(exc, http.client.IncompleteRead) or \
+            isinstance(_root_cause(exc), http.client.IncompleteRead):
         message = "response body ended early"
     elif code == "ECONNRESET" and isinstance(exc, (ProtocolError, HTTPError)):
         message = "socket hang up"
