@@ -231,7 +231,10 @@ class ClientRequest(Operation):
         self._progress_high = 0
         self.method = method
         self.path = path
-        self.url = url
+        # req.url follows req.path, which code may extend before end() (knox-copy appends
+        # its query there): errors then name the URL that went on the wire
+        self._origin: Optional[str] = url[:-len(path)] if path and url.endswith(path) else None
+        self._url = url
         self._headers = headers
         self._sender = sender
         self._pipe: Optional[_BodyPipe] = None
@@ -253,6 +256,15 @@ class ClientRequest(Operation):
 
     def __repr__(self) -> str:
         return f"<ClientRequest {self.method} {self.url}>"
+
+    @property
+    def url(self) -> str:
+        """The URL as it goes on the wire, ``req.path`` included."""
+        return self._origin + self.path if self._origin is not None else self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._origin, self._url = None, value
 
     # -- headers ------------------------------------------------------------------
     def getHeader(self, name: str) -> Any:
