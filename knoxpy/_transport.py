@@ -716,6 +716,36 @@ def discard(raw: urllib3.BaseHTTPResponse, drain_limit: int = 64 * 1024) -> None
             return
     except Exception:  # a broken connection: close it below
         pass
+    drop(raw)
+
+
+def read_limited(raw: urllib3.BaseHTTPResponse, limit: int) -> Optional[bytes]:
+    """The whole body if it is at most ``limit`` bytes; else None, its connection closed.
+
+    A Content-Length over ``limit`` is refused before any of the body is read; a longer
+    body (chunked, or lying about its length) after ``limit + 1`` bytes.
+    """
+    length = raw.length_remaining
+    if length is not None and length > limit:
+        drop(raw)
+        return None
+    parts = []
+    size = 0
+    while True:
+        chunk = raw.read(min(RESPONSE_CHUNK, limit + 1 - size), decode_content=False)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            drop(raw)
+            return None
+    release(raw)
+    return b"".join(parts)
+
+
+def drop(raw: urllib3.BaseHTTPResponse) -> None:
+    """Close a response's connection, whatever is left of its body: never reused."""
     raw.close()
     conn = getattr(raw, "connection", None)
     if conn is not None:

@@ -106,16 +106,17 @@ class Session:
             sent = req.end(body)
         res: IncomingMessage = sent.wait()
         if res.statusCode >= 300:
-            raise s3_error(res, res.read())
+            raise s3_error(res, res.read_xml())
         return res
 
     def send(self, client: Client, method: str, path: str,
              headers: Optional[Dict[str, Any]] = None, body: bytes = b"",
              on_progress: Optional[Callable[[Any], None]] = None
              ) -> Tuple[IncomingMessage, bytes]:
-        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        """Send, wait, read the whole (XML) body; a non-2xx answer raises :class:`S3Error`,
+        a body over ``_xml.MAX_XML_BYTES`` :class:`MalformedXML`."""
         res = self.open(client, method, path, headers, body, on_progress)
-        return res, res.read()
+        return res, res.read_xml()
 
 
 def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
@@ -129,10 +130,11 @@ def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
 
 
 def with_200_retries(client: Client, session: Session, call: Callable[[], T]) -> T:
-    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
+    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (a listing page).
 
-    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
-    only found once the body is parsed, so it is retried here, with the same backoff.
+    The request layer retries 5xx answers, and the 200s that ``_xml.may_fail_in_200``
+    (copies, completes, deletes); for other requests a 200 whose body says
+    ``InternalError`` is only found once the body is parsed, so it is retried here.
     """
     backoff = getattr(client, "_backoff", None)
     attempt = 0

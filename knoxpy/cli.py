@@ -33,7 +33,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import __version__, _config, _validate
+from . import __version__, _config, _validate, _xml
 from ._work import s3_error
 from .client import Client
 from .errors import KnoxError, ValidationError
@@ -322,9 +322,13 @@ def copy_object(ctx: Context, src: S3Url, dst: S3Url) -> None:
     """Server-side copy (knox's ``copyTo``); S3 may answer 200 with an ``<Error>`` body."""
     req = ctx.client(src.bucket).copyTo(_filename(src.key), dst.bucket, _filename(dst.key))
     res = req.end().wait()
-    body = res.read()
-    if res.statusCode >= 300 or b"<Error>" in body[:512]:
-        raise CLIError(f"{src} to {dst}: {s3_error(res, body)}")
+    try:
+        body = res.read_xml()  # the whole body: a padded 200 <Error> has a 5xx statusCode
+        if res.statusCode >= 300:
+            raise s3_error(res, body)
+        _xml.parse_copy_result(body)  # a copy is done only with a <CopyObjectResult> ETag
+    except KnoxError as err:  # mv deletes its source only after this returns
+        raise CLIError(f"{src} to {dst}: {err}") from None
 
 
 class Job(NamedTuple):

@@ -428,7 +428,8 @@ class Recorder:
         self._secrets: Sequence[Optional[str]] = ()
         self._epoch_mono = time.monotonic()
         self._epoch_wall = time.time()
-        _loop.set_spawn_hook(_carry)
+        _recording(+1)
+        weakref.finalize(self, _recording, -1)
         if self.path is not None:
             atexit.register(_save_at_exit, weakref.ref(self))
 
@@ -521,6 +522,16 @@ class Recorder:
         return path
 
 
+_live = [0]  # recorders alive: while there is one, spawned work carries its knoxpy call
+_live_lock = threading.Lock()
+
+
+def _recording(change: int) -> None:
+    with _live_lock:
+        _live[0] += change
+        _loop.set_spawn_hook(_carry if _live[0] else None)
+
+
 def _save_at_exit(ref: weakref.ref[Recorder]) -> None:
     recorder = ref()
     if recorder is None:
@@ -545,7 +556,9 @@ def recorder_for(option: Any) -> Optional[Recorder]:
 # -- the page --------------------------------------------------------------------------------
 def page_html(har: Dict[str, Any]) -> str:
     """A self-contained HTML page (no network needed) showing the HAR's waterfall."""
-    data = json.dumps(har, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+    # In a <script> element nothing may close it or open a comment: <, > and & escaped
+    data = (json.dumps(har, ensure_ascii=False).replace("<", "\\u003c")
+            .replace(">", "\\u003e").replace("&", "\\u0026"))
     title = f"knoxpy trace: {len(har.get('log', {}).get('entries', []))} requests"
     return (_PAGE.replace("@TITLE@", html.escape(title))
             .replace("@STYLE@", _STYLE).replace("@SCRIPT@", _SCRIPT).replace("@DATA@", data))

@@ -53,7 +53,6 @@ from ._work import (
     key_target,
     quote_query,
     start,
-    with_200_retries,
 )
 from .client import Client, _split_callback, content_type_for
 from .errors import IntegrityError, S3Error, ValidationError
@@ -266,25 +265,20 @@ class _Upload:
             xml = _xml.build_complete_multipart(
                 [(n, p.etag, p.named) if named else (n, p.etag) for n, p in sorted(parts.items())])
 
-            tried: List[bool] = []
-
-            def complete() -> Tuple[IncomingMessage, Dict[str, Any]]:
-                try:
-                    res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
-                                             {"Content-Length": len(xml)}, xml)
-                    return res, _xml.parse_complete_multipart(body)
-                except S3Error as err:
-                    # A 200 <Error> may come after S3 did complete: a retry then finds no
-                    # upload. The object is ours if its ETag is the one our parts make.
-                    done = tried and err.code == "NoSuchUpload" and self._completed(
-                        session, {n: p.etag for n, p in parts.items()})
-                    if done:
-                        return done
+            try:
+                # A 200 <Error> is retried by the request layer (as any 5xx answer).
+                res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
+                                         {"Content-Length": len(xml)}, xml)
+                data = _xml.parse_complete_multipart(body)
+            except S3Error as err:
+                # A 200 <Error> may come after S3 did complete: the retry then finds no
+                # upload. The object is ours if its ETag is the one our parts make.
+                completed = None
+                if err.code == "NoSuchUpload":
+                    completed = self._completed(session, {n: p.etag for n, p in parts.items()})
+                if completed is None:
                     raise
-                finally:
-                    tried.append(True)
-
-            res, data = with_200_retries(self.client, session, complete)
+                res, data = completed
         except BaseException:
             if self.journal is None:  # resume=True keeps the upload for the next attempt
                 self._abort(session, upload)

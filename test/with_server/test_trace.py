@@ -385,3 +385,39 @@ def test_the_page_shows_parallel_parts_a_retry_and_signing_steps(
         assert shot.stat().st_size > 10_000
         if os.environ.get("KNOXPY_DOCS_SCREENSHOT"):  # refresh the pictures in docs/explain.md
             shutil.copy(shot, ROOT / "docs" / "images" / shot.name)
+
+
+def test_a_client_without_a_trace_pays_nothing(srv: Any) -> None:
+    import gc
+
+    from knoxpy import _loop
+    from knoxpy.trace import Recorder
+
+    plain = fault_client(srv)
+    assert plain.trace is None
+    req = plain.put("/plain", {"Content-Length": 1})
+    assert req.traced is None
+    assert req.end("x").wait().statusCode == 200
+    recorder = Recorder(lambda entry: None)
+    assert _loop._spawn_hook is not None  # work carries its call while a trace records
+    del recorder
+    gc.collect()
+    assert _loop._spawn_hook is None  # and not once no trace is left
+
+
+def test_a_hostile_key_name_is_text_in_the_page(srv: Any, tmp_path: Path, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    key = "/</script><img src=x onerror=\"document.title='pwned'\"><!--.txt"
+    page = tmp_path / "hostile.html"
+    client = fault_client(srv, trace=str(page))
+    client.put(key, {"Content-Length": 1}).end("x").wait()
+    client.trace.save()
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-rendered"))
+    assert browser.find_elements(By.TAG_NAME, "img") == []
+    assert "pwned" not in browser.title
+    name = browser.find_element(By.CSS_SELECTOR, ".row .name").text
+    assert name == "/bkt" + key
