@@ -370,7 +370,9 @@ def test_the_page_shows_parallel_parts_a_retry_and_signing_steps(
     assert first.find_element(By.CSS_SELECTOR, ".status").text == "503"
 
     shots = [tmp_path / "trace.png", tmp_path / "trace-steps.png"]  # kept as artefacts
+    browser.set_window_size(1400, 470)  # the waterfall, without the page's white below
     browser.save_screenshot(str(shots[0]))
+    browser.set_window_size(1400, 900)
     details = one.find_element(By.XPATH, "following-sibling::div[1]")
     assert not details.is_displayed()
     one.find_element(By.CSS_SELECTOR, ".name").click()
