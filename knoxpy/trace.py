@@ -52,6 +52,7 @@ import weakref
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from . import _explain, _loop
+from .errors import ValidationError
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "Recorder", "har_to_page", "page_html", "recorder_for"]
 
@@ -414,9 +415,10 @@ class Recorder:
         elif callable(target):
             self._sink = target
         else:
-            raise TypeError("trace must be a file path or a callable taking each HAR entry")
-        if not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"max_entries must be a positive int, not {max_entries!r}")
+            raise ValidationError("trace must be a file path (.har or .html) or a callable "
+                                  f"taking each HAR entry, not {type(target).__name__}")
+        if not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1:
+            raise ValidationError(f"max_entries must be a positive int, not {max_entries!r}")
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -512,7 +514,7 @@ class Recorder:
         """
         path = path or self.path
         if path is None:
-            raise ValueError("this trace goes to a callable: give save() a path")
+            raise ValidationError("this trace goes to a callable: give save() a path")
         text = (page_html(self.har()) if path.lower().endswith((".html", ".htm"))
                 else json.dumps(self.har(), indent=1, ensure_ascii=False))
         tmp = f"{path}.{os.getpid()}.tmp"

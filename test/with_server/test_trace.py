@@ -423,3 +423,15 @@ def test_a_hostile_key_name_is_text_in_the_page(srv: Any, tmp_path: Path, browse
     assert "pwned" not in browser.title
     name = browser.find_element(By.CSS_SELECTOR, ".row .name").text
     assert name == "/bkt" + key
+
+
+def test_a_bad_trace_option_is_a_validation_error(tmp_path: Path) -> None:
+    from knoxpy.trace import Recorder
+
+    with pytest.raises(knoxpy.ValidationError, match="trace must be a file path"):
+        knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt", trace=True)
+    with pytest.raises(knoxpy.ValidationError, match="max_entries must be a positive int"):
+        Recorder(str(tmp_path / "t.har"), max_entries=0)
+    with pytest.raises(knoxpy.ValidationError, match="give save"):
+        Recorder(lambda entry: None).save()
+    assert knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt", trace=False).trace is None
