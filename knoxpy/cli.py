@@ -27,13 +27,12 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import __version__, _config, _validate
+from . import __version__, _config, _parts, _validate
 from ._work import s3_error
 from .client import Client
 from .errors import KnoxError, ValidationError
@@ -48,7 +47,6 @@ __all__ = ["S3Url", "main", "parse_s3"]
 
 PROG = "knoxpy"
 DEFAULT_JOBS = 8
-PART_SUFFIX = ".knoxpy-part"  # a download in progress; renamed into place when complete
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -258,8 +256,7 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
     bar.reset(size)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=PART_SUFFIX)
+    fd, tmp = _parts.create_partial(path)
     md5 = hashlib.md5()
     written = 0
     try:
@@ -352,12 +349,17 @@ def _reason(err: BaseException) -> str:
 
 
 # -- local and remote listings ----------------------------------------------------------------
+def _unreadable(err: OSError) -> None:
+    raise CLIError(f"cannot read the directory {err.filename}: {err.strerror}")
+
+
 def _walk(root: str) -> Iterator[Tuple[str, str]]:
-    """``(path, key suffix)`` of every file under ``root``, in sorted order."""
-    for folder, dirs, files in os.walk(root):
+    """``(path, key suffix)`` of every file under ``root``, in sorted order, but knoxpy's
+    own partial downloads; a directory that cannot be read is an error, not "empty"."""
+    for folder, dirs, files in os.walk(root, onerror=_unreadable):
         dirs.sort()
         for name in sorted(files):
-            if name.endswith(PART_SUFFIX):
+            if _parts.is_partial_name(name):
                 continue
             path = os.path.join(folder, name)
             rel = os.path.relpath(path, root)
@@ -666,12 +668,20 @@ def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
     if (s3_src is None) == (s3_dst is None):
         raise CLIError("sync needs one local directory and one s3://bucket/prefix")
     if s3_dst is not None:
-        return _sync_up(ctx, args.src, s3_dst, args.delete)
+        return _sync_up(ctx, args.src, s3_dst, args.delete, args.force)
     assert s3_src is not None
-    return _sync_down(ctx, s3_src, args.dst, args.delete)
+    return _sync_down(ctx, s3_src, args.dst, args.delete, args.force)
 
 
-def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool) -> int:
+def _refuse_empty_source(source: str, doomed: int, where: str, force: bool) -> None:
+    """A ``--delete`` from a source that lists nothing would empty the destination: a
+    wrong prefix or an unmounted disk, far more often than a wish; ``--force`` says so."""
+    if doomed and not force:
+        raise CLIError(f"sync --delete: the source {source} lists nothing, so all {doomed} "
+                       f"files in {where} would be deleted; refusing (add --force to do it)")
+
+
+def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool, force: bool) -> int:
     if not os.path.isdir(root):
         raise CLIError(f"{root!r} is not a directory")
     client = ctx.client(dst.bucket)
@@ -685,15 +695,25 @@ def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool) -> int:
         if entry is None or differs(path, entry, upload=True):
             jobs.append(Job("upload", path, str(dst.under(rel)),
                             os.path.getsize(path), _sender(client, path, prefix + rel)))
+    # a key whose file exists is never deleted, whatever the walk skipped it for
+    gone = [prefix + rel for rel in sorted(remote)
+            if rel not in local and not _local_exists(root, rel)] if delete else []
+    if not local:
+        _refuse_empty_source(repr(root), len(gone), str(dst), force)
     failed = run_jobs(ctx, jobs)
-    if delete:
-        gone = [prefix + rel for rel in sorted(remote) if rel not in local]
-        if gone:
-            failed += _delete_keys(ctx, client, gone)
+    if gone:
+        failed += _delete_keys(ctx, client, gone)
     return 1 if failed or ctx.out.failures else 0
 
 
-def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
+def _local_exists(root: str, rel: str) -> bool:
+    try:
+        return os.path.lexists(_validate.local_path_for_key(root, rel))
+    except ValidationError:  # a key no file under root could be (../x): not the walk's
+        return False
+
+
+def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool, force: bool) -> int:
     client = ctx.client(src.bucket)
     prefix = src.dir_prefix
     jobs = []
@@ -712,21 +732,22 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
         if not os.path.exists(path) or differs(path, entry, upload=False):
             jobs.append(Job("download", f"s3://{src.bucket}/{key}", os.path.join(root, rel),
                             int(entry.get("Size", 0)), _fetcher(client, key, path)))
+    gone = [path for path, _ in _walk(root)
+            if os.path.normcase(os.path.realpath(path)) not in wanted
+            ] if delete and os.path.isdir(root) else []
+    if not wanted:
+        _refuse_empty_source(str(src), len(gone), repr(root), force)
     failed = run_jobs(ctx, jobs)
-    if delete and os.path.isdir(root):
-        for path, _ in _walk(root):
-            full = os.path.realpath(path)
-            if os.path.normcase(full) in wanted:
-                continue
-            if ctx.dryrun:
-                ctx.out.line(f"(dryrun) delete: {path}")
-                continue
-            try:
-                os.remove(path)
-                ctx.out.line(f"delete: {path}")
-            except OSError as err:
-                failed += 1
-                ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
+    for path in gone:
+        if ctx.dryrun:
+            ctx.out.line(f"(dryrun) delete: {path}")
+            continue
+        try:
+            os.remove(path)
+            ctx.out.line(f"delete: {path}")
+        except OSError as err:
+            failed += 1
+            ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
     return 1 if failed or ctx.out.failures else 0
 
 
@@ -794,7 +815,8 @@ _COMMANDS: Dict[str, Tuple[str, str, str]] = {
              "s3:// prefix) to the other. Files differ when their sizes differ or, for the\n"
              "same size, when the file's MD5 differs from a single-part ETag; for multipart\n"
              "ETags (not an MD5) the newer side wins (mtime vs LastModified). --delete also\n"
-             "removes what the source side no longer has; --dryrun shows what would be done.",
+             "removes what the source side no longer has (refused when the source lists\n"
+             "nothing, unless --force); --dryrun shows what would be done.",
              "  knoxpy sync ./site s3://www/ --delete\n"
              "  knoxpy sync s3://backup/db/ ./db --dryrun"),
 }
@@ -897,6 +919,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("dst", metavar="DEST", help="the other one")
     sync.add_argument("--delete", action="store_true",
                       help="also delete what the source side does not have")
+    sync.add_argument("--force", action="store_true",
+                      help="with --delete: go on even when the source lists nothing")
     sync.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
     sync.set_defaults(func=cmd_sync)
     return parser

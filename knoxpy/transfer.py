@@ -479,7 +479,8 @@ def download(client: Client, filename: str, dest: Any, headers: Any = None,
     knoxpy writable, written on your loop with its ``'drain'``; it is not closed). Objects
     over ``partSize`` come as ``concurrency`` parallel ranged GETs, each with If-Match on
     the ETag (a changing object fails instead of mixing versions). To a path, bytes go to
-    ``<path>.knoxpy-part`` and are renamed into place only once the length (and the MD5,
+    a new ``.<name>.<random>.knoxpy-part`` beside it (``<path>.knoxpy-part`` with
+    ``resume``) and are renamed into place only once the length (and the MD5,
     when the ETag is one) is verified. Options: ``partSize``, ``concurrency``, ``resume``
     (keep the partial file and go on from it next time). Events: ``'progress'``,
     ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Key, size, ETag, path}`` (path None
