@@ -46,6 +46,8 @@ import types
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from . import _cancel
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -316,7 +318,11 @@ def run(timeout: Optional[float] = None) -> None:
 
 
 def _drain_at_exit() -> None:
-    """Node does not exit while work is pending: neither does a knoxpy script."""
+    """Node does not exit while work is pending: neither does a knoxpy script. One that
+    ends on a KeyboardInterrupt cancels its work first: the drain then waits only for
+    the cleanup (aborts, partial files removed), never completes what Ctrl-C stopped."""
+    if _cancel.ended_by_interrupt():
+        _cancel.cancel_all()
     loop = _main_loop
     if loop is None or not loop.pending:
         return

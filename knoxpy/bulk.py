@@ -41,7 +41,7 @@ from typing import (
     TypeVar,
 )
 
-from . import _xml, auth
+from . import _cancel, _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
 from ._work import (
@@ -528,7 +528,8 @@ class _Copier:
             return with_200_retries(self.client, session, complete)
         except BaseException:
             try:
-                session.send(self.dest, "DELETE", f"{target}?{upload}")
+                with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                    session.send(self.dest, "DELETE", f"{target}?{upload}")
             except Exception:  # noqa: BLE001 - the copy's own error is the one to report
                 log.warning("knoxpy: could not abort multipart copy to %r (upload %s)",
                             dest_key, upload_id, exc_info=True)

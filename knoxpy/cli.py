@@ -32,10 +32,10 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import __version__, _config, _parts, _validate
+from . import __version__, _cancel, _config, _parts, _validate
 from ._work import s3_error
 from .client import Client
-from .errors import KnoxError, ValidationError
+from .errors import Cancelled, KnoxError, ValidationError
 
 _tqdm: Any
 try:
@@ -312,31 +312,42 @@ def run_jobs(ctx: Context, jobs: List[Job], after: Optional[Callable[[Job], None
         return 0
     failed = 0
     out.start_total(len(jobs), sum(j.size for j in jobs))
+    since = _cancel.generation()  # a Ctrl-C cancels every job, even one not begun yet
 
     def one(job: Job) -> None:
+        if _cancel.cancelled_since(since):
+            raise Cancelled()
         bar = out.bar(os.path.basename(job.src.rstrip("/")) or job.src, job.size)
         try:
-            job.run(bar)
+            with _cancel.scope(since):
+                job.run(bar)
         finally:
             bar.close()
 
     try:
         with concurrent.futures.ThreadPoolExecutor(max(1, min(ctx.jobs, len(jobs)))) as pool:
-            futures = {pool.submit(one, job): job for job in jobs}
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                err = future.exception()
-                if err is None:
-                    out.line(f"{job.verb}: {job.src} to {job.dst}" if job.dst
-                             else f"{job.verb}: {job.src}")
-                    if after is not None:
-                        after(job)
-                else:
-                    failed += 1
-                    where = f"{job.src} to {job.dst}" if job.dst else job.src
-                    reason = str(err)
-                    out.error(reason if reason.startswith(("s3://", where)) else
-                              f"{job.verb} failed: {where}: {_reason(err)}", err)
+            try:
+                futures = {pool.submit(one, job): job for job in jobs}
+                for future in concurrent.futures.as_completed(futures):
+                    job = futures[future]
+                    err = future.exception()
+                    if err is None:
+                        out.line(f"{job.verb}: {job.src} to {job.dst}" if job.dst
+                                 else f"{job.verb}: {job.src}")
+                        if after is not None:
+                            after(job)
+                    else:
+                        failed += 1
+                        where = f"{job.src} to {job.dst}" if job.dst else job.src
+                        reason = str(err)
+                        out.error(reason if reason.startswith(("s3://", where)) else
+                                  f"{job.verb} failed: {where}: {_reason(err)}", err)
+            except KeyboardInterrupt:
+                # the running jobs stop (uploads aborted, partial files removed) and are
+                # waited for, so that exit finds them clean; the others never begin
+                _cancel.cancel_all()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         out.end_total()
     return failed
@@ -940,6 +951,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         status: int = args.func(ctx, args)
         return status
     except KeyboardInterrupt:
+        _cancel.cancel_all()  # what runs stops; the exit hook waits for its cleanup
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except (CLIError, KnoxError, OSError) as err:

@@ -30,7 +30,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _parts, _xml
+from . import _cancel, _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
 from ._sources import (
@@ -330,7 +330,8 @@ class _Upload:
 
     def _abort(self, session: Session, upload: str) -> None:
         try:
-            session.send(self.client, "DELETE", f"{self.target}?{upload}")
+            with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                session.send(self.client, "DELETE", f"{self.target}?{upload}")
         except Exception:  # noqa: BLE001 - the upload's own error is the one to report
             log.warning("knoxpy: could not abort the multipart upload of %r (%s)", self.key,
                         upload, exc_info=True)
