@@ -29,8 +29,8 @@ import threading
 import weakref
 from typing import Callable, Iterator, List, Optional
 
-__all__ = ["cancel_all", "cancelled_since", "ended_by_interrupt", "generation", "on_cancel",
-           "scope", "shielded", "since", "watch"]
+__all__ = ["cancel_all", "cancelled_since", "ended_by_interrupt", "generation", "interrupted",
+           "on_cancel", "scope", "shielded", "since", "watch"]
 
 _lock = threading.Lock()
 _generation = 0
@@ -116,7 +116,16 @@ def cancel_all() -> None:
         hook()
 
 
-def ended_by_interrupt() -> bool:
-    """At exit: whether the script ends on a KeyboardInterrupt nobody caught (one caught,
+def interrupted(exc: BaseException) -> None:
+    """A KeyboardInterrupt came: cancel everything, once for it (seen again further up,
+    or at exit, it must not cut the cleanup the first cancel began: the aborts)."""
+    if not getattr(exc, "knoxpy_cancelled", False):
+        cancel_all()
+        exc.knoxpy_cancelled = True  # type: ignore[attr-defined]
+
+
+def ended_by_interrupt() -> Optional[BaseException]:
+    """At exit: the KeyboardInterrupt the script ends on, if one nobody caught (one caught,
     after which the script went on, cancelled what ran then, and only that)."""
-    return isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+    last = getattr(sys, "last_value", None)
+    return last if isinstance(last, KeyboardInterrupt) else None

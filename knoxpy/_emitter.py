@@ -159,8 +159,8 @@ class Operation(Emitter):
                         f"{self!r} can never complete: nothing is pending "
                         "(was end() called?)"
                     )
-            except KeyboardInterrupt:
-                _cancel.cancel_all()
+            except KeyboardInterrupt as exc:
+                _cancel.interrupted(exc)
                 raise
             finally:
                 self._waiters -= 1

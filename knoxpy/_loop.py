@@ -58,6 +58,10 @@ log = logging.getLogger("knoxpy")
 Callback = Callable[..., Any]
 # fn, args, the loop that may steal it, when it was queued
 Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"], float]
+# Seconds the main thread waits at most before looking again: a SIGINT the kernel gives
+# another thread wakes no lock the main thread waits on, and Python runs its handler
+# (raising KeyboardInterrupt) only in the main thread, once it wakes.
+MAIN_WAKE = 0.25
 _POLL = getattr(select, "poll", None)  # missing (Windows): a worker reads a stolen task's answer
 
 
@@ -92,6 +96,7 @@ class Loop:
         self._poller: Any = None
         self._wake: Optional[Tuple[socket.socket, socket.socket]] = None
         self.thread = threading.current_thread()
+        self._main = self.thread is threading.main_thread()
 
     steals = True  # may run small requests' I/O itself while it waits (not under asyncio)
 
@@ -150,6 +155,8 @@ class Loop:
                         remaining = None if deadline is None else deadline - time.monotonic()
                         if remaining is not None and remaining <= 0:
                             raise TimeoutError("knoxpy: operations still pending after timeout")
+                        if self._main and (remaining is None or remaining > MAIN_WAKE):
+                            remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
                         if self._waits:
                             self._poll(remaining)
                             continue
@@ -321,8 +328,9 @@ def _drain_at_exit() -> None:
     """Node does not exit while work is pending: neither does a knoxpy script. One that
     ends on a KeyboardInterrupt cancels its work first: the drain then waits only for
     the cleanup (aborts, partial files removed), never completes what Ctrl-C stopped."""
-    if _cancel.ended_by_interrupt():
-        _cancel.cancel_all()
+    interrupt = _cancel.ended_by_interrupt()
+    if interrupt is not None:
+        _cancel.interrupted(interrupt)
     loop = _main_loop
     if loop is None or not loop.pending:
         return

@@ -33,6 +33,7 @@ import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import __version__, _cancel, _config, _parts, _validate
+from ._loop import MAIN_WAKE
 from ._work import s3_error
 from .client import Client
 from .errors import Cancelled, KnoxError, ValidationError
@@ -328,7 +329,7 @@ def run_jobs(ctx: Context, jobs: List[Job], after: Optional[Callable[[Job], None
         with concurrent.futures.ThreadPoolExecutor(max(1, min(ctx.jobs, len(jobs)))) as pool:
             try:
                 futures = {pool.submit(one, job): job for job in jobs}
-                for future in concurrent.futures.as_completed(futures):
+                for future in _as_completed(futures):
                     job = futures[future]
                     err = future.exception()
                     if err is None:
@@ -342,15 +343,27 @@ def run_jobs(ctx: Context, jobs: List[Job], after: Optional[Callable[[Job], None
                         reason = str(err)
                         out.error(reason if reason.startswith(("s3://", where)) else
                                   f"{job.verb} failed: {where}: {_reason(err)}", err)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 # the running jobs stop (uploads aborted, partial files removed) and are
                 # waited for, so that exit finds them clean; the others never begin
-                _cancel.cancel_all()
+                _cancel.interrupted(exc)
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:
         out.end_total()
     return failed
+
+
+def _as_completed(futures: Dict[concurrent.futures.Future[None], Job]
+                  ) -> Iterator[concurrent.futures.Future[None]]:
+    """``concurrent.futures.as_completed``, waking at least every ``MAIN_WAKE`` seconds:
+    a SIGINT the kernel gives another thread wakes no lock, and Python raises the
+    KeyboardInterrupt only in the main thread, once it wakes (knoxpy._loop)."""
+    pending = set(futures)
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, timeout=MAIN_WAKE, return_when=concurrent.futures.FIRST_COMPLETED)
+        yield from done
 
 
 def _reason(err: BaseException) -> str:
@@ -950,8 +963,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ctx = Context(args, out)
         status: int = args.func(ctx, args)
         return status
-    except KeyboardInterrupt:
-        _cancel.cancel_all()  # what runs stops; the exit hook waits for its cleanup
+    except KeyboardInterrupt as exc:
+        _cancel.interrupted(exc)  # what runs stops; the exit hook waits for its cleanup
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except (CLIError, KnoxError, OSError) as err:

@@ -57,7 +57,7 @@ def holds() -> Iterator[List[Held]]:
 
 def env(tmp_path: Path) -> dict[str, str]:
     return dict(TOKEN_FREE_ENV, HOME=str(tmp_path), AWS_ACCESS_KEY_ID="AKID",
-                AWS_SECRET_ACCESS_KEY="s3cr3t")
+                AWS_SECRET_ACCESS_KEY="s3cr3t", PYTHONFAULTHANDLER="1")
 
 
 def start_cli(srv: S3Server, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
@@ -86,7 +86,12 @@ def interrupt(proc: subprocess.Popen[str], held: Held, then_release: bool = Fals
         proc.send_signal(signal.SIGINT)
         if then_release:
             held.release.set()
-        out, err = proc.communicate(timeout=HANG_GUARD)
+        try:
+            out, err = proc.communicate(timeout=HANG_GUARD)
+        except subprocess.TimeoutExpired:  # show where it hangs: faulthandler on SIGABRT
+            proc.send_signal(signal.SIGABRT)
+            out, err = proc.communicate(timeout=HANG_GUARD)
+            raise AssertionError(f"still running after SIGINT:\n{err}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -137,7 +142,7 @@ def test_ctrl_c_in_a_script_blocked_in_upload_wait_aborts_the_upload(
         """)
     status, out, err = interrupt(proc, parts, then_release=True)
     assert status == -signal.SIGINT, err  # Python's own exit on a KeyboardInterrupt
-    assert out == "" and err.rstrip().endswith("KeyboardInterrupt")
+    assert out == "" and err.rstrip().endswith("KeyboardInterrupt"), err
     assert_nothing_uploaded(server)
 
 
