@@ -1,7 +1,10 @@
 """``client.download``: an object of any size, to a path or a writable, verified.
 
 The first ranged GET learns the size and ETag; the rest of a large object comes as
-parallel ranged GETs with If-Match on that ETag. To a path, bytes go to a new
+parallel ranged GETs with If-Match on that ETag. Every answer must be the range asked
+for (Content-Range start, end, total; Content-Length) with the first answer's ETag, as
+a store that ignores If-Match would otherwise have two versions stitched into one file;
+a 200 without Content-Length is read to its end. To a path, bytes go to a new
 ``.<name>.<random>.knoxpy-part`` (``<path>.knoxpy-part`` when resumable) and are
 renamed into place only once verified; to a writable, ranges fetched ahead wait for
 their turn, so bytes arrive in order. See docs/transfers.md, and knoxpy.transfer for
@@ -14,15 +17,16 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _parts, _retry
+from . import _parts, _retry, _validate
 from ._emitter import Emitter, Operation
 from ._sources import Meter, Options, key_of
 from ._streams import IncomingMessage
 from ._work import Session, Shared, fan_out, key_target
 from .client import Client
-from .errors import IntegrityError, RequestError, S3Error
+from .errors import IntegrityError, RequestError, S3Error, ValidationError
 
 __all__ = ["PARTIAL_SUFFIX", "Download"]
 
@@ -127,6 +131,8 @@ class Download:
         self.client, self.op, self.opts, self.headers = client, op, opts, headers
         self.key = key_of(filename)
         self.target = key_target(self.key)
+        if opts.version_id is not None:  # every range of that version, never the latest
+            self.target += "?versionId=" + urllib.parse.quote(opts.version_id, safe="")
         self.path = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else None
         self.dest = dest
         self.meter = Meter(op)
@@ -152,20 +158,16 @@ class Download:
             self._to_path(session, self.path)
         return {"Key": self.key, "size": self.size, "ETag": self.etag, "path": self.path}
 
-    def _learn(self, res: IncomingMessage) -> int:
-        """Size, ETag and verifiability from the first answer; returns its last byte."""
+    def _learn(self, res: IncomingMessage) -> None:
+        """ETag and verifiability from the first answer (a GET, or the HEAD of a resume)."""
         self.etag = res.headers.get("etag")
         sse = res.headers.get("x-amz-server-side-encryption", "")
         self.check_md5 = _parts.is_md5_etag(self.etag) and not sse.startswith("aws:kms") and \
             _SSE_C + "algorithm" not in res.headers  # KMS and SSE-C ETags are not MD5s
-        m = _CONTENT_RANGE.fullmatch(res.headers.get("content-range", ""))
-        if res.statusCode == 206 and m:
-            self.size = int(m[3])
-            return int(m[2])
-        self.size = int(res.headers.get("content-length", "0"))  # the whole object came
-        return self.size - 1
 
-    def _first(self, session: Session) -> Tuple[IncomingMessage, int]:
+    def _first(self, session: Session) -> Tuple[IncomingMessage, Optional[int]]:
+        """The first answer and its last byte; None for a 200 without Content-Length (a
+        chunked one), whose size is known only once it has been read to its end."""
         headers = dict(self.headers)
         headers["Range"] = f"bytes=0-{self.part - 1}"
         try:
@@ -175,9 +177,60 @@ class Download:
                 raise
             del headers["Range"]  # an empty object: S3 refuses every range of it
             res = session.open(self.client, "GET", self.target, headers)
-        last = self._learn(res)
-        self.meter.total = self.size
+        self._learn(res)
+        last: Optional[int]
+        if res.statusCode == 200:  # the whole object (an empty one, or the Range ignored)
+            length = self._content_length(res)
+            self.size = length or 0
+            last = None if length is None else length - 1
+        else:
+            last, self.size = self._checked_range(res, 0, self.part - 1, None)
+        self.meter.total = None if last is None else self.size
         return res, last
+
+    def _content_length(self, res: IncomingMessage) -> Optional[int]:
+        """The answer's Content-Length; None without one; IntegrityError if malformed."""
+        value = res.headers.get("content-length")
+        if value is None:
+            return None
+        try:
+            return _validate.content_length(value)
+        except ValidationError:
+            res._discard()
+            raise IntegrityError(f"the answer for {self.key!r} has Content-Length {value!r}, "
+                                 "not a number of bytes") from None
+
+    def _checked_range(self, res: IncomingMessage, first: int, last: int,
+                       size: Optional[int]) -> Tuple[int, int]:
+        """(last byte, object size) of the answer to ``Range: bytes=first-last``, once it is
+        checked to be that range of this very object: a 206 whose Content-Range starts at
+        ``first``, ends at ``last`` (or the object's end), of total ``size`` (unless this is
+        the first answer, None), with a matching Content-Length and the first answer's ETag.
+        Anything else is an IntegrityError naming what was asked for and what came.
+        """
+        value = res.headers.get("content-range", "")
+        m = _CONTENT_RANGE.fullmatch(value.strip())
+        got = (int(m[1]), int(m[2]), int(m[3])) if m else None
+        asked = f"asked for bytes {first}-{last} of {self.key!r}" + \
+            (f" ({size} bytes)" if size is not None else "")
+        problem = None
+        if res.statusCode != 206:
+            problem = f"got {res.statusCode} with " + \
+                (f"Content-Range {value!r}" if value else "no Content-Range")
+        elif got is None or got != (first, min(last, got[2] - 1), got[2] if size is None else size):
+            problem = f"got Content-Range {value!r}"
+        elif self._content_length(res) not in (None, got[1] - got[0] + 1):
+            problem = (f"got Content-Range {value!r} with Content-Length "
+                       f"{res.headers.get('content-length')}")
+        elif size is not None and bare_etag(res.headers.get("etag")) != bare_etag(self.etag):
+            problem = (f"the object changed during the download (ETag {self.etag}, now "
+                       f"{res.headers.get('etag')}) and the store ignored If-Match; "
+                       "download it again")
+        if problem is not None:
+            res._discard()
+            raise IntegrityError(f"{asked}, {problem}")
+        assert got is not None
+        return got[1], got[2]
 
     def _fetch(self, session: Session, first: int, last: int,
                sink: Callable[[int, Any], None], res: Optional[IncomingMessage] = None,
@@ -197,11 +250,7 @@ class Download:
                 if self.etag:
                     headers["If-Match"] = self.etag  # a changed object fails, never mixes
                 res = session.open(self.client, "GET", self.target, headers)
-                m = _CONTENT_RANGE.fullmatch(res.headers.get("content-range", ""))
-                if res.statusCode != 206 or not m or int(m[1]) != pos:
-                    res._discard()
-                    raise IntegrityError(f"asked for bytes {pos}-{last} of {self.key!r}, got "
-                                         f"{res.statusCode} {m[0] if m else 'without a range'}")
+                self._checked_range(res, pos, last, self.size)
             try:
                 while pos <= last:
                     want = min(READ_SIZE, last + 1 - pos)
@@ -226,6 +275,27 @@ class Download:
                 res = None
         if res is not None:
             res.read()  # reach the end: the connection goes back to the pool
+
+    def _fetch_first(self, session: Session, res: IncomingMessage, last: Optional[int],
+                     sink: Callable[[int, Any], None], reuse: bool = False) -> int:
+        """The first answer's bytes into ``sink``; returns its last byte. Without a length
+        (``last`` None) the body is read to its end, and that is the object's size: a cut
+        one cannot be asked for again from where it stopped, so it fails."""
+        if last is not None:
+            self._fetch(session, 0, last, sink, res, reuse)
+            return last
+        buf = memoryview(bytearray(READ_SIZE)) if reuse else None
+        pos = 0
+        while True:
+            chunk: Any = res.read(READ_SIZE) if buf is None else buf[:res.readinto(buf)]
+            if not chunk:
+                break
+            sink(pos, chunk)
+            self.meter.add(len(chunk))
+            pos += len(chunk)
+        self.size = pos
+        self.meter.finish(pos)
+        return pos - 1
 
     def _parallel(self, ranges: List[Tuple[int, int]],
                   each: Callable[[Session, int, int, threading.Event], None]) -> None:
@@ -266,7 +336,10 @@ class Download:
                     for a, b in sorted(done):
                         prefix.done(a, b)
             else:
-                res, last = self._first(session)
+                res, first_last = self._first(session)
+                if first_last is None and journal is not None:
+                    journal.remove()  # no length, no ranges: nothing to resume by
+                    journal = None
                 if journal is None:  # a new, unguessable name: never a file of someone else's
                     fd, tmp = _parts.create_partial(path)
                     ours = True
@@ -277,11 +350,12 @@ class Download:
                     journal.start({"kind": "download", "bucket": self.client.bucket,
                                    "key": self.key, "ETag": self.etag, "size": self.size,
                                    "partSize": self.part})
-                in_order = last + 1 >= self.size
+                in_order = first_last is None or first_last + 1 >= self.size
                 self.md5 = hashlib.md5() if in_order else None  # hashed as it arrives
                 if self.check_md5 and not in_order:
                     prefix = _PrefixMd5(fd, self._lock)
-                self._fetch(session, 0, last, self._file_sink(fd), res, reuse=True)
+                last = self._fetch_first(session, res, first_last, self._file_sink(fd),
+                                         reuse=True)
                 if journal is not None and last >= 0:
                     journal.add({"start": 0, "end": last})
                 if prefix is not None:
@@ -334,8 +408,8 @@ class Download:
                 or not isinstance(header.get("partSize"), int):
             return None
         res = session.open(self.client, "HEAD", self.target, self.headers)
-        etag, size = res.headers.get("etag"), int(res.headers.get("content-length", "-1"))
-        if etag != header.get("ETag") or size != header.get("size") \
+        etag, size = res.headers.get("etag"), self._content_length(res)
+        if size is None or etag != header.get("ETag") or size != header.get("size") \
                 or os.path.getsize(tmp) != size:
             return None  # the object changed (or the file did): start over
         self.part = max(1, int(header["partSize"]))
@@ -348,9 +422,9 @@ class Download:
     # -- to a writable: bytes in order, ranges fetched ahead in parallel ------------------
     def _to_writable(self, session: Session) -> None:
         write = self._writer()
-        res, last = self._first(session)
+        res, first_last = self._first(session)
         self.md5 = hashlib.md5() if self.check_md5 else None
-        self._fetch(session, 0, last, lambda _off, chunk: write(chunk), res)
+        last = self._fetch_first(session, res, first_last, lambda _off, chunk: write(chunk))
         turn = [last + 1]
         cond = threading.Condition(threading.Lock())
 

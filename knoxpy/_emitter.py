@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, Type
 from pyee import EventEmitter
 
 from . import _cancel
+from ._js import Record, fit
 from ._loop import AsyncioLoop, Loop, get_loop
 from .errors import Cancelled
 
@@ -26,7 +27,8 @@ Handler = Callable[..., Any]
 class Emitter(EventEmitter):
     """A pyee ``EventEmitter`` whose ``on``/``once`` return the emitter, as Node's do.
 
-    ``on(event)`` without a function stays pyee's decorator.
+    ``on(event)`` without a function stays pyee's decorator. A listener is called with as
+    many of the event's arguments as it accepts, as in JS (``on('end', lambda: ...)``).
     """
 
     def __init__(self, loop: Optional[Loop] = None) -> None:
@@ -50,7 +52,7 @@ class Emitter(EventEmitter):
     def on(self, event: str, f: Optional[Handler] = None) -> Any:
         if f is None:
             return super().on(event)
-        self._add_event_handler(event, f, f)
+        self._add_event_handler(event, f, fit(f))
         return self
 
     addListener = on
@@ -58,7 +60,16 @@ class Emitter(EventEmitter):
     def once(self, event: str, f: Optional[Handler] = None) -> Any:
         if f is None:
             return super().once(event)
-        super().once(event, f)
+        fitted = fit(f)
+
+        def once(*args: Any, **kwargs: Any) -> Any:
+            handlers = self._events.get(event)
+            if not handlers or f not in handlers:  # removed since emit() copied the list
+                return None
+            self._remove_listener(event, f)  # by its key, the caller's own function
+            return fitted(*args, **kwargs)
+
+        self._add_event_handler(event, f, once)
         return self
 
     def removeListener(self, event: str, f: Handler) -> Any:
@@ -88,8 +99,10 @@ class Emitter(EventEmitter):
         return True
 
     def _post(self, event: str, *args: Any) -> None:
-        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1)."""
-        self._loop.call_soon(self.emit, event, *args)
+        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1).
+        A dict payload (``'retry'``, ``'part'``...) goes out as a :class:`Record`."""
+        self._loop.call_soon(
+            self.emit, event, *(Record(a) if type(a) is dict else a for a in args))
 
 
 class Operation(Emitter):

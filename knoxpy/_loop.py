@@ -58,9 +58,10 @@ log = logging.getLogger("knoxpy")
 Callback = Callable[..., Any]
 # fn, args, the loop that may steal it, when it was queued
 Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"], float]
-# Seconds the main thread waits at most before looking again: a SIGINT the kernel gives
+# Seconds the main thread sleeps at most before looking again: a SIGINT the kernel gives
 # another thread wakes no lock the main thread waits on, and Python runs its handler
-# (raising KeyboardInterrupt) only in the main thread, once it wakes.
+# (raising KeyboardInterrupt) only in the main thread, once it wakes. (A poll for stolen
+# answers is not cut short: those are small requests, over within their read timeout.)
 MAIN_WAKE = 0.25
 _POLL = getattr(select, "poll", None)  # missing (Windows): a worker reads a stolen task's answer
 
@@ -155,11 +156,11 @@ class Loop:
                         remaining = None if deadline is None else deadline - time.monotonic()
                         if remaining is not None and remaining <= 0:
                             raise TimeoutError("knoxpy: operations still pending after timeout")
-                        if self._main and (remaining is None or remaining > MAIN_WAKE):
-                            remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
                         if self._waits:
                             self._poll(remaining)
                             continue
+                        if self._main and (remaining is None or remaining > MAIN_WAKE):
+                            remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
                         self._sleeping = True
                         try:
                             cond.wait(remaining)

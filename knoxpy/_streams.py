@@ -12,6 +12,8 @@ import codecs
 import collections
 import io
 import logging
+import os
+import stat
 import sys
 import threading
 from typing import (
@@ -23,6 +25,7 @@ from typing import (
     Iterator,
     Mapping,
     Optional,
+    Tuple,
     TypedDict,
     Union,
     cast,
@@ -30,11 +33,12 @@ from typing import (
 
 import urllib3
 
-from . import _cancel, _transport, _validate
+from . import _cancel, _transport, _validate, _xml
 from ._emitter import Emitter, Operation
+from ._js import Record
 from ._loop import Loop, call_later, get_loop, spawn
 from ._retry import Backoff, error_code_of, transient_reason
-from .errors import Cancelled, RequestError, ValidationError
+from .errors import Cancelled, RequestError, S3Error, ValidationError
 
 __all__ = ["ClientRequest", "IncomingMessage", "Progress", "iter_source"]
 
@@ -119,7 +123,7 @@ def replayable(body: Any) -> bool:
 
 def _progress(written: int, total: Optional[int]) -> Progress:
     percent = int(written / total * 100) if total else (100 if total == 0 else 0)
-    return {"written": written, "total": total, "percent": percent}
+    return cast(Progress, Record(written=written, total=total, percent=percent))
 
 
 class _BodyPipe:
@@ -476,6 +480,7 @@ class ClientRequest(Operation):
                 raw: Any = None
                 err: Optional[BaseException] = None
                 prefetched: Optional[bytes] = None
+                failed: Optional[Tuple[int, S3Error]] = None  # a 200 whose body is an <Error>
                 if _cancel.cancelled_since(self._since):  # never sent, nor sent again
                     err = Cancelled()
                     break
@@ -486,10 +491,22 @@ class ClientRequest(Operation):
                     if exchange.fileno() is not None:
                         yield exchange  # the loop thread may wait for many answers at once
                     raw = exchange.finish()
-                    # A small body is read at once, on this worker: its connection goes
-                    # straight back to the pool, error bodies can be inspected, and a
-                    # body cut short is a transient failure like any other.
-                    prefetched = _small_body(raw)
+                    if raw.status == 200 and _xml.may_fail_in_200(self.method, self.path,
+                                                                  self._headers):
+                        # Only the whole body tells success from a padded <Error>. The
+                        # padding can last minutes: read it on a worker, not a loop's thread.
+                        if not isinstance(raw, _transport.SmallResponse):
+                            yield 0.0
+                        prefetched = _transport.read_limited(raw, _xml.MAX_XML_BYTES)
+                        if prefetched is None:
+                            raw = None  # its connection is closed already
+                            raise _xml.too_large()
+                        failed = _xml.error_in_200(prefetched)
+                    else:
+                        # A small body is read at once, on this worker: its connection goes
+                        # straight back to the pool, error bodies can be inspected, and a
+                        # body cut short is a transient failure like any other.
+                        prefetched = _small_body(raw)
                 except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
                     err = _failure(exc, self, self.url)
                     if raw is not None:
@@ -506,7 +523,7 @@ class ClientRequest(Operation):
                     ):
                         redirects += 1
                         continue
-                reason = self._transient(raw, err, prefetched)
+                reason = self._transient(raw, err, prefetched, failed)
                 if reason and can_replay and self._backoff and attempt < self._backoff.max_retries:
                     delay = self._backoff.delay(attempt, _retry_after(raw))
                     attempt += 1
@@ -521,7 +538,8 @@ class ClientRequest(Operation):
                     self._pipe.close(err)
                 self._loop.call_soon(self._on_error, err)
             else:
-                res = IncomingMessage(raw, self, self._loop, prefetched)
+                res = IncomingMessage(raw, self, self._loop, prefetched,
+                                      failed[0] if failed else None)
                 self._loop.call_soon(self._on_response, res)
         except BaseException as exc:  # noqa: BLE001 - a bug must still settle the request
             self._loop.call_soon(self._on_error, exc)
@@ -529,9 +547,13 @@ class ClientRequest(Operation):
             self._loop.unref()
 
     @staticmethod
-    def _transient(raw: Any, err: Optional[BaseException], body: Optional[bytes]) -> Optional[str]:
+    def _transient(raw: Any, err: Optional[BaseException], body: Optional[bytes],
+                   failed: Optional[Tuple[int, S3Error]] = None) -> Optional[str]:
         if err is not None:
             return transient_reason(None, getattr(err, "code", None))
+        if failed is not None:  # named by what came on the wire: '200 InternalError'
+            wrong = failed[1].code
+            return f"{raw.status} {wrong}" if transient_reason(failed[0], wrong) else None
         code = error_code_of(body) if body and raw.status >= 300 else None
         return transient_reason(raw.status, code)
 
@@ -583,6 +605,11 @@ class IncomingMessage(Emitter):
     ``'close'``; ``pipe(dest)``, ``resume()``, ``pause()``. For scripts it also
     reads like a file: ``res.read()`` blocks and returns the body.
 
+    S3 may answer ``200`` to a copy, a multipart completion or a multi-object delete and
+    then send an ``<Error>``: such a response's whole body is read before it is handed
+    over, and ``statusCode`` is the status S3 documents for the error's code (500 for
+    ``InternalError``); ``wireStatusCode`` is always the status as sent.
+
     The body flows once a ``'data'`` listener is attached or ``pipe``/``resume``
     is called. Its connection goes back to the pool when the body is consumed; a
     body nobody touches for ``IDLE_BODY_TIMEOUT`` seconds is discarded with a
@@ -590,11 +617,14 @@ class IncomingMessage(Emitter):
     """
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
-                 prefetched: Optional[bytes] = None) -> None:
+                 prefetched: Optional[bytes] = None, status: Optional[int] = None) -> None:
         super().__init__(loop if loop is not None else get_loop())
         self._raw = raw
         self.req = req
-        self.statusCode: int = raw.status
+        # A 200 whose body is an <Error> (a copy, a completion) has the status S3
+        # documents for the error's code; the status sent stays in wireStatusCode.
+        self.wireStatusCode: int = raw.status
+        self.statusCode: int = status if status is not None else raw.status
         self.statusMessage: str = raw.reason or ""
         self.status_code = self.statusCode
         self.headers: Dict[str, str] = _transport.node_headers(raw)
@@ -610,6 +640,7 @@ class IncomingMessage(Emitter):
         self._ended = False  # 'end' has been emitted (or read() reached the end)
         self._failed = False  # reading failed: 'error' comes, never 'end' after a short body
         self._touched = False  # someone started consuming the body
+        self._drop_when_read = False  # the body was refused while a reader was reading
         self._cancel_idle: Optional[Callable[[], None]] = None
         self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._sink: Any = None
@@ -666,9 +697,11 @@ class IncomingMessage(Emitter):
     def pipe(self, dest: Any, end: bool = True) -> Any:
         """Send the body into ``dest``: a knoxpy writable, or anything with ``write``.
 
-        A file-like ``dest`` is written on the worker thread; like Node's
-        ``fs.WriteStream``, it is closed at the end (``end=False`` keeps it open;
-        ``sys.stdout``/``sys.stderr`` are never closed).
+        A file-like ``dest`` is written on the worker thread. At the end, as Node ends its
+        destination: a file on disk (or a named pipe) is closed, like an ``fs.WriteStream``;
+        anything else (a socket writer such as ``http.server``'s ``self.wfile``,
+        ``sys.stdout``, an in-memory buffer) is flushed and left open for its owner; a
+        knoxpy writable gets ``end()``. ``end=False`` only flushes.
         """
         if isinstance(dest, Emitter) and hasattr(dest, "write"):
             writable: Any = dest
@@ -710,6 +743,24 @@ class IncomingMessage(Emitter):
                 size += len(chunk)
         self._end_if_read()
         return b"".join(parts)
+
+    def read_xml(self) -> bytes:
+        """The whole body of an XML answer (blocking), refused over ``_xml.MAX_XML_BYTES``.
+
+        A Content-Length over the limit is refused before any of the body is read, a
+        longer body after one byte more than the limit: memory stays bounded, and the
+        connection is closed, never reused.
+        """
+        limit = _xml.MAX_XML_BYTES
+        remaining = None if self._eof else self._raw.length_remaining
+        if remaining is not None and self._buffered + remaining > limit:
+            self._drop()
+            raise _xml.too_large(limit)
+        body = self.read(limit + 1)
+        if len(body) > limit:
+            self._drop()
+            raise _xml.too_large(limit)
+        return body
 
     def readinto(self, b: Any) -> int:
         """Read the body into the buffer ``b`` like a file (blocking): how many bytes were
@@ -794,6 +845,28 @@ class IncomingMessage(Emitter):
             self._eof = True
         _transport.discard(self._raw)
 
+    def _refuse(self, err: BaseException) -> None:
+        """Refuse the body part-way (on the loop): ``'error'``, and its connection closed."""
+        self._drop()
+        self._post("error", err)
+        self._post("close")
+
+    def _drop(self) -> None:
+        """Stop reading and close the connection, never reused. A reader under way owns
+        the socket until its read returns: it closes the connection then."""
+        self._touched = True
+        with self._lock:
+            self._buffer.clear()
+            self._buffered = 0
+            self._failed = True
+            self._flowing = False
+            self._cond.notify_all()
+            self._drop_when_read = reading = self._reading
+            if not reading:
+                self._eof = True
+        if not reading:
+            _transport.drop(self._raw)
+
     def _read_raw(self, amt: int) -> bytes:
         """One read from the socket; at the end the connection goes back to the pool."""
         return cast(bytes, self._from_raw(_transport.read_chunk, amt))
@@ -861,7 +934,10 @@ class IncomingMessage(Emitter):
         finally:
             with self._lock:
                 self._reading = False
+                drop, self._eof = self._drop_when_read, self._eof or self._drop_when_read
                 self._cond.notify_all()
+            if drop:
+                _transport.drop(self._raw)
             self._loop.unref()
 
     def _flush(self) -> None:
@@ -890,14 +966,26 @@ class IncomingMessage(Emitter):
         self.emit("close")
 
 
+def _a_file_on_disk(dest: Any) -> bool:
+    """Whether ``pipe()`` closes ``dest`` at the end: a regular file or a named pipe that
+    is not a standard stream. Sockets, terminals and in-memory objects belong to others."""
+    std = (sys.stdout, sys.stderr, getattr(sys.stdout, "buffer", None),
+           getattr(sys.stderr, "buffer", None))
+    if dest in std or not hasattr(dest, "close"):
+        return False
+    try:
+        mode = os.fstat(dest.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)
+
+
 class _FileSink:
     """Writes a body into a file-like object on the reader's worker thread."""
 
     def __init__(self, dest: Any, close_at_end: bool) -> None:
         self.dest = dest
-        std = (sys.stdout, sys.stderr, getattr(sys.stdout, "buffer", None),
-               getattr(sys.stderr, "buffer", None))
-        self.close_at_end = close_at_end and dest not in std and hasattr(dest, "close")
+        self.close_at_end = close_at_end and _a_file_on_disk(dest)
         self.binary = not isinstance(dest, io.TextIOBase)
         # A real binary file copies what it is given before write() returns, so the
         # body can be read into one buffer, reused for every read (others keep bytes).

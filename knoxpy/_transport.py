@@ -437,7 +437,7 @@ class Exchange:
         pool, conn = self._pool, self._conn
         try:
             if self._expired:
-                raise socket.timeout("timed out")
+                raise TimeoutError("timed out")
             _check_cut(conn)
             try:
                 small = self._take_small()
@@ -746,6 +746,36 @@ def discard(raw: urllib3.BaseHTTPResponse, drain_limit: int = 64 * 1024) -> None
             return
     except Exception:  # a broken connection: close it below
         pass
+    drop(raw)
+
+
+def read_limited(raw: urllib3.BaseHTTPResponse, limit: int) -> Optional[bytes]:
+    """The whole body if it is at most ``limit`` bytes; else None, its connection closed.
+
+    A Content-Length over ``limit`` is refused before any of the body is read; a longer
+    body (chunked, or lying about its length) after ``limit + 1`` bytes.
+    """
+    length = raw.length_remaining
+    if length is not None and length > limit:
+        drop(raw)
+        return None
+    parts = []
+    size = 0
+    while True:
+        chunk = raw.read(min(RESPONSE_CHUNK, limit + 1 - size), decode_content=False)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            drop(raw)
+            return None
+    release(raw)
+    return b"".join(parts)
+
+
+def drop(raw: urllib3.BaseHTTPResponse) -> None:
+    """Close a response's connection, whatever is left of its body: never reused."""
     raw.close()
     conn = getattr(raw, "connection", None)
     if conn is not None:
@@ -795,10 +825,13 @@ def map_error(exc: BaseException, method: str = "", url: str = "") -> BaseExcept
 
     Anything else (a bug, a user callback's error, a bad source) is passed through.
     """
-    if isinstance(exc, RequestError) or not isinstance(exc, (HTTPError, OSError)):
+    # http.client's own IncompleteRead (a chunked body cut short) is no OSError
+    if isinstance(exc, RequestError) or \
+            not isinstance(exc, (HTTPError, OSError, http.client.IncompleteRead)):
         return exc
     code = _code_of(exc)
-    if isinstance(exc, IncompleteRead) or isinstance(_root_cause(exc), IncompleteRead):
+    if isinstance(exc, http.client.IncompleteRead) or \
+            isinstance(_root_cause(exc), http.client.IncompleteRead):
         message = "response body ended early"
     elif code == "ECONNRESET" and isinstance(exc, (ProtocolError, HTTPError)):
         message = "socket hang up"

@@ -53,6 +53,9 @@ def check_headers(headers: Mapping[str, Any]) -> None:
     for name, value in headers.items():
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise ValidationError(f"invalid header name {name!r}: must be an HTTP token")
+        if value is None:  # Node: Invalid value "undefined" for header
+            raise ValidationError(f"invalid value None for header {name!r}: leave it out "
+                                  "(a headers dict given to a request drops None values)")
         text = str(value)
         m = _CONTROL.search(text)
         if m:
@@ -111,7 +114,7 @@ def credential(name: str, value: Any) -> Optional[str]:
     not a string, or has a control character inside (or, for the key and the token, which
     go in headers, a character outside ASCII), is refused; the message never shows it.
 
-    >>> credential('token', 'FwoGZXIvYXdzE\n')
+    >>> credential('token', 'FwoGZXIvYXdzE\\n')
     'FwoGZXIvYXdzE'
     """
     if value is None:

@@ -26,6 +26,7 @@ from typing import (
 
 from . import _cancel, _naming, _retry, _validate, _xml
 from ._emitter import Operation
+from ._js import fit, records
 from ._loop import Loop, spawn
 from ._streams import IncomingMessage
 from .client import Client
@@ -105,30 +106,35 @@ class Session:
             sent = req.end(body)
         res: IncomingMessage = sent.wait()
         if res.statusCode >= 300:
-            raise s3_error(res, res.read())
+            raise s3_error(res, res.read_xml())
         return res
 
     def send(self, client: Client, method: str, path: str,
              headers: Optional[Dict[str, Any]] = None, body: bytes = b"",
              on_progress: Optional[Callable[[Any], None]] = None
              ) -> Tuple[IncomingMessage, bytes]:
-        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        """Send, wait, read the whole (XML) body; a non-2xx answer raises :class:`S3Error`,
+        a body over ``_xml.MAX_XML_BYTES`` :class:`MalformedXML`."""
         res = self.open(client, method, path, headers, body, on_progress)
-        return res, res.read()
+        return res, res.read_xml()
 
 
 def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
     err = _xml.error_from(_xml.parse_error(body, res.statusCode), res.statusCode)
     if err.requestId is None:
         err.requestId = err.request_id = res.headers.get("x-amz-request-id")
+    if not err.message:  # no S3 error body (a HEAD, a proxy's page): say which request
+        err.message = (f"{getattr(res.req, 'method', '')} {res.url} answered HTTP "
+                       f"{res.statusCode} without an S3 error body")
     return err
 
 
 def with_200_retries(client: Client, session: Session, call: Callable[[], T]) -> T:
-    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
+    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (a listing page).
 
-    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
-    only found once the body is parsed, so it is retried here, with the same backoff.
+    The request layer retries 5xx answers, and the 200s that ``_xml.may_fail_in_200``
+    (copies, completes, deletes); for other requests a 200 whose body says
+    ``InternalError`` is only found once the body is parsed, so it is retried here.
     """
     backoff = getattr(client, "_backoff", None)
     attempt = 0
@@ -259,9 +265,9 @@ class Shared:
                 self._done = True
                 return None
 
-    def take(self, n: int, convert: Callable[[Any], Optional[str]]) -> List[str]:
+    def take(self, n: int, convert: Callable[[Any], Optional[T]]) -> List[T]:
         """Up to ``n`` converted items (``None`` conversions are skipped)."""
-        out: List[str] = []
+        out: List[T] = []
         with self._lock:
             while not self._done and len(out) < n:
                 try:
@@ -277,15 +283,17 @@ class Shared:
 
 def settle(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
             result: Any) -> None:
-    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``."""
+    """On the user's loop: settle ``op``, call ``fn(err, result)``, emit ``'end'``.
+    The result's dicts are :class:`~knoxpy._js.Record` s: ``res.Key`` reads as in JS."""
     if err is not None:
         op._reject(err, emit=fn is None or bool(op.listeners("error")))
         if fn is not None:
-            fn(err, None)
+            fit(fn)(err, None)
         return
+    result = records(result)
     op._resolve(result)
     if fn is not None:
-        fn(None, result)
+        fit(fn)(None, result)
     op.emit("end", result)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _chunked, _explain, _naming, _retry, _validate, _xml, auth, utils
+from . import _chunked, _explain, _js, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
@@ -43,7 +43,7 @@ Callback = Callable[[Optional[BaseException], Any], Any]
 Headers = Dict[str, Any]
 
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
-LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
+LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix", "key-marker", "version-id-marker")
 # Common types knox's mime@1 knows that the stdlib table lacks before Python 3.12/3.13
 # (knox's README example is putFile('Readme.md', ...)).
 _EXTRA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".webp": "image/webp",
@@ -95,7 +95,7 @@ def _register(op: Any, fn: Optional[Callback]) -> None:
     def once(err: Optional[BaseException], res: Any) -> None:
         if not called:
             called.append(True)
-            fn(err, res)
+            _js.fit(fn)(err, res)
 
     op.on("response", lambda res: once(None, res))
     op.on("error", lambda err: once(err, None))
@@ -111,9 +111,7 @@ def content_type_for(path: str) -> str:
 
 def _epoch(expiration: Union[_dt.datetime, int, float]) -> int:
     """knox's ``Math.floor(expiration.getTime()/1000)``, for a datetime or epoch seconds."""
-    if isinstance(expiration, _dt.datetime):
-        if expiration.tzinfo is None:
-            expiration = expiration.replace(tzinfo=_dt.timezone.utc)
+    if isinstance(expiration, _dt.datetime):  # naive: local time, Python's rule
         return int(expiration.timestamp() // 1)
     if (isinstance(expiration, (int, float)) and not isinstance(expiration, bool)
             and math.isfinite(expiration)):
@@ -143,10 +141,11 @@ class Client:
     urlBase: str
     token: Optional[str]
     options: Dict[str, Any]
+    _region_probed = False
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None, **kw: Any) -> None:
-        opts: Dict[str, Any] = dict(options or {})
-        opts.update(kw)
+        opts = _js.defined(options)  # None is JS undefined: not given
+        opts.update(_js.defined(kw))
         # No key (or AWS-style options): find settings the usual way, env then ~/.aws.
         if not opts.get("key") or "profile" in opts or "endpoint_url" in opts:
             from . import _config  # only when settings are looked up: it imports more
@@ -183,19 +182,27 @@ class Client:
 
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
-        headers = dict(headers or {})
+        headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
         _validate.check_headers(headers)
         _validate.check_key(filename)
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
             headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
         target = _naming.request_target(self.style, self.bucket, fixed)
-        req = ClientRequest(method, target, headers, self.url(filename), self._send, loop,
+        # req.url, shown in errors, is what goes on the wire (a query stays a query)
+        wire_url = f"{'https' if self.secure else 'http'}://{self._authority(self.host)}{target}"
+        req = ClientRequest(method, target, headers, wire_url, self._send, loop,
                             backoff=self._backoff, resend=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         return req
 
     # -- where a request goes, and for which region it is signed ----------------------------
+    def _authority(self, host: str) -> str:
+        """``host``, with the port when it is not the scheme's (the Host header's form)."""
+        if self.port is not None and int(self.port) != (443 if self.secure else 80):
+            return f"{host}:{self.port}"
+        return host
+
     def _route(self) -> tuple[str, str]:
         """(host, signing region): the client's, or those learned from a redirect (knox #66)."""
         learned = _BUCKET_REGIONS.get((self.endpoint, self.bucket))
@@ -277,11 +284,14 @@ class Client:
         return True
 
     def _probe_region(self) -> None:
-        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket)."""
-        if self.signatureVersion != 4 or "region" in self.options:
+        """Before a stream that cannot be replayed: ask the bucket's region (HEAD bucket),
+        once per client, whatever the answer (knox sends only the PUT: one probe is the
+        price of not losing a stream to a redirect, not one per stream)."""
+        if self.signatureVersion != 4 or "region" in self.options or self._region_probed:
             return
         if (self.endpoint, self.bucket) in _BUCKET_REGIONS:
             return
+        self._region_probed = True
         probe = ClientRequest("HEAD", _naming.request_target(self.style, self.bucket, "/"), {},
                               self.url("/"), self._send)
         raw = self._sign_and_begin(probe, None, b"").finish()
@@ -303,10 +313,7 @@ class Client:
                         ) -> Exchange:
         headers = {k: str(v) for k, v in req.headers.items()}
         conn_host, region = self._route()
-        host = conn_host
-        default_port = 443 if self.secure else 80
-        if self.port is not None and int(self.port) != default_port:
-            host = f"{host}:{self.port}"
+        host = self._authority(conn_host)
         headers["Host"] = host
         now = _dt.datetime.now(_dt.timezone.utc)
         path, _, query = req.path.partition("?")
@@ -354,7 +361,7 @@ class Client:
 
             exchange = Exchange(raw=self._explain.exchange(
                 req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
-                (self.secret, self.token)))
+                (self.secret, self.token, *_explain.customer_keys(headers))))
         if req.frame is not None:  # a framed body is a stream: its exchange is finished
             if exchange.finish().status < 300:
                 _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
@@ -368,7 +375,7 @@ class Client:
         ...                  'Content-Type': 'application/json'})   # doctest: +SKIP
         >>> res = req.end('{"foo":"bar"}').wait()                   # doctest: +SKIP
         """
-        return self.request("PUT", _key_path(filename), headers)
+        return self.request("PUT", _key_path(filename, versioned=False), headers)
 
     def get(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A GET of ``filename`` (knox's ``get``); ``end()`` sends it."""
@@ -542,26 +549,66 @@ class Client:
         >>> data = client.list({'prefix': 'my-prefix'}).wait()   # doctest: +SKIP
         >>> [o['Key'] for o in data['Contents']]                  # doctest: +SKIP
         """
+        return self._list_page("", params, headers, fn, _xml.parse_list)
+
+    def listVersions(self, params: Any = None, headers: Any = None,
+                     fn: Optional[Callback] = None) -> Operation:
+        """List one page of versions and delete markers, as ``list`` lists keys (beyond knox).
+
+        ``params``: ``prefix``, ``delimiter``, ``max-keys``, ``key-marker``,
+        ``version-id-marker`` (``marker`` is the key marker). ``data`` has ``IsTruncated``,
+        ``NextKeyMarker``, ``NextVersionIdMarker`` and ``Versions``: every version and delete
+        marker by key, newest first, each with ``Key``, ``VersionId``, ``IsLatest``,
+        ``LastModified``, ``DeleteMarker`` (bool) and, for versions, ``ETag`` and ``Size``.
+
+        >>> data = client.listVersions({'prefix': 'logs/'}).wait()       # doctest: +SKIP
+        >>> [(v.Key, v.VersionId, v.DeleteMarker) for v in data.Versions]  # doctest: +SKIP
+        """
+        if isinstance(params, Mapping) and "marker" in params:
+            params = {("key-marker" if k == "marker" else k): v for k, v in params.items()}
+        return self._list_page("versions", params, headers, fn, _xml.parse_versions)
+
+    def _list_page(self, subresource: str, params: Any, headers: Any,
+                   fn: Optional[Callback], parse: Callable[[bytes], Any]) -> Operation:
+        """One page of a listing (``?versions`` or the keys), parsed, to ``fn(err, data)``."""
         if callable(headers):
             fn, headers = headers, {}
         if callable(params):
             fn, params = params, None
+        params = _js.defined(params)  # {'marker': None}: no marker, not marker=None
         if params and next(iter(params)) not in LIST_PARAMS:
             headers, params = params, None
-        query = ""
+        query = "?" + subresource if subresource else ""
         if params:
-            query = "?" + urllib.parse.urlencode(params, quote_via=_js_querystring_quote)
+            query += ("&" if query else "?") + urllib.parse.urlencode(
+                params, quote_via=_js_querystring_quote)
         req = self.request("GET", query, headers)
         op = Operation()
         req.on("response", lambda res: op.emit("response", res))
 
         def on_response(res: IncomingMessage) -> None:
             parts: List[bytes] = []
-            res.on("data", parts.append)
+            read = [0]
+
+            def on_data(chunk: bytes) -> None:  # bounded: a huge answer is refused unread
+                read[0] += len(chunk)
+                if read[0] > _xml.MAX_XML_BYTES:
+                    res._refuse(_xml.too_large())
+                else:
+                    parts.append(chunk)
+
+            declared = res.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > _xml.MAX_XML_BYTES:
+                res._refuse(_xml.too_large())
+            res.on("data", on_data)
 
             def on_end() -> None:
                 try:
-                    data = _xml.parse_list(b"".join(parts))
+                    data = parse(b"".join(parts))
+                except _xml.MalformedXML as err:
+                    _finish(op, fn, _xml.unreadable_answer(
+                        err, res.statusCode, f"{req.method} {req.url}",
+                        res.headers.get("x-amz-request-id")), None)
                 except Exception as err:  # noqa: BLE001 - reported, as knox reports it
                     _finish(op, fn, err, None)
                 else:
@@ -589,14 +636,21 @@ class Client:
                   options: Optional[Mapping[str, Any]] = None) -> str:
         """A presigned URL for ``filename``, valid until ``expiration`` (knox's ``signedUrl``).
 
-        ``expiration`` is a datetime (naive means UTC) or seconds since the epoch;
+        ``expiration`` is a datetime (naive means local time, as in Python's
+        ``datetime.timestamp()``) or seconds since the epoch;
         ``options``: ``verb``, ``contentType``, ``qs``, ``extraHeaders``. Signature V4
         URLs are valid for at most 7 days; ``signatureVersion: 2`` gives knox's URLs.
 
-        >>> import time
-        >>> url = client.signedUrl('/user.json', time.time() + 3600)
+        >>> import time, knoxpy
+        >>> client = knoxpy.createClient(key='AKID', secret='s3cr3t', bucket='learnboost')
+        >>> client.signedUrl('/user.json', time.time() + 3600).startswith(
+        ...     'https://learnboost.s3.amazonaws.com/user.json?X-Amz-Algorithm=AWS4-HMAC-SHA256')
+        True
         """
-        options = dict(options or {})
+        options = _js.defined(options)
+        for name in ("qs", "extraHeaders"):
+            if name in options:
+                options[name] = _js.defined(options[name])
         epoch = _epoch(expiration)
         if self.signatureVersion == 2:
             return self._signed_url_v2(filename, epoch, options)
@@ -606,10 +660,7 @@ class Client:
             self.style, self.bucket,
             _naming.encode_special_characters(_naming.ensure_leading_slash(filename)),
         )
-        host = self.host
-        default_port = 443 if self.secure else 80
-        if self.port is not None and int(self.port) != default_port:
-            host = f"{host}:{self.port}"
+        host = self._authority(self.host)
         extra = options.get("extraHeaders") or {}
         headers = dict(extra)
         if options.get("contentType"):
@@ -627,6 +678,40 @@ class Client:
         if trace is not None:
             self._explain.presigned(url, trace, (self.secret, self.token))
         return url
+
+    def presignedPost(self, filename: str, options: Optional[Mapping[str, Any]] = None
+                      ) -> Dict[str, Any]:
+        """A browser upload straight to S3: the URL to POST a form to, and its fields
+        (Signature V4; beyond knox).
+
+        ``options``: ``expires`` (seconds from now, or a datetime; default 3600),
+        ``conditions`` (extra policy conditions, such as ``["content-length-range", 0,
+        10485760]``), ``fields`` (more form fields, each also a condition). ``filename`` may
+        end in ``${filename}``. The form's last field must be the file itself.
+
+        >>> import knoxpy
+        >>> client = knoxpy.createClient(key='AKID', secret='s3cr3t', bucket='learnboost')
+        >>> post = client.presignedPost('/uploads/${filename}', {'expires': 600})
+        >>> post['url'], post['fields']['key']
+        ('https://learnboost.s3.amazonaws.com/', 'uploads/${filename}')
+        """
+        options = _js.defined(options)
+        now = _dt.datetime.now(_dt.timezone.utc)
+        expires = options.get("expires", 3600)
+        if isinstance(expires, _dt.datetime):
+            expires = _epoch(expires) - int(now.timestamp())
+        elif isinstance(expires, float) and math.isfinite(expires):
+            expires = int(expires)
+        fields = auth.post_policy_v4(
+            bucket=self.bucket, key=_naming.ensure_leading_slash(filename)[1:],
+            key_id=self.key, secret=self.secret, region=self.region, now=now,
+            expires=expires, conditions=options.get("conditions") or (),
+            fields=_js.defined(options.get("fields")), token=self.token,
+        )
+        scheme = "https" if self.secure else "http"
+        url = scheme + "://" + self._authority(self.host) + _naming.request_target(
+            self.style, self.bucket, "/")
+        return _js.Record(url=url, fields=_js.Record(fields))
 
     def _signed_url_v2(self, filename: str, epoch: int, options: Dict[str, Any]) -> str:
         pathname = auth.url_pathname(filename)
@@ -684,6 +769,51 @@ class Client:
 
         return list_all(self, params)
 
+    def getTags(self, filename: str, fn: Optional[Callback] = None) -> Operation:
+        """The object's tags, ``{key: value}`` (beyond knox; ``knoxpy.objects``).
+
+        >>> client.getTags('/report.pdf').wait()        # doctest: +SKIP
+        {'team': 'data'}
+        """
+        from .objects import get_tags
+
+        op: Operation = get_tags(self, filename, fn)
+        return op
+
+    def putTags(self, filename: str, tags: Mapping[str, Any], fn: Optional[Callback] = None
+                ) -> Operation:
+        """Replace the object's tags (at most 10) with ``tags`` (beyond knox).
+
+        >>> client.putTags('/report.pdf', {'team': 'data'}).wait()   # doctest: +SKIP
+        {'team': 'data'}
+        """
+        from .objects import put_tags
+
+        op: Operation = put_tags(self, filename, tags, fn)
+        return op
+
+    def restore(self, filename: str, options: Optional[Mapping[str, Any]] = None,
+                fn: Optional[Callback] = None) -> Operation:
+        """Bring back an archived (Glacier) object: ``{days, tier, wait, poll}``; emits
+        ``'progress'`` ``{Key, ongoing, expiry}`` until the copy is readable (beyond knox).
+
+        >>> client.restore('/2019/logs.tar', {'days': 2}).wait()     # doctest: +SKIP
+        """
+        from .objects import restore
+
+        op: Operation = restore(self, filename, options, fn)
+        return op
+
+    def listAllVersions(self, params: Optional[Mapping[str, Any]] = None) -> Any:
+        """Every version and delete marker under a prefix, across pages (beyond knox).
+
+        >>> for v in client.listAllVersions({'prefix': 'logs/'}):   # doctest: +SKIP
+        ...     print(v['Key'], v['VersionId'], v['IsLatest'], v['DeleteMarker'])
+        """
+        from .bulk import list_all_versions
+
+        return list_all_versions(self, params)
+
     def deleteAll(self, keys: Any, fn: Optional[Callback] = None) -> Operation:
         """Delete any number of keys in parallel batches of 1000.
 
@@ -718,7 +848,12 @@ class Client:
     copy_file_to = copyFileTo
     delete_multiple = deleteMultiple
     signed_url = signedUrl
+    presigned_post = presignedPost
     list_all = listAll
+    list_versions = listVersions
+    get_tags = getTags
+    put_tags = putTags
+    list_all_versions = listAllVersions
     delete_all = deleteAll
     copy_all = copyAll
 
@@ -761,17 +896,20 @@ def _clean_options(opts: Dict[str, Any]) -> None:
             f"agent must be a urllib3.PoolManager or None, not {type(agent).__name__}")
 
 
-def _key_path(filename: str) -> str:
-    """A key as knox puts it in a request path; control characters are refused first."""
+def _key_path(filename: str, versioned: bool = True) -> str:
+    """A key as knox puts it in a request path; control characters are refused first.
+    Reads and deletes take a trailing ``?versionId=ID`` as that version; a PUT makes one."""
     _validate.check_key(filename)
-    return _naming.encode_special_characters(filename)
+    if not versioned:
+        return _naming.encode_special_characters(filename)
+    return _naming.encode_key(filename)
 
 
 def _copy_headers(source_bucket: str, source: str, headers: Optional[Headers]) -> Headers:
     """knox's ``getCopyHeaders``."""
     out = dict(headers or {})
     _validate.check_key(source)
-    out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_special_characters(
+    out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_key(
         _naming.ensure_leading_slash(source)
     )
     out["Content-Length"] = 0
@@ -803,13 +941,13 @@ def _finish(op: Operation, fn: Optional[Callback], err: Optional[BaseException],
     if err is not None:
         if fn is not None:
             op._reject(err, emit=False)
-            fn(err, None)
+            _js.fit(fn)(err, None)
         else:
             op._reject(err)
     else:
         op._resolve(data)
         if fn is not None:
-            fn(None, data)
+            _js.fit(fn)(None, data)
         op.emit("data", data)
 
 

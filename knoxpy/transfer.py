@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from . import _cancel, _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
+from ._paging import PageGuard
 from ._sources import (
     DEFAULT_CONCURRENCY,
     Meter,
@@ -52,7 +53,6 @@ from ._work import (
     key_target,
     quote_query,
     start,
-    with_200_retries,
 )
 from .client import Client, _split_callback, content_type_for
 from .errors import IntegrityError, S3Error, ValidationError
@@ -265,25 +265,20 @@ class _Upload:
             xml = _xml.build_complete_multipart(
                 [(n, p.etag, p.named) if named else (n, p.etag) for n, p in sorted(parts.items())])
 
-            tried: List[bool] = []
-
-            def complete() -> Tuple[IncomingMessage, Dict[str, Any]]:
-                try:
-                    res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
-                                             {"Content-Length": len(xml)}, xml)
-                    return res, _xml.parse_complete_multipart(body)
-                except S3Error as err:
-                    # A 200 <Error> may come after S3 did complete: a retry then finds no
-                    # upload. The object is ours if its ETag is the one our parts make.
-                    done = tried and err.code == "NoSuchUpload" and self._completed(
-                        session, {n: p.etag for n, p in parts.items()})
-                    if done:
-                        return done
+            try:
+                # A 200 <Error> is retried by the request layer (as any 5xx answer).
+                res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
+                                         {"Content-Length": len(xml)}, xml)
+                data = _xml.parse_complete_multipart(body)
+            except S3Error as err:
+                # A 200 <Error> may come after S3 did complete: the retry then finds no
+                # upload. The object is ours if its ETag is the one our parts make.
+                completed = None
+                if err.code == "NoSuchUpload":
+                    completed = self._completed(session, {n: p.etag for n, p in parts.items()})
+                if completed is None:
                     raise
-                finally:
-                    tried.append(True)
-
-            res, data = with_200_retries(self.client, session, complete)
+                res, data = completed
         except BaseException:
             if self.journal is None:  # resume=True keeps the upload for the next attempt
                 self._abort(session, upload)
@@ -401,7 +396,9 @@ class _Upload:
         return done
 
     def _list_parts(self, session: Session, upload_id: str) -> Dict[int, Tuple[str, int]]:
+        """Every part S3 holds for the upload: ``{number: (ETag, size)}``, page by page."""
         listed: Dict[int, Tuple[str, int]] = {}
+        guard = PageGuard(f"ListParts of {self.key!r} (upload {upload_id})", marker=0)
         marker = 0
         while True:
             query = f"uploadId={quote_query(upload_id)}&part-number-marker={marker}"
@@ -409,9 +406,13 @@ class _Upload:
             data = _xml.parse_list_parts(body)
             for p in data["Part"]:
                 listed[int(p["PartNumber"])] = (bare_etag(p.get("ETag")), int(p.get("Size", 0)))
-            nxt = data.get("NextPartNumberMarker")
-            if not data.get("IsTruncated") or not isinstance(nxt, int) or nxt <= marker:
+            if not data.get("IsTruncated"):
                 return listed
+            nxt = data.get("NextPartNumberMarker")
+            if not isinstance(nxt, int) or nxt > _parts.MAX_PARTS:
+                raise _xml.MalformedXML(f"{guard.what} is truncated with NextPartNumberMarker "
+                                        f"{nxt!r}: not a part number")
+            guard.advance(("part-number-marker", nxt), len(data["Part"]))
             marker = nxt
 
 
@@ -463,6 +464,9 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     op = Operation()
     try:
         opts = Options(client, options)
+        if opts.version_id is not None:
+            raise ValidationError("upload: versionId is a download option (S3 gives each "
+                                  "upload its own version)")
         key = key_of(filename)
         if not key:
             raise ValidationError("upload: filename must name a key")

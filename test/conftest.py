@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import settings
+
+# No hypothesis example may fail for being slow: the suite runs on loaded 2-core boxes.
+settings.register_profile("knoxpy", deadline=None)
+settings.load_profile("knoxpy")
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT.parent / "shared" / "vectors"

@@ -44,6 +44,28 @@ defaults to half the body.
   corrupt_body         at=N: flip one byte of the response body, length unchanged
   delete_errors        keys=[..] or callable(key), code='AccessDenied': multi-object delete
                        answers <Error> for them and keeps them (default match: POST ?delete)
+  lie_range            first=N, total=T, header='..': a 206's Content-Range names another
+                       range starting at N (same length) or another total T, or is replaced
+                       by ``header`` (a malformed one, say); the body is unchanged
+  swap_version         data=b'..', etag= (default: a multipart-style ETag of data): the GET is
+                       answered as if the object were that other version, If-Match ignored
+                       (as some stores do); default match: GETs carrying If-Match, i.e. a
+                       download's ranges after the first
+  ignore_range         the GET is answered 200 with the whole object, as if it had no Range
+  chunked_no_length    the answer goes with Transfer-Encoding: chunked and no Content-Length
+  cycle_tokens         tokens=['A', 'B'], key='cycled', empty=False: a ListObjects answer becomes
+                       a truncated V2 page of one key (none if empty) whose NextContinuationToken
+                       is the one after the request's in tokens, cycling; tokens=None: a new
+                       token every time (default match: ListObjects)
+  stuck_marker         V1 ListObjects: a truncated page with no continuation token holding one
+                       key, the one after the request's marker/start-after in keys=['m/b', 'm/a']
+                       (cycling: the marker goes back); ListParts: the real parts, truncated,
+                       NextPartNumberMarker the part-number-marker sent (default match: both)
+  bad_header           name='Content-Length', value='12abc': the answer's header set to value
+                       (replacing the server's own); the body is sent as it is
+  answer_v1            a ListObjectsV2 request is served as V1, as a store that speaks only V1:
+                       list-type, continuation-token and start-after ignored, marker honoured
+                       (default match: ListObjects)
   hold                 arrived=Event, release=Event, seconds=30: set ``arrived``, then hold the
                        request (before its body is read) until ``release`` is set or the
                        seconds pass (or the server stops), then go on; after=N: send the
@@ -64,6 +86,7 @@ import argparse
 import base64
 import bisect
 import contextlib
+import copy
 import functools
 import hashlib
 import io
@@ -130,8 +153,11 @@ _CODE_FOR = {400: 'RequestTimeout', 403: 'AccessDenied', 404: 'NoSuchKey', 409: 
 FAULTS = frozenset({
     'reset_request_body', 'reset_response_body', 'status', 'stall_before_headers',
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
-    'close_no_response', 'redirect', 'corrupt_body', 'delete_errors', 'hold'})
+    'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
+    'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length',
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold'})
 _CUTS = ('reset_response_body', 'short_body', 'stall_mid_body', 'hold')
+_GET_FAULTS = ('lie_range', 'swap_version', 'ignore_range', 'chunked_no_length')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
          'cache-control', 'expires')
 _CHECKSUMS = ('crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256')  # crc32c/crc64nvme: unverified
@@ -436,6 +462,57 @@ def _corrupt(chunks: Iterator[Any], at: int) -> Iterator[Any]:
         yield c
 
 
+def _is_list(r: Request) -> bool:
+    return r.method == 'GET' and not r.key and not ({'uploads', 'location'} & set(r.query))
+
+
+_LISTINGS: Dict[str, Callable[[Request], bool]] = {  # the default match of these faults
+    'cycle_tokens': _is_list,
+    'stuck_marker': lambda r: _is_list(r) or (r.method == 'GET' and 'uploadId' in r.query),
+    'answer_v1': _is_list,
+}
+
+
+def _contents(key: str) -> str:
+    return (f'<Contents><Key>{escape(key)}</Key><LastModified>{_iso(0)}</LastModified><ETag>'
+            '"d41d8cd98f00b204e9800998ecf8427e"</ETag><Size>0</Size><StorageClass>STANDARD'
+            '</StorageClass></Contents>')
+
+
+def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: int) -> Response:
+    """cycle_tokens and stuck_marker: pages whose continuation never ends."""
+    page = f'<ListBucketResult{_NS}><Name>{escape(req.bucket)}</Name><IsTruncated>true</IsTruncated>'
+    if 'cycle_tokens' in faults:
+        p = faults['cycle_tokens']
+        tokens, sent = p.get('tokens', ['A', 'B']), req.query.get('continuation-token')
+        if tokens is None:
+            token = f'fresh-{n}'
+        else:
+            token = tokens[(tokens.index(sent) + 1) % len(tokens)] if sent in tokens else tokens[0]
+        keys = '' if p.get('empty') else _contents(p.get('key', 'cycled'))
+        return _xml(f'{page}<NextContinuationToken>{escape(token)}</NextContinuationToken>'
+                    f'{keys}</ListBucketResult>')
+    if 'uploadId' in req.query:  # ListParts: truncated, the marker as it was sent
+        status, hdrs, body = resp
+        marker = req.query.get('part-number-marker', '0')
+        body = re.sub(rb'<IsTruncated>\w+</IsTruncated>', b'<IsTruncated>true</IsTruncated>',
+                      bytes(body) if isinstance(body, bytes) else b'')
+        body = re.sub(rb'<NextPartNumberMarker>\d*</NextPartNumberMarker>',
+                      f'<NextPartNumberMarker>{marker}</NextPartNumberMarker>'.encode(), body)
+        return status, hdrs, body
+    keys = faults['stuck_marker'].get('keys', ['m/b', 'm/a'])
+    sent = req.query.get('marker', req.query.get('start-after'))
+    key = keys[(keys.index(sent) + 1) % len(keys)] if sent in keys else keys[0]
+    return _xml(f'{page}{_contents(key)}</ListBucketResult>')
+
+
+def _set_header(lines: List[str], p: Dict[str, Any]) -> List[str]:
+    """bad_header: the response head's lines with one header replaced."""
+    name, value = p.get('name', 'Content-Length'), p.get('value', '12abc')
+    kept = [x for x in lines if x.split(':', 1)[0].lower() != name.lower()]
+    return kept + [f'{name}: {value}\r\n']
+
+
 class S3Server:
     def __init__(self, mode: str = 'store', host: str = '127.0.0.1', port: int = 0, *,
                  region: str = 'us-east-1', require_region: Optional[str] = None,
@@ -504,6 +581,10 @@ class S3Server:
             raise ValueError(f'unknown fault {fault!r}; known: {sorted(FAULTS)}')
         if fault == 'delete_errors' and match is None:
             match = lambda r: r.method == 'POST' and 'delete' in r.query  # noqa: E731
+        if fault == 'swap_version' and match is None:
+            match = lambda r: r.method == 'GET' and 'if-match' in r.headers  # noqa: E731
+        if fault in _LISTINGS and match is None:
+            match = _LISTINGS[fault]
         with self._lock:
             self._faults.append(_Fault(fault, count, match, params))
         return self
@@ -585,6 +666,9 @@ class S3Server:
         if self.record:
             self.requests.append(req)
         faults = self._take_faults(req) if self._faults else {}
+        if 'answer_v1' in faults:
+            for name in ('list-type', 'continuation-token', 'start-after'):
+                req.query.pop(name, None)
         if 'hold' in faults and 'after' not in faults['hold']:
             self._hold(faults.pop('hold'))
         conn = h.get('connection', '').lower()
@@ -613,7 +697,8 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
-        self._send(sock, req, self._replace_body(req, resp, faults), faults, keep)
+        self._send(sock, req, self._hostile_get(req, self._replace_body(req, resp, faults), faults),
+                   faults, keep)
         return keep and 'drop_keepalive' not in faults
 
     def _take_faults(self, req: Request) -> Dict[str, Dict[str, Any]]:
@@ -779,6 +864,8 @@ class S3Server:
                 else:
                     body = self._error(req, S3Error(p.get('code', 'InternalError')))[2]
                 resp = p.get('status', 200), [('Content-Type', 'application/xml')], body
+        if 'cycle_tokens' in faults or 'stuck_marker' in faults:
+            resp = _endless_listing(req, resp, faults, next(self._rids))
         return resp
 
     def _send(self, sock: socket.socket, req: Request, resp: Response, faults: Dict[str, Any],
@@ -789,8 +876,10 @@ class S3Server:
                f'{req.request_id}\r\nx-amz-id-2: {_HOST_ID}\r\nDate: {_httpdate(int(time.time()))}'
                '\r\nServer: AmazonS3\r\n']
         out += [f'{k}: {v}\r\n' for k, v in hdrs]
-        if status != 204 and status != 304:
+        if status != 204 and status != 304 and ('Transfer-Encoding', 'chunked') not in hdrs:
             out.append(f'Content-Length: {size}\r\n')
+        if 'bad_header' in faults:
+            out = _set_header(out, faults['bad_header'])
         out.append('\r\n' if keep else 'Connection: close\r\n\r\n')
         text = ''.join(out)
         try:
@@ -949,8 +1038,8 @@ class S3Server:
                 return algo, (base64.b64encode(d).decode() if d else val)
         return None
 
-    def _get(self, req: Request) -> Response:
-        o, h, q = self._lookup(req.bucket, req.key), req.headers, req.query
+    def _get(self, req: Request, o: Optional[Obj] = None) -> Response:
+        o, h, q = o or self._lookup(req.bucket, req.key), req.headers, req.query
         hdrs = [('Last-Modified', _httpdate(int(o.mtime))), ('ETag', o.etag)]
         if 'if-match' in h and not _etag_in(h['if-match'], o.etag):
             raise S3Error('PreconditionFailed', extra=[('Condition', 'If-Match')])
@@ -1196,6 +1285,41 @@ class S3Server:
             if not quiet:
                 out.append(f'<Deleted><Key>{escape(key)}</Key>{v}</Deleted>')
         return _xml(f'<DeleteResult{_NS}>{"".join(out)}</DeleteResult>')
+
+    def _hostile_get(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """The download faults: another version, the Range ignored, a lying Content-Range, a
+        chunked body without Content-Length (applied in this order, so they combine)."""
+        if req.method != 'GET' or not any(n in faults for n in _GET_FAULTS):
+            return resp
+        if 'swap_version' in faults or 'ignore_range' in faults:
+            other = copy.copy(req)
+            drop = ('if-match', 'range') if 'ignore_range' in faults else ('if-match',)
+            other.headers = {k: v for k, v in req.headers.items() if k not in drop}
+            obj = None
+            if 'swap_version' in faults:
+                p = faults['swap_version']
+                data = p['data']
+                etag = p.get('etag') or f'"{hashlib.md5(b"v2" + data).hexdigest()}-2"'
+                obj = Obj(data, len(data), etag, {})
+            try:
+                resp = self._get(other, obj)
+            except S3Error as e:
+                resp = self._error(req, e)
+        status, hdrs, body = resp
+        if 'lie_range' in faults and status == 206:
+            p, told = faults['lie_range'], dict(hdrs)['Content-Range']
+            m = re.fullmatch(r'bytes (\d+)-(\d+)/(\d+)', told)
+            assert m, told
+            first = p.get('first', int(m[1]))
+            total = p.get('total', int(m[3]))
+            lie = p.get('header', f'bytes {first}-{first + int(m[2]) - int(m[1])}/{total}')
+            hdrs = [(k, lie if k == 'Content-Range' else v) for k, v in hdrs]
+        if 'chunked_no_length' in faults:
+            data = pattern(body.offset, body.length) if isinstance(body, Gen) else bytes(body)
+            framed = b''.join(b'%x\r\n%s\r\n' % (len(data[i:i + 65536]), data[i:i + 65536])
+                              for i in range(0, len(data), 65536))
+            body, hdrs = framed + b'0\r\n\r\n', hdrs + [('Transfer-Encoding', 'chunked')]
+        return status, hdrs, body
 
 
 def main(argv: Optional[List[str]] = None) -> None:

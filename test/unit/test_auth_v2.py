@@ -292,12 +292,12 @@ class TestCanonicalizeResource:  # describe('.canonicalizeResource()')
 
 
 def test_utc_string_is_js_to_utc_string() -> None:
-    assert auth.utc_string(datetime(2007, 3, 27, 19, 36, 42)) == "Tue, 27 Mar 2007 19:36:42 GMT"
+    assert auth.utc_string(datetime(2007, 3, 27, 19, 36, 42, tzinfo=timezone.utc)) == "Tue, 27 Mar 2007 19:36:42 GMT"
     eastern = timezone(timedelta(hours=-5))
     assert auth.utc_string(datetime(1999, 12, 31, 22, 0, 1, tzinfo=eastern)) == (
         "Sat, 01 Jan 2000 03:00:01 GMT"
     )
-    assert auth.utc_string(datetime(5, 2, 3, 4, 5, 6)) == "Thu, 03 Feb 0005 04:05:06 GMT"
+    assert auth.utc_string(datetime(5, 2, 3, 4, 5, 6, tzinfo=timezone.utc)) == "Thu, 03 Feb 0005 04:05:06 GMT"
 
 
 def test_string_to_sign_joins_none_as_empty_and_concatenates_it_as_undefined() -> None:

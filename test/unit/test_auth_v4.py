@@ -196,7 +196,7 @@ def _presign(**overrides: Any) -> str:
         key="AKID",
         secret="secret",
         region="eu-west-1",
-        now=datetime(2020, 1, 1),
+        now=datetime(2020, 1, 1, tzinfo=timezone.utc),
         expires=60,
     )
     options.update(overrides)
@@ -315,7 +315,7 @@ def _example_ids() -> List[Any]:
     return [pytest.param(e, id=e["id"]) for e in _s3_examples()["examples"]]
 
 
-EXAMPLE_NOW = datetime(2013, 5, 24)
+EXAMPLE_NOW = datetime(2013, 5, 24, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize("example", _example_ids())
@@ -420,7 +420,7 @@ def test_s3_presigned_get_example() -> None:
 @needs_vectors
 def test_botocore_presign_vectors() -> None:
     vectors = {v["id"]: v for v in _s3_examples()["botocore_unit_vectors"]}
-    now = datetime(2014, 1, 1)
+    now = datetime(2014, 1, 1, tzinfo=timezone.utc)
 
     s3 = vectors["botocore-s3v4-query-keyname-dotbar"]
     url = urlsplit(s3["url"])
@@ -537,7 +537,7 @@ b64 = st.text(
     max_size=40,
 )
 moments = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 12, 31)).map(
-    lambda d: d.replace(microsecond=0)
+    lambda d: d.replace(microsecond=0, tzinfo=timezone.utc)
 )
 REGIONS = {
     "us-east-1": "us-east-1",

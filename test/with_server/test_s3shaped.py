@@ -540,3 +540,30 @@ def test_throughput_sanity(srv: S3Server) -> None:
             pool.request('GET', '/tp/small')
             n += 1
         print(f'\nsequential small GETs (urllib3, same process): {n / 0.5:.0f}/s')
+
+
+def test_download_faults(srv: S3Server, http: urllib3.PoolManager) -> None:
+    a, b = pattern(0, 10_000), pattern(7, 12_000)
+    etag = srv.put('f', 'dl', a).etag
+    srv.inject('lie_range', first=1000)
+    r = http.request('GET', f'{srv.url}/f/dl', headers={'Range': 'bytes=0-99'})
+    assert (r.status, r.headers['Content-Range'], r.data) == (206, 'bytes 1000-1099/10000',
+                                                             a[:100])
+    srv.inject('lie_range', total=50_000)
+    r = http.request('GET', f'{srv.url}/f/dl', headers={'Range': 'bytes=0-99'})
+    assert r.headers['Content-Range'] == 'bytes 0-99/50000'
+    srv.inject('lie_range', header='bytes nonsense')
+    r = http.request('GET', f'{srv.url}/f/dl', headers={'Range': 'bytes=0-99'})
+    assert r.headers['Content-Range'] == 'bytes nonsense'
+    srv.inject('swap_version', data=b)  # default match: a GET with If-Match
+    assert http.request('GET', f'{srv.url}/f/dl').data == a
+    r = http.request('GET', f'{srv.url}/f/dl', headers={'Range': 'bytes=100-199',
+                                                       'If-Match': etag})
+    assert (r.status, r.headers['Content-Range'], r.data) == (206, 'bytes 100-199/12000',
+                                                             b[100:200])
+    assert r.headers['ETag'] not in (etag, '') and r.headers['ETag'].endswith('-2"')
+    srv.inject('ignore_range')
+    srv.inject('chunked_no_length')
+    r = http.request('GET', f'{srv.url}/f/dl', headers={'Range': 'bytes=0-99'})
+    assert (r.status, r.data) == (200, a) and 'Content-Length' not in r.headers
+    assert r.headers['Transfer-Encoding'] == 'chunked' and 'Content-Range' not in r.headers
