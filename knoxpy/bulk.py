@@ -36,6 +36,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Tuple,
     TypeVar,
@@ -535,8 +536,41 @@ class _Copier:
             raise
 
 
+class CopyPlan(NamedTuple):
+    """Where copyAll sends each key: ``dest_prefix + key[len(prefix):]`` in ``dest_client``'s
+    bucket; keys under ``skip`` (copies made inside the source prefix) are not copied."""
+
+    dest_client: Client
+    dest_prefix: str
+    skip: Optional[str]
+
+
+def copy_plan(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]) -> CopyPlan:
+    """copyAll's ``prefix`` and ``dest`` checked (``ValidationError``) and resolved."""
+    if not isinstance(prefix, str):
+        raise ValidationError("copyAll: prefix must be a string")
+    if dest is None:
+        dest = {}
+    if not isinstance(dest, Mapping):
+        raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
+    dest_prefix = dest.get("prefix")
+    dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
+    options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
+    dest_bucket = options.get("bucket") or client.bucket
+    same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
+    if same_bucket and dest_prefix == prefix:
+        raise ValidationError("copyAll: the destination is the source (same bucket, "
+                              "same prefix)")
+    dest_client = client if same_bucket else Client(dict(client.options, **options))
+    # Copies made inside the source prefix would be listed and copied again.
+    skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
+        else None
+    return CopyPlan(dest_client, dest_prefix, skip)
+
+
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
-             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None) -> Operation:
+             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None,
+             entries: Optional[List[Entry]] = None) -> Operation:
     """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
 
     ``dest``: ``{'bucket': ..., 'prefix': ...}``, either left out meaning the source's
@@ -550,40 +584,35 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     fails as a whole (the listing failed, the destination bucket does not exist).
     Result: ``{'copied': int, 'errors': [{Key, DestKey, Code, Message}, ...]}``.
 
+    ``entries`` (knoxpy's own use: a partition of the listing, copied on a cluster
+    worker by :mod:`knoxpy.cluster`): copy these listing entries (``Key``, ``Size``),
+    all under ``prefix``, instead of listing the prefix.
+
     >>> client.copyAll('2024/', {'prefix': 'old/2024/'}).wait()   # doctest: +SKIP
     {'copied': 2500, 'errors': []}
     """
     op = Operation()
     try:
-        if not isinstance(prefix, str):
-            raise ValidationError("copyAll: prefix must be a string")
-        if dest is None:
-            dest = {}
-        if not isinstance(dest, Mapping):
-            raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
         n = concurrency_option(client, concurrency, COPY_CONCURRENCY)
-        dest_prefix = dest.get("prefix")
-        dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
-        options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
-        dest_bucket = options.get("bucket") or client.bucket
-        same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
-        if same_bucket and dest_prefix == prefix:
-            raise ValidationError("copyAll: the destination is the source (same bucket, "
-                                  "same prefix)")
-        dest_client = client if same_bucket else Client(dict(client.options, **options))
+        dest_client, dest_prefix, skip = copy_plan(client, prefix, dest)
+        if entries is not None and not all(
+                isinstance(e, Mapping) and str(e.get("Key", "")).startswith(prefix)
+                for e in entries):
+            raise ValidationError(f"copyAll: every entry must be a dict with a 'Key' under "
+                                  f"the prefix {prefix!r}")
     except ValidationError as err:
         return fail_later(op, fn, err)
-    # Copies made inside the source prefix would be listed and copied again.
-    skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
-        else None
 
     def on_retry(info: Any) -> None:
         op._post("retry", info)
 
     copier = _Copier(client, dest_client, n, on_retry)
-    listing = Lister(client, {"prefix": prefix})
-    listing._on_retry = on_retry
-    source = Shared(listing)
+    if entries is None:
+        listing = Lister(client, {"prefix": prefix})
+        listing._on_retry = on_retry
+        source = Shared(listing)
+    else:
+        source = Shared(iter(entries))
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 

@@ -515,6 +515,8 @@ def _remover(ctx: Context, s3_src: Optional[S3Url]) -> Callable[[Job], None]:
 
 
 def cmd_cp(ctx: Context, args: argparse.Namespace) -> int:
+    if args.scheduler:
+        return _on_cluster(ctx, args)
     return _transfer(ctx, args)
 
 
@@ -538,6 +540,8 @@ def cmd_get(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
     url = _need_s3(args.path, "rm's address")
+    if args.scheduler:
+        return _on_cluster(ctx, args)
     client = ctx.client(url.bucket)
     if not args.recursive:
         if ctx.dryrun:
@@ -735,6 +739,54 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
     return 1 if failed or ctx.out.failures else 0
 
 
+# -- bulk work on a Dask cluster (--scheduler; knoxpy.cluster, the dask extra) ---------------
+def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
+    """``cp -r`` between s3:// prefixes or ``rm -r`` of a prefix, on a Dask cluster."""
+    try:
+        from . import cluster
+    except ImportError as err:
+        raise CLIError(f"--scheduler: {err}") from None
+    if not args.recursive or ctx.dryrun:
+        raise CLIError("--scheduler goes with --recursive (and without --dryrun)")
+    if args.command == "rm":
+        src, dst = _need_s3(args.path, "rm's address"), None
+    else:
+        src, dst = _need_s3(args.src, "the source"), _need_s3(args.dst, "the destination")
+    client = ctx.client(src.bucket)
+    verb = "delete" if dst is None else "copy"
+    with cluster.connect(args.scheduler) as dask:
+        options = {"cluster": dask, "manifest": args.manifest, "concurrency": ctx.jobs}
+        if dst is None:
+            op = client.deleteAll(client.listAll({"prefix": src.dir_prefix}), **options)
+        else:
+            op = client.copyAll(src.dir_prefix, {"bucket": dst.bucket,
+                                                 "prefix": dst.dir_prefix}, **options)
+        bar = ctx.out.bar(f"{verb} on the cluster", None)
+        op.on("progress", lambda p: bar.to(int(p["bytes"])))
+        op.on("keyError", lambda e: ctx.out.error(
+            f"{verb} failed: s3://{src.bucket}/{e['Key']}: {e['Code']}: {e['Message']}"))
+        try:
+            result = op.wait()
+        finally:
+            bar.close()
+    done = result["deleted" if dst is None else "copied"]
+    ctx.out.line(f"{verb}: {done} objects ({human_size(result['bytes'])}) under {src}"
+                 + (f" to {dst.bucket}/{dst.dir_prefix}" if dst else "")
+                 + f", {result['partitions']} partitions"
+                 + (f" ({result['skipped']} keys done before, per the manifest)"
+                    if result["skipped"] else ""))
+    return 1 if result["errors"] else 0
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with -r between s3:// addresses: run on a Dask cluster (the dask "
+                        "extra): a scheduler's address, or local:N for N local workers")
+    p.add_argument("--manifest", metavar="FILE",
+                   help="with --scheduler: record finished partitions in FILE (JSON); a "
+                        "rerun with it skips them")
+
+
 # -- the parser -------------------------------------------------------------------------------
 _ADDRESSES = """\
 addresses:
@@ -874,11 +926,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-r", "--recursive", action="store_true",
                        help="a whole directory or prefix")
         p.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
+        if name == "cp":
+            _cluster_arguments(p)
         p.set_defaults(func=func)
     rm = cmds["rm"]
     rm.add_argument("path", metavar="s3://bucket/key")
     rm.add_argument("-r", "--recursive", action="store_true", help="every key under the prefix")
     rm.add_argument("--dryrun", action="store_true", help="show what would be deleted")
+    _cluster_arguments(rm)
     rm.set_defaults(func=cmd_rm)
     cat = cmds["cat"]
     cat.add_argument("path", metavar="s3://bucket/key")

@@ -1,0 +1,236 @@
+"""Bulk work on a Dask cluster (knoxpy.cluster): a real LocalCluster of two worker processes.
+
+The workers copy and delete against moto, or against the project's fault server (which
+counts every request, so "each key copied exactly once" is counted, not guessed, and
+refuses chosen keys). The cluster starts once for the module: starting one is the slow part.
+"""
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from conftest import KEY, ROOT, SECRET, fault_client, moto_options
+
+import knoxpy
+
+distributed = pytest.importorskip("distributed")
+from knoxpy import cluster as kcluster  # noqa: E402 - needs distributed
+
+HANG_GUARD = 120
+
+
+@pytest.fixture(scope="module")
+def dask() -> Iterator[Any]:
+    # The workers must import this worktree's knoxpy, not another install's: spawned
+    # worker processes get this process's sys.path; PYTHONPATH makes sure of it.
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        files = client.run(lambda: __import__("knoxpy").__file__)
+        assert set(files.values()) == {knoxpy.__file__}, files
+        yield client
+
+
+def put_keys(client: Any, prefix: str, n: int) -> Dict[str, int]:
+    """``n`` small objects under ``prefix``; returns key -> size."""
+    made = {}
+    for i in range(n):
+        key, body = f"{prefix}{i:03d}.txt", b"x" * (i + 1)
+        res = client.putBuffer(body, "/" + key).wait()
+        assert res.statusCode == 200
+        made[key] = len(body)
+    return made
+
+
+def copy_puts(srv: Any) -> List[str]:
+    """The destination paths of every copy request the fault server received."""
+    return [r.path for r in srv.requests
+            if r.method == "PUT" and "x-amz-copy-source" in r.headers]
+
+
+def test_every_key_copied_exactly_once(srv: Any, dask: Any) -> None:
+    client = fault_client(srv)
+    made = put_keys(client, "src/", 23)
+    progress: List[Dict[str, Any]] = []
+    parts: List[Dict[str, Any]] = []
+    op = client.copyAll("src/", {"prefix": "dst/"}, cluster=dask, partition_keys=4,
+                        concurrency=2)
+    op.on("progress", lambda p: progress.append(dict(p)))
+    op.on("partition", lambda p: parts.append(dict(p)))
+    result = op.wait(HANG_GUARD)
+    assert result["copied"] == 23 and result["errors"] == []
+    assert result["partitions"] == 6 and result["bytes"] == sum(made.values())
+    puts = copy_puts(srv)
+    assert sorted(puts) == sorted(f"/bkt/dst/{k[4:]}" for k in made)  # once each
+    # The partitions are start-after ranges that tile the listing, each on a worker.
+    assert sorted(p["keys"] for p in parts) == [3, 4, 4, 4, 4, 4]
+    assert {p["after"] for p in parts} == {None, "src/003.txt", "src/007.txt", "src/011.txt",
+                                           "src/015.txt", "src/019.txt"}
+    assert {p["worker"] for p in parts} <= set(dask.scheduler_info()["workers"])
+    last = progress[-1]
+    assert last["keys"] == 23 and last["bytes"] == sum(made.values())
+    assert last["listed"] == 23 and last["partitions"] == 6 and not last["listing"]
+    assert all(a["keys"] <= b["keys"] for a, b in zip(progress, progress[1:]))
+
+
+def test_copy_and_delete_against_moto(moto_port: int, bucket: str, dask: Any) -> None:
+    client = knoxpy.createClient(moto_options(moto_port, bucket))
+    prefix = f"cl-{uuid.uuid4().hex[:6]}/"
+    made = put_keys(client, prefix + "a/", 9)
+    result = client.copyAll(prefix + "a/", {"prefix": prefix + "b/"}, cluster=dask,
+                            partition_keys=2).wait(HANG_GUARD)
+    assert result["copied"] == 9 and result["errors"] == []
+    copied = {e["Key"]: e["Size"] for e in client.listAll({"prefix": prefix + "b/"})}
+    assert copied == {prefix + "b/" + k[len(prefix) + 2:]: n for k, n in made.items()}
+    result = client.deleteAll(client.listAll({"prefix": prefix}), cluster=dask,
+                              partition_keys=5).wait(HANG_GUARD)
+    assert result["deleted"] == 18 and result["errors"] == [] and result["partitions"] == 4
+    assert list(client.listAll({"prefix": prefix})) == []
+
+
+def test_per_key_errors_come_back(srv: Any, dask: Any) -> None:
+    client = fault_client(srv)
+    put_keys(client, "e/", 8)
+    srv.inject("status", count=1, status=403, code="AccessDenied",
+               match=lambda r: r.method == "PUT" and r.path == "/bkt/f/005.txt")
+    errors: List[Dict[str, Any]] = []
+    op = client.copyAll("e/", {"prefix": "f/"}, cluster=dask, partition_keys=3)
+    op.on("keyError", lambda e: errors.append(dict(e)))
+    result = op.wait(HANG_GUARD)
+    assert result["copied"] == 7
+    assert [(e["Key"], e["DestKey"], e["Code"]) for e in result["errors"]] == [
+        ("e/005.txt", "f/005.txt", "AccessDenied")]
+    assert errors == result["errors"]
+    # deleteAll: a key S3 refuses stays, and is reported
+    srv.inject("delete_errors", count=3, keys=["e/002.txt"], code="AccessDenied")
+    result = client.deleteAll(client.listAll({"prefix": "e/"}), cluster=dask,
+                              partition_keys=3).wait(HANG_GUARD)
+    assert result["deleted"] == 7
+    assert [(e["Key"], e["Code"]) for e in result["errors"]] == [("e/002.txt", "AccessDenied")]
+    assert [e["Key"] for e in client.listAll({"prefix": "e/"})] == ["e/002.txt"]
+
+
+def test_a_rerun_with_the_manifest_skips_finished_partitions(srv: Any, dask: Any,
+                                                            tmp_path: Path) -> None:
+    client = fault_client(srv)
+    put_keys(client, "m/", 10)
+    manifest = tmp_path / "copy.json"
+    srv.inject("status", count=1, status=403, code="AccessDenied",
+               match=lambda r: r.method == "PUT" and r.path == "/bkt/n/006.txt")
+    first = client.copyAll("m/", {"prefix": "n/"}, cluster=dask, partition_keys=3,
+                           manifest=manifest).wait(HANG_GUARD)
+    assert first["copied"] == 9 and len(first["errors"]) == 1
+    # Partitions m/000-002, 003-005 and 009 are done; 006-008 had an error.
+    recorded = json.loads(manifest.read_text())
+    assert {(d["after"], d["last"]) for d in recorded["done"]} == {
+        (None, "m/002.txt"), ("m/002.txt", "m/005.txt"), ("m/008.txt", "m/009.txt")}
+    assert SECRET not in manifest.read_text() and KEY not in manifest.read_text()
+    before = len(copy_puts(srv))
+    lists_before = sum(1 for r in srv.requests if r.method == "GET" and "list-type" in r.path)
+    second = client.copyAll("m/", {"prefix": "n/"}, cluster=dask, partition_keys=3,
+                            manifest=manifest).wait(HANG_GUARD)
+    assert second["copied"] == 3 and second["errors"] == [] and second["skipped"] == 7
+    assert sorted(copy_puts(srv)[before:]) == ["/bkt/n/006.txt", "/bkt/n/007.txt",
+                                               "/bkt/n/008.txt"]
+    # The listing jumped over the finished ranges (start-after their last keys).
+    lists = [r.path for r in srv.requests if r.method == "GET" and "list-type" in r.path]
+    assert any("start-after=m%2F005.txt" in p for p in lists[lists_before:])
+    third = client.copyAll("m/", {"prefix": "n/"}, cluster=dask, partition_keys=3,
+                           manifest=manifest).wait(HANG_GUARD)
+    assert third["copied"] == 0 and third["skipped"] == 10
+    assert len(copy_puts(srv)) == before + 3
+    # A manifest of another run is refused, naming the file.
+    with pytest.raises(knoxpy.ValidationError, match="records another run"):
+        client.copyAll("m/", {"prefix": "other/"}, cluster=dask,
+                       manifest=manifest).wait(HANG_GUARD)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(knoxpy.ValidationError, match="not a knoxpy cluster manifest"):
+        client.copyAll("m/", {"prefix": "n/"}, cluster=dask,
+                       manifest=tmp_path / "bad.json").wait(HANG_GUARD)
+
+
+def _block(name: str) -> None:
+    """Holds a worker's only thread until the event ``name`` is set."""
+    distributed.Event(name).wait()
+
+
+def test_ctrl_c_cancels_the_cluster_tasks(srv: Any, dask: Any) -> None:
+    client = fault_client(srv)
+    put_keys(client, "c/", 12)
+    gate = distributed.Event(f"gate-{uuid.uuid4().hex}", client=dask)
+    workers = list(dask.scheduler_info()["workers"])
+    blockers = [dask.submit(_block, gate.name, workers=[w], pure=False) for w in workers]
+    op = client.copyAll("c/", {"prefix": "d/"}, cluster=dask, partition_keys=2,
+                        max_pending=3)
+    # At the first partition submitted, Ctrl-C in the waiting thread.
+    op.once("progress", lambda p: _thread.interrupt_main())
+    with pytest.raises(KeyboardInterrupt):
+        op.wait(HANG_GUARD)
+    # No task of the copy is left on the scheduler or a worker; then let the workers go.
+    ours = op._run.topic  # type: ignore[union-attr]
+
+    def on_scheduler(dask_scheduler: Any = None) -> List[str]:
+        return [str(k) for k in dask_scheduler.tasks if str(k).startswith(ours)]
+
+    def on_workers(dask_worker: Any = None) -> List[str]:
+        return [str(k) for k in dask_worker.state.tasks if str(k).startswith(ours)]
+
+    deadline = time.monotonic() + HANG_GUARD  # the cancel goes on Dask's own streams
+    while dask.run_on_scheduler(on_scheduler) or any(dask.run(on_workers).values()):
+        assert time.monotonic() < deadline, "the copy's tasks were not cancelled"
+        time.sleep(0.05)
+    gate.set()
+    distributed.wait(blockers, timeout=HANG_GUARD)
+    assert copy_puts(srv) == []
+    with pytest.raises(kcluster.Cancelled):
+        op.wait(HANG_GUARD)
+
+
+def test_bad_arguments_are_validation_errors(srv: Any, dask: Any) -> None:
+    client = fault_client(srv)
+    with pytest.raises(knoxpy.ValidationError, match="distributed.Client"):
+        client.copyAll("a/", {"prefix": "b/"}, cluster="tcp://nowhere").wait(HANG_GUARD)
+    with pytest.raises(knoxpy.ValidationError, match="partition_keys"):
+        client.copyAll("a/", {"prefix": "b/"}, cluster=dask, partition_keys=0).wait(HANG_GUARD)
+    with pytest.raises(knoxpy.ValidationError, match="the destination is the source"):
+        client.copyAll("a/", {"prefix": "a/"}, cluster=dask).wait(HANG_GUARD)
+    with pytest.raises(knoxpy.ValidationError, match="manifest needs a listAll"):
+        client.deleteAll(["a"], cluster=dask, manifest="x.json").wait(HANG_GUARD)
+
+
+def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
+                                    tmp_path: Path) -> None:
+    client = knoxpy.createClient(moto_options(moto_port, bucket))
+    prefix = f"cli-{uuid.uuid4().hex[:6]}/"
+    made = put_keys(client, prefix + "src/", 5)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
+               PYTHONPATH=str(ROOT))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "knoxpy", "--endpoint-url",
+                               f"http://127.0.0.1:{moto_port}", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=HANG_GUARD,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert SECRET not in done.stdout + done.stderr
+        return done
+
+    done = run("cp", "-r", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
+               "--scheduler", "local:2")
+    assert "copy: 5 objects" in done.stdout
+    assert sorted(e["Key"] for e in client.listAll({"prefix": prefix + "dst/"})) == sorted(
+        prefix + "dst/" + k[len(prefix) + 4:] for k in made)
+    address = dask.scheduler.address
+    done = run("rm", "-r", f"s3://{bucket}/{prefix}", "--scheduler", address)
+    assert "delete: 10 objects" in done.stdout
+    assert list(client.listAll({"prefix": prefix})) == []
