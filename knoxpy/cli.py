@@ -671,6 +671,8 @@ def differs(path: str, entry: Dict[str, Any], upload: bool) -> bool:
 
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
+    if args.scheduler:
+        return _on_cluster(ctx, args)
     s3_src, s3_dst = parse_s3(args.src), parse_s3(args.dst)
     if (s3_src is None) == (s3_dst is None):
         raise CLIError("sync needs one local directory and one s3://bucket/prefix")
@@ -741,26 +743,29 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
 
 # -- bulk work on a Dask cluster (--scheduler; knoxpy.cluster, the dask extra) ---------------
 def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
-    """``cp -r`` between s3:// prefixes or ``rm -r`` of a prefix, on a Dask cluster."""
+    """``cp -r`` or ``sync`` between s3:// prefixes, or ``rm -r`` of one, on a Dask cluster."""
     try:
         from . import cluster
     except ImportError as err:
         raise CLIError(f"--scheduler: {err}") from None
-    if not args.recursive or ctx.dryrun:
+    if not (args.command == "sync" or args.recursive) or ctx.dryrun:
         raise CLIError("--scheduler goes with --recursive (and without --dryrun)")
     if args.command == "rm":
         src, dst = _need_s3(args.path, "rm's address"), None
-    else:
+    else:  # the workers cannot read this machine's files
         src, dst = _need_s3(args.src, "the source"), _need_s3(args.dst, "the destination")
     client = ctx.client(src.bucket)
-    verb = "delete" if dst is None else "copy"
+    verb = {"rm": "delete", "cp": "copy", "sync": "sync"}[args.command]
     with cluster.connect(args.scheduler) as dask:
-        options = {"cluster": dask, "manifest": args.manifest, "concurrency": ctx.jobs}
+        options = {"manifest": args.manifest, "concurrency": ctx.jobs}
         if dst is None:
-            op = client.deleteAll(client.listAll({"prefix": src.dir_prefix}), **options)
+            op = client.deleteAll(client.listAll({"prefix": src.dir_prefix}), cluster=dask,
+                                  **options)
         else:
-            op = client.copyAll(src.dir_prefix, {"bucket": dst.bucket,
-                                                 "prefix": dst.dir_prefix}, **options)
+            target = {"bucket": dst.bucket, "prefix": dst.dir_prefix}
+            op = (cluster.sync(client, src.dir_prefix, target, dask, delete=args.delete,
+                               **options) if verb == "sync" else
+                  client.copyAll(src.dir_prefix, target, cluster=dask, **options))
         bar = ctx.out.bar(f"{verb} on the cluster", None)
         op.on("progress", lambda p: bar.to(int(p["bytes"])))
         op.on("keyError", lambda e: ctx.out.error(
@@ -769,8 +774,10 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
             result = op.wait()
         finally:
             bar.close()
-    done = result["deleted" if dst is None else "copied"]
-    ctx.out.line(f"{verb}: {done} objects ({human_size(result['bytes'])}) under {src}"
+    done = (f"{result['copied']} copied, {result['deleted']} deleted, {result['unchanged']} "
+            "unchanged" if verb == "sync" else
+            f"{result['deleted' if dst is None else 'copied']} objects")
+    ctx.out.line(f"{verb}: {done} ({human_size(result['bytes'])}) under {src}"
                  + (f" to {dst.bucket}/{dst.dir_prefix}" if dst else "")
                  + f", {result['partitions']} partitions"
                  + (f" ({result['skipped']} keys done before, per the manifest)"
@@ -780,8 +787,9 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
 
 def _cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="with -r between s3:// addresses: run on a Dask cluster (the dask "
-                        "extra): a scheduler's address, or local:N for N local workers")
+                   help="between s3:// addresses (cp -r, sync) or under one (rm -r): run on "
+                        "a Dask cluster (the dask extra): a scheduler's address such as "
+                        "tcp://host:8786, or local:N for N local worker processes")
     p.add_argument("--manifest", metavar="FILE",
                    help="with --scheduler: record finished partitions in FILE (JSON); a "
                         "rerun with it skips them")
@@ -958,6 +966,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--delete", action="store_true",
                       help="also delete what the source side does not have")
     sync.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
+    _cluster_arguments(sync)
     sync.set_defaults(func=cmd_sync)
     return parser
 

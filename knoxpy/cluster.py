@@ -63,7 +63,7 @@ from .client import Client
 from .errors import KnoxError, ValidationError
 
 __all__ = ["PARTITION_KEYS", "Cancelled", "ClusterOperation", "ClusterProgress", "connect",
-           "copy_all", "delete_all"]
+           "copy_all", "delete_all", "differs", "sync"]
 
 PARTITION_KEYS = 1000  # keys per partition: one listing page, a few seconds of copies
 PROGRESS_STEPS = 10  # live progress reports per partition, from the worker
@@ -126,9 +126,10 @@ class _Meter:
         except ValueError:  # called outside a task (a test calling it directly)
             self.worker = None
 
-    def done(self, key: str, ok: bool) -> None:
+    def done(self, key: str, moved: bool) -> None:
+        """``key`` is done; ``moved``: its bytes were copied or deleted."""
         self.keys += 1
-        if ok:
+        if moved:
             self.bytes += self.sizes.get(key, 0)
         if self.worker is not None and self.keys % self.every == 0:
             self.worker.log_event(self.topic, {"partition": self.index, "keys": self.keys,
@@ -148,8 +149,8 @@ def _copy_partition(options: Mapping[str, Any], prefix: str, dest: Mapping[str, 
     op.on("copied", lambda e: meter.done(str(e["Key"]), True))
     op.on("keyError", lambda e: meter.done(str(e["Key"]), False))
     result = op.wait()
-    return {"done": int(result["copied"]), "bytes": meter.bytes, "worker": meter.address(),
-            "errors": [dict(e) for e in result["errors"]]}
+    return {"counts": {"copied": int(result["copied"])}, "bytes": meter.bytes,
+            "worker": meter.address(), "errors": [dict(e) for e in result["errors"]]}
 
 
 def _delete_partition(options: Mapping[str, Any], items: List[Item],
@@ -162,8 +163,76 @@ def _delete_partition(options: Mapping[str, Any], items: List[Item],
     failed = {e["Key"] for e in errors}
     for key, _ in items:
         meter.done(key, key not in failed)
-    return {"done": int(result["deleted"]), "bytes": meter.bytes, "worker": meter.address(),
-            "errors": errors}
+    return {"counts": {"deleted": int(result["deleted"])}, "bytes": meter.bytes,
+            "worker": meter.address(), "errors": errors}
+
+
+def _key_range(client: Client, prefix: str, after: Optional[str], last: Optional[str]
+               ) -> Iterator[Entry]:
+    """The objects under ``prefix`` with ``after < key <= last`` (None: no bound)."""
+    params = {"prefix": prefix} if after is None else {"prefix": prefix, "start-after": after}
+    for entry in bulk.list_all(client, params):
+        if "Key" not in entry:
+            continue
+        if last is not None and str(entry["Key"]) > last:
+            return
+        yield entry
+
+
+def differs(source: Mapping[str, Any], copy: Optional[Mapping[str, Any]]) -> bool:
+    """Whether sync copies ``source`` over ``copy`` (its listing entries): no copy, another
+    size, or another ETag on a source modified since (a copy's ETag may differ by its
+    parts: a copy at least as new as its source with the same size is the same).
+
+    >>> from datetime import datetime as t
+    >>> differs({'Size': 1, 'ETag': '"a"', 'LastModified': t(2024, 1, 2)},
+    ...         {'Size': 1, 'ETag': '"b-2"', 'LastModified': t(2024, 1, 3)})
+    False
+    """
+    if copy is None or int(copy.get("Size", -1)) != int(source.get("Size", -2)):
+        return True
+    if copy.get("ETag") == source.get("ETag"):
+        return False
+    made, copied = source.get("LastModified"), copy.get("LastModified")
+    return made is None or copied is None or bool(made > copied)
+
+
+def _sync_partition(options: Mapping[str, Any], prefix: str, dest: Mapping[str, Any],
+                    items: List[Item], after: Optional[str], delete: bool,
+                    concurrency: Optional[int], topic: str, index: int) -> Dict[str, Any]:
+    """A Dask task: bring the destination's copy of the source range ``(after, last
+    item]`` (no items: to the end) up to date: both ranges listed, what differs copied
+    with knoxpy's bulk engine, with ``delete`` what the source lacks deleted."""
+    meter = _Meter(topic, index, items)
+    client = _worker_client(options)
+    plan = bulk.copy_plan(client, prefix, dest)
+    last = items[-1][0] if items else None
+
+    def mapped(key: Optional[str]) -> Optional[str]:
+        return None if key is None else plan.dest_prefix + key[len(prefix):]
+
+    copies = {str(e["Key"]): e for e in _key_range(plan.dest_client, plan.dest_prefix,
+                                                   mapped(after), mapped(last))}
+    sources = list(_key_range(client, prefix, after, last))
+    wanted = [e for e in sources if differs(e, copies.get(str(mapped(str(e["Key"])))))]
+    for key in {str(e["Key"]) for e in sources} - {str(e["Key"]) for e in wanted}:
+        meter.done(key, False)  # already the same
+    op = bulk.copy_all(client, prefix, dest, concurrency=concurrency, entries=wanted)
+    op.on("copied", lambda e: meter.done(str(e["Key"]), True))
+    op.on("keyError", lambda e: meter.done(str(e["Key"]), False))
+    copied = op.wait()
+    errors = [dict(e) for e in copied["errors"]]
+    deleted = 0
+    if delete:
+        have = {mapped(str(e["Key"])) for e in sources}
+        gone = [{"Key": key} for key in copies if key not in have]
+        if gone:
+            result = bulk.delete_all(plan.dest_client, gone, concurrency=concurrency).wait()
+            deleted = int(result["deleted"])
+            errors.extend(dict(e) for e in result["errors"])
+    return {"counts": {"copied": int(copied["copied"]), "deleted": deleted,
+                       "unchanged": len(sources) - len(wanted)},
+            "bytes": meter.bytes, "worker": meter.address(), "errors": errors}
 
 
 # -- partitions and the manifest (pure) ---------------------------------------------------
@@ -300,7 +369,7 @@ class ClusterOperation(Operation):
             raise
 
 
-Submit = Callable[[int, List[Item]], Future]
+Submit = Callable[[int, Optional[str], List[Item]], Future]  # (index, start-after, items)
 
 
 class _Run:
@@ -321,7 +390,8 @@ class _Run:
         self.live: Dict[int, Tuple[int, int]] = {}  # partition -> (keys, bytes) so far
         self.final: Set[int] = set()
         self.counts = {"listed": 0, "listedBytes": 0, "partitions": 0}
-        self.totals: Dict[str, Any] = {"done": 0, "errors": [], "bytes": 0}
+        self.totals: Dict[str, Any] = {"counts": collections.Counter(), "errors": [],
+                                       "bytes": 0}
         self.skipped = manifest.skipped() if manifest is not None else 0
 
     # the caller's thread, and Dask's: what stops the run
@@ -375,7 +445,7 @@ class _Run:
                         self.cond.wait()
                     if self.stop:
                         return
-                future = self.submit(index, items)
+                future = self.submit(index, after, items)
                 with self.cond:
                     self.meta[future.key] = (index, after, items)
                     self.pending.add(future)
@@ -391,6 +461,9 @@ class _Run:
         except BaseException as exc:  # noqa: BLE001 - a failed listing fails the operation
             self._fail(exc)
         finally:
+            close = getattr(self.parts, "close", None)
+            if close is not None:  # a generator left early lets its listing go now
+                close()
             with self.cond:
                 self.listing_done = True
                 self.cond.notify_all()
@@ -420,7 +493,7 @@ class _Run:
                     self._fail(exc)
             raise self.failure or Cancelled(
                 f"cancelled after {self.counts['partitions']} partitions "
-                f"({self.totals['done']} keys)"
+                f"({sum(self.totals['counts'].values())} keys)"
                 + (f"; {self.manifest.path} records them" if self.manifest else ""))
         finally:
             if self.stop:
@@ -438,18 +511,27 @@ class _Run:
             self.final.add(index)
             self.live[index] = (len(items), int(result["bytes"]))
             self.counts["partitions"] += 1
-            self.totals["done"] += int(result["done"])
+            self.totals["counts"].update(result["counts"])
             self.totals["bytes"] += int(result["bytes"])
             self.totals["errors"].extend(errors)
-        if self.manifest is not None and not errors:  # partitions with errors run again
-            self.manifest.add(after, items[-1][0], len(items),
-                              sum(size for _, size in items))
+        last = items[-1][0] if items else None  # no items: the open end (sync's tail)
+        if self.manifest is not None and not errors and last is not None:
+            # partitions with errors run again
+            self.manifest.add(after, last, len(items), sum(size for _, size in items))
         for error in errors:
             self.op._post("keyError", error)
-        self.op._post("partition", {"index": index, "after": after, "last": items[-1][0],
-                                    "keys": len(items), "done": int(result["done"]),
-                                    "errors": len(errors), "worker": result["worker"]})
+        self.op._post("partition", dict(result["counts"], index=index, after=after, last=last,
+                                        keys=len(items), errors=len(errors),
+                                        worker=result["worker"]))
         self._progress()
+
+
+def _source_listing(client: Client, prefix: str) -> Callable[[Optional[str]], Iterable[Any]]:
+    """``listing(start_after)`` of the keys under ``prefix``."""
+    def listing(after: Optional[str]) -> Iterable[Any]:
+        params = {"prefix": prefix} if after is None else {"prefix": prefix, "start-after": after}
+        return bulk.list_all(client, params)
+    return listing
 
 
 def _exact_key(item: Any) -> Optional[Entry]:
@@ -485,13 +567,14 @@ def _settings(dask: DaskClient, partition_keys: int, max_pending: Optional[int])
 
 def _launch(op: ClusterOperation, fn: Optional[Callback], dask: DaskClient,
             parts: Iterator[Partition], submit: Submit, topic: str, max_pending: int,
-            manifest: Optional[_Manifest], done_name: str) -> ClusterOperation:
+            manifest: Optional[_Manifest], counted: Tuple[str, ...]) -> ClusterOperation:
     run = _Run(op, dask, parts, submit, topic, max_pending, manifest)
     op._run = run
 
     def body() -> Dict[str, Any]:
         totals = run.run()
-        return {done_name: totals["done"], "errors": totals["errors"],
+        counts = {name: int(totals["counts"][name]) for name in counted}
+        return {**counts, "errors": totals["errors"],
                 "bytes": totals["bytes"], "partitions": run.counts["partitions"],
                 "skipped": run.skipped}
 
@@ -532,18 +615,14 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
     options, topic = _options(client), f"knoxpy-{uuid.uuid4().hex}"
     dest_options = {k: v for k, v in dict(dest or {}).items() if k != "agent"}
 
-    def listing(after: Optional[str]) -> Iterable[Any]:
-        params = {"prefix": prefix} if after is None else {"prefix": prefix, "start-after": after}
-        return bulk.list_all(client, params)
-
-    def submit(index: int, items: List[Item]) -> Future:
+    def submit(index: int, after: Optional[str], items: List[Item]) -> Future:
         return cluster.submit(_copy_partition, options, prefix, dest_options, items,
                               concurrency, topic, index, key=f"{topic}-copy-{index}",
                               pure=False)
 
-    parts = partitions(listing, partition_keys,
+    parts = partitions(_source_listing(client, prefix), partition_keys,
                        book.finished() if book is not None else _Finished(()))
-    return _launch(op, fn, cluster, parts, submit, topic, pending, book, "copied")
+    return _launch(op, fn, cluster, parts, submit, topic, pending, book, ("copied",))
 
 
 def delete_all(client: Client, keys: Any, cluster: Any, fn: Optional[Callback] = None, *,
@@ -588,13 +667,69 @@ def delete_all(client: Client, keys: Any, cluster: Any, fn: Optional[Callback] =
         return bulk.list_all(client, params if after is None
                              else dict(params, **{"start-after": after}))
 
-    def submit(index: int, items: List[Item]) -> Future:
+    def submit(index: int, after: Optional[str], items: List[Item]) -> Future:
         return cluster.submit(_delete_partition, options, items, concurrency, topic,
                               index, key=f"{topic}-delete-{index}", pure=False)
 
     parts = partitions(listing, partition_keys,
                        book.finished() if book is not None else _Finished(()))
-    return _launch(op, fn, cluster, parts, submit, topic, pending, book, "deleted")
+    return _launch(op, fn, cluster, parts, submit, topic, pending, book, ("deleted",))
+
+
+def sync(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
+         fn: Optional[Callback] = None, *, delete: bool = False,
+         partition_keys: int = PARTITION_KEYS, manifest: Optional[PathLike] = None,
+         concurrency: Optional[int] = None, max_pending: Optional[int] = None
+         ) -> ClusterOperation:
+    """Make ``dest`` (copyAll's ``{'bucket': ..., 'prefix': ...}``) a copy of ``prefix``, on
+    a Dask cluster: ``knoxpy sync s3://... s3://... --scheduler``.
+
+    The source listing is cut into partitions as for :func:`copy_all`; for each, a
+    worker lists the matching destination range and copies what :func:`differs`; with
+    ``delete``, it deletes the destination keys the source lacks (a last partition
+    covers the destination past the last source key). The two prefixes must not
+    overlap in one bucket. Result: ``{'copied', 'deleted', 'unchanged', 'errors',
+    'bytes', 'partitions', 'skipped'}``.
+
+    >>> knoxpy.cluster.sync(client, 'site/', {'bucket': 'backup'}, dask).wait()  # doctest: +SKIP
+    """
+    op = ClusterOperation()
+    try:
+        pending = _settings(cluster, partition_keys, max_pending)
+        concurrency_option(client, concurrency, bulk.COPY_CONCURRENCY)
+        plan = bulk.copy_plan(client, prefix, dest)
+        if plan.dest_client.bucket == client.bucket and plan.dest_client.endpoint == \
+                client.endpoint and (plan.dest_prefix.startswith(prefix)
+                                     or prefix.startswith(plan.dest_prefix)):
+            raise ValidationError(f"sync: the prefixes {prefix!r} and {plan.dest_prefix!r} "
+                                  "overlap in one bucket")
+        book = None if manifest is None else _Manifest(manifest, {
+            "operation": "sync", "endpoint": client.endpoint, "bucket": client.bucket,
+            "prefix": prefix, "destBucket": plan.dest_client.bucket,
+            "destPrefix": plan.dest_prefix, "delete": bool(delete)})
+    except ValidationError as err:
+        fail_later(op, fn, err)
+        return op
+    options, topic = _options(client), f"knoxpy-{uuid.uuid4().hex}"
+    dest_options = {k: v for k, v in dict(dest or {}).items() if k != "agent"}
+
+    def submit(index: int, after: Optional[str], items: List[Item]) -> Future:
+        return cluster.submit(_sync_partition, options, prefix, dest_options, items, after,
+                              bool(delete), concurrency, topic, index,
+                              key=f"{topic}-sync-{index}", pure=False)
+
+    def with_tail(parts: Iterator[Partition]) -> Iterator[Partition]:
+        """The partitions, then the open end past the last source key (no items)."""
+        last: Optional[str] = None
+        for after, items in parts:
+            last = items[-1][0]
+            yield after, items
+        yield last, []
+
+    parts = partitions(_source_listing(client, prefix), partition_keys,
+                       book.finished() if book is not None else _Finished(()))
+    return _launch(op, fn, cluster, with_tail(parts), submit, topic, pending, book,
+                   ("copied", "deleted", "unchanged"))
 
 
 @contextlib.contextmanager

@@ -158,6 +158,42 @@ def test_a_rerun_with_the_manifest_skips_finished_partitions(srv: Any, dask: Any
                        manifest=tmp_path / "bad.json").wait(HANG_GUARD)
 
 
+def test_sync_copies_what_differs_and_deletes_what_the_source_lacks(srv: Any,
+                                                                     dask: Any) -> None:
+    client = fault_client(srv)
+    put_keys(client, "s/", 10)
+    for i in range(5):  # the same bytes: the same ETag
+        client.putBuffer(b"x" * (i + 1), f"/t/{i:03d}.txt").wait()
+    client.putBuffer(b"changed", "/t/005.txt").wait()
+    for extra in ("t/!first", "t/0015.txt", "t/zzz"):  # before, between, after the sources
+        client.putBuffer(b"extra", "/" + extra).wait()
+    before = len(copy_puts(srv))
+    result = kcluster.sync(client, "s/", {"prefix": "t/"}, dask, delete=True,
+                           partition_keys=3).wait(HANG_GUARD)
+    assert (result["copied"], result["unchanged"], result["deleted"]) == (5, 5, 3)
+    assert result["errors"] == []
+    assert sorted(copy_puts(srv)[before:]) == [f"/bkt/t/{i:03d}.txt" for i in range(5, 10)]
+    assert [e["Key"] for e in client.listAll({"prefix": "t/"})] == [
+        f"t/{i:03d}.txt" for i in range(10)]
+    again = kcluster.sync(client, "s/", {"prefix": "t/"}, dask, delete=True,
+                          partition_keys=4).wait(HANG_GUARD)
+    assert (again["copied"], again["unchanged"], again["deleted"]) == (0, 10, 0)
+    assert len(copy_puts(srv)) == before + 5
+    with pytest.raises(knoxpy.ValidationError, match="overlap"):
+        kcluster.sync(client, "s/", {"prefix": "s/sub/"}, dask, delete=True).wait(HANG_GUARD)
+
+
+def test_a_failure_of_the_whole_operation_fails_it(moto_port: int, bucket: str,
+                                                   dask: Any) -> None:
+    client = knoxpy.createClient(moto_options(moto_port, bucket))
+    prefix = f"nb-{uuid.uuid4().hex[:6]}/"
+    put_keys(client, prefix, 3)
+    with pytest.raises(knoxpy.S3Error) as info:
+        client.copyAll(prefix, {"bucket": "knoxpy-no-such-bucket-" + uuid.uuid4().hex[:6]},
+                       cluster=dask).wait(HANG_GUARD)
+    assert info.value.code == "NoSuchBucket"
+
+
 def _block(name: str) -> None:
     """Holds a worker's only thread until the event ``name`` is set."""
     distributed.Event(name).wait()
@@ -231,6 +267,9 @@ def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
     assert sorted(e["Key"] for e in client.listAll({"prefix": prefix + "dst/"})) == sorted(
         prefix + "dst/" + k[len(prefix) + 4:] for k in made)
     address = dask.scheduler.address
+    done = run("sync", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
+               "--delete", "--scheduler", address)
+    assert "sync: 0 copied, 0 deleted, 5 unchanged" in done.stdout
     done = run("rm", "-r", f"s3://{bucket}/{prefix}", "--scheduler", address)
     assert "delete: 10 objects" in done.stdout
     assert list(client.listAll({"prefix": prefix})) == []
