@@ -1,4 +1,4 @@
-"""Bulk work across a Dask cluster: ``copyAll`` and ``deleteAll`` on ``dask.distributed``.
+"""Bulk work across a Dask cluster: copyAll, deleteAll and sync on ``dask.distributed``.
 
 Nothing here is a cluster engine of its own: the listing is cut into partitions of
 ``partition_keys`` keys as it goes (start-after ranges, page by page, so the first
@@ -8,13 +8,13 @@ on the partition's keys, ``concurrency`` at once). The ``knoxpy[dask]`` extra.
 
 Where each piece runs (docs/bulk.md, *Bulk work on a cluster*)::
 
-    your thread (its Loop)        knoxpy-io threads        Dask workers (processes)
-    ──────────────────────        ─────────────────        ─────────────────────────────
-    op = copy_all(..., dask) ───▶ lister: listAll page ──▶ task: Client(options) rebuilt,
-                                   by page, a partition      bulk.copy_all(entries=...),
-                                   every N keys, submit      live counts by log_event
-    op.wait(): 'progress', ◀─post─ collector: results,  ◀── {copied, bytes, errors}
-      'partition', 'keyError'      manifest, progress
+    your thread (its Loop)       threads in your process     Dask workers (processes)
+    ──────────────────────       ───────────────────────     ────────────────────────────
+    op = copy_all(..., dask) ─▶  lister: listAll page by ──▶ task: Client(options) rebuilt,
+                                 page, a partition every       bulk.copy_all(entries=...),
+                                 N keys, submitted             counts sent by log_event
+    op.wait(): 'progress', ◀post─ collector (knoxpy-io): ◀── {counts, bytes, errors}
+      'partition', 'keyError'    results, manifest, progress
 
 Workers rebuild the client from its options (no socket or loop travels; the options,
 credentials included, go to the workers as task arguments: run the scheduler with
@@ -59,7 +59,7 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 from . import bulk
 from ._emitter import Operation
 from ._work import concurrency_option, fail_later, start
-from .client import Client
+from .client import Client, _Options
 from .errors import KnoxError, ValidationError
 
 __all__ = ["PARTITION_KEYS", "Cancelled", "ClusterOperation", "ClusterProgress", "connect",
@@ -425,7 +425,7 @@ class _Run:
         self._progress()
 
     def _progress(self) -> None:
-        with self.cond:
+        with self.cond:  # posted under the lock, so the snapshots arrive in order
             progress: ClusterProgress = {
                 "keys": sum(k for k, _ in self.live.values()),
                 "bytes": sum(b for _, b in self.live.values()),
@@ -433,9 +433,9 @@ class _Run:
                 "partitions": self.counts["partitions"], "skipped": self.skipped,
                 "listing": not self.listing_done,
             }
-        self.op._post("progress", progress)
+            self.op._post("progress", progress)
 
-    # a knoxpy-io thread: list and submit
+    # the lister thread: list and submit
     def _list(self) -> None:
         index = 0
         try:
@@ -544,15 +544,17 @@ def _exact_key(item: Any) -> Optional[Entry]:
     return {"Key": key[1:] if key.startswith("/") else key, "Size": size}
 
 
-def _options(client: Client) -> Dict[str, Any]:
-    """What travels to the workers: the client's options, less what cannot (a pool)."""
-    return {k: v for k, v in client.options.items() if k != "agent" and not callable(v)}
+def _portable(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """Options as they travel to the workers: less what cannot travel (a pool, a
+    function), in a dict whose repr masks the secret and token (Dask may show task
+    arguments in its errors and dashboard)."""
+    return _Options({k: v for k, v in options.items() if k != "agent" and not callable(v)})
 
 
 def _settings(dask: DaskClient, partition_keys: int, max_pending: Optional[int]) -> int:
     """Checks the shared settings; returns how many partitions may be in flight."""
-    if not isinstance(dask, distributed.Client):
-        raise ValidationError("cluster must be a distributed.Client "
+    if not isinstance(dask, distributed.Client) or dask.asynchronous:
+        raise ValidationError("cluster must be a distributed.Client, not asynchronous "
                               f"(not {type(dask).__name__})")
     if type(partition_keys) is not int or partition_keys < 1:
         raise ValidationError("partition_keys must be a positive integer")
@@ -612,8 +614,8 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
     except ValidationError as err:
         fail_later(op, fn, err)
         return op
-    options, topic = _options(client), f"knoxpy-{uuid.uuid4().hex}"
-    dest_options = {k: v for k, v in dict(dest or {}).items() if k != "agent"}
+    options, topic = _portable(client.options), f"knoxpy-{uuid.uuid4().hex}"
+    dest_options = _portable(dest or {})
 
     def submit(index: int, after: Optional[str], items: List[Item]) -> Future:
         return cluster.submit(_copy_partition, options, prefix, dest_options, items,
@@ -659,7 +661,7 @@ def delete_all(client: Client, keys: Any, cluster: Any, fn: Optional[Callback] =
     except ValidationError as err:
         fail_later(op, fn, err)
         return op
-    options, topic = _options(client), f"knoxpy-{uuid.uuid4().hex}"
+    options, topic = _portable(client.options), f"knoxpy-{uuid.uuid4().hex}"
 
     def listing(after: Optional[str]) -> Iterable[Any]:
         if not listed:
@@ -710,8 +712,8 @@ def sync(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
     except ValidationError as err:
         fail_later(op, fn, err)
         return op
-    options, topic = _options(client), f"knoxpy-{uuid.uuid4().hex}"
-    dest_options = {k: v for k, v in dict(dest or {}).items() if k != "agent"}
+    options, topic = _portable(client.options), f"knoxpy-{uuid.uuid4().hex}"
+    dest_options = _portable(dest or {})
 
     def submit(index: int, after: Optional[str], items: List[Item]) -> Future:
         return cluster.submit(_sync_partition, options, prefix, dest_options, items, after,

@@ -241,6 +241,8 @@ def test_bad_arguments_are_validation_errors(srv: Any, dask: Any) -> None:
         client.copyAll("a/", {"prefix": "a/"}, cluster=dask).wait(HANG_GUARD)
     with pytest.raises(knoxpy.ValidationError, match="manifest needs a listAll"):
         client.deleteAll(["a"], cluster=dask, manifest="x.json").wait(HANG_GUARD)
+    # What travels to the workers shows no secret when Dask prints it.
+    assert SECRET not in repr(kcluster._portable(dict(client.options, secret=SECRET)))
 
 
 def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
