@@ -57,6 +57,31 @@ def copy_puts(srv: Any) -> List[str]:
             if r.method == "PUT" and "x-amz-copy-source" in r.headers]
 
 
+def test_partitions_are_cut_as_the_listing_goes() -> None:
+    consumed: List[str] = []
+
+    def listing(after: Any) -> Iterator[Dict[str, Any]]:
+        for i in range(2500):
+            key = f"k{i:04d}"
+            if after is None or key > after:
+                consumed.append(key)
+                yield {"Key": key, "Size": i}
+
+    parts = kcluster.partitions(listing, 1000, kcluster._Finished(()))
+    after, items = next(parts)
+    # The first partition is handed over before the listing reads past it.
+    assert (after, len(items), len(consumed)) == (None, 1000, 1000)
+    assert [(a, len(i)) for a, i in parts] == [("k0999", 1000), ("k1999", 500)]
+    # Finished ranges are jumped over: the listing starts again after their last key.
+    consumed.clear()
+    done = kcluster._Finished([(None, "k0099"), ("k0199", "k2000")])
+    got = list(kcluster.partitions(listing, 150, done))
+    assert [(a, i[0][0], i[-1][0]) for a, i in got] == [
+        ("k0099", "k0100", "k0199"), ("k2000", "k2001", "k2150"), ("k2150", "k2151", "k2300"),
+        ("k2300", "k2301", "k2450"), ("k2450", "k2451", "k2499")]
+    assert "k0000" in consumed and "k0500" not in consumed  # restarted past k2000
+
+
 def test_every_key_copied_exactly_once(srv: Any, dask: Any) -> None:
     client = fault_client(srv)
     made = put_keys(client, "src/", 23)
@@ -263,12 +288,15 @@ def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
         assert SECRET not in done.stdout + done.stderr
         return done
 
-    done = run("cp", "-r", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
-               "--scheduler", "local:2")
+    cp = ("cp", "-r", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
+          "--manifest", str(tmp_path / "cp.json"))
+    done = run(*cp, "--scheduler", "local:2")
     assert "copy: 5 objects" in done.stdout
     assert sorted(e["Key"] for e in client.listAll({"prefix": prefix + "dst/"})) == sorted(
         prefix + "dst/" + k[len(prefix) + 4:] for k in made)
     address = dask.scheduler.address
+    done = run(*cp, "--scheduler", address)  # the manifest says it is all done
+    assert "copy: 0 objects" in done.stdout and "5 keys done before" in done.stdout
     done = run("sync", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
                "--delete", "--scheduler", address)
     assert "sync: 0 copied, 0 deleted, 5 unchanged" in done.stdout
