@@ -224,6 +224,29 @@ def _block(name: str) -> None:
     distributed.Event(name).wait()
 
 
+def test_a_source_deleted_after_its_listing_is_a_key_error(srv: Any, dask: Any) -> None:
+    client = fault_client(srv)
+    put_keys(client, "v/", 6)
+    gate = distributed.Event(f"gate-{uuid.uuid4().hex}", client=dask)
+    blockers = [dask.submit(_block, gate.name, workers=[w], pure=False)
+                for w in dask.scheduler_info()["workers"]]
+    op = client.copyAll("v/", {"prefix": "w/"}, cluster=dask, partition_keys=6)
+
+    def listed(progress: Dict[str, Any]) -> None:
+        # The partition is listed and submitted, the workers held: delete one of its
+        # keys before any worker can copy it, then let them go.
+        if progress["listed"] == 6 and not gate.is_set():
+            with srv._lock:
+                srv.buckets["bkt"].delete("v/004.txt")
+            gate.set()
+
+    op.on("progress", listed)
+    result = op.wait(HANG_GUARD)
+    distributed.wait(blockers, timeout=HANG_GUARD)
+    assert result["copied"] == 5
+    assert [(e["Key"], e["Code"]) for e in result["errors"]] == [("v/004.txt", "NoSuchKey")]
+
+
 def test_ctrl_c_cancels_the_cluster_tasks(srv: Any, dask: Any) -> None:
     client = fault_client(srv)
     put_keys(client, "c/", 12)
