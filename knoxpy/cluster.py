@@ -245,14 +245,13 @@ class _Finished:
         self._lasts = [last for _, last in self._ranges]
 
     def covering(self, key: str) -> Optional[str]:
-        """The last key of a finished range holding ``key``, or None."""
+        """The last key of a finished range holding ``key``, or None. (The ranges never
+        overlap: a run's partitions stop at every range already finished.)"""
         i = bisect.bisect_left(self._lasts, key)
-        while i < len(self._ranges):
-            after, last = self._ranges[i]
-            if after is None or key > after:
-                return last
-            i += 1
-        return None
+        if i == len(self._ranges):
+            return None
+        after, last = self._ranges[i]
+        return last if after is None or key > after else None
 
 
 def partitions(listing: Callable[[Optional[str]], Iterable[Any]], size: int,
