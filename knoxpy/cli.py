@@ -515,7 +515,7 @@ def _remover(ctx: Context, s3_src: Optional[S3Url]) -> Callable[[Job], None]:
 
 
 def cmd_cp(ctx: Context, args: argparse.Namespace) -> int:
-    if args.scheduler:
+    if _on_a_cluster(args):
         return _on_cluster(ctx, args)
     return _transfer(ctx, args)
 
@@ -540,7 +540,7 @@ def cmd_get(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
     url = _need_s3(args.path, "rm's address")
-    if args.scheduler:
+    if _on_a_cluster(args):
         return _on_cluster(ctx, args)
     client = ctx.client(url.bucket)
     if not args.recursive:
@@ -671,7 +671,7 @@ def differs(path: str, entry: Dict[str, Any], upload: bool) -> bool:
 
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
-    if args.scheduler:
+    if _on_a_cluster(args):
         return _on_cluster(ctx, args)
     s3_src, s3_dst = parse_s3(args.src), parse_s3(args.dst)
     if (s3_src is None) == (s3_dst is None):
@@ -742,6 +742,13 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
 
 
 # -- bulk work on a Dask cluster (--scheduler; knoxpy.cluster, the dask extra) ---------------
+def _on_a_cluster(args: argparse.Namespace) -> bool:
+    """Whether the command runs on a Dask cluster (``--scheduler``)."""
+    if args.manifest and not args.scheduler:
+        raise CLIError("--manifest goes with --scheduler")
+    return bool(args.scheduler)
+
+
 def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
     """``cp -r`` or ``sync`` between s3:// prefixes, or ``rm -r`` of one, on a Dask cluster."""
     try:
@@ -753,7 +760,8 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
     if args.command == "rm":
         src, dst = _need_s3(args.path, "rm's address"), None
     else:  # the workers cannot read this machine's files
-        src, dst = _need_s3(args.src, "the source"), _need_s3(args.dst, "the destination")
+        src = _need_s3(args.src, "with --scheduler the source")
+        dst = _need_s3(args.dst, "with --scheduler the destination")
     client = ctx.client(src.bucket)
     verb = {"rm": "delete", "cp": "copy", "sync": "sync"}[args.command]
     with cluster.connect(args.scheduler) as dask:

@@ -302,12 +302,12 @@ def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
     env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
                PYTHONPATH=str(ROOT))
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([sys.executable, "-m", "knoxpy", "--endpoint-url",
                                f"http://127.0.0.1:{moto_port}", *args], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=HANG_GUARD,
                               stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, (done.stdout, done.stderr)
+        assert done.returncode == code, (done.stdout, done.stderr)
         assert SECRET not in done.stdout + done.stderr
         return done
 
@@ -318,6 +318,9 @@ def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
     assert sorted(e["Key"] for e in client.listAll({"prefix": prefix + "dst/"})) == sorted(
         prefix + "dst/" + k[len(prefix) + 4:] for k in made)
     address = dask.scheduler.address
+    assert "--manifest goes with --scheduler" in run(*cp, code=1).stderr
+    assert "with --scheduler the source must be an s3://" in run(
+        "cp", "-r", str(tmp_path), f"s3://{bucket}/x/", "--scheduler", address, code=1).stderr
     done = run(*cp, "--scheduler", address)  # the manifest says it is all done
     assert "copy: 0 objects" in done.stdout and "5 keys done before" in done.stdout
     done = run("sync", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
