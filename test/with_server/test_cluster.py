@@ -9,6 +9,7 @@ from __future__ import annotations
 import _thread
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -268,10 +269,9 @@ def test_ctrl_c_cancels_the_cluster_tasks(srv: Any, dask: Any) -> None:
     def on_workers(dask_worker: Any = None) -> List[str]:
         return [str(k) for k in dask_worker.state.tasks if str(k).startswith(ours)]
 
-    deadline = time.monotonic() + HANG_GUARD  # the cancel goes on Dask's own streams
-    while dask.run_on_scheduler(on_scheduler) or any(dask.run(on_workers).values()):
-        assert time.monotonic() < deadline, "the copy's tasks were not cancelled"
-        time.sleep(0.05)
+    wait_until(lambda: not (dask.run_on_scheduler(on_scheduler)
+                            or any(dask.run(on_workers).values())),
+               "the copy's tasks were not cancelled")  # the cancel goes on Dask's streams
     gate.set()
     distributed.wait(blockers, timeout=HANG_GUARD)
     assert copy_puts(srv) == []
@@ -293,14 +293,61 @@ def test_bad_arguments_are_validation_errors(srv: Any, dask: Any) -> None:
     assert SECRET not in repr(kcluster._portable(dict(client.options, secret=SECRET)))
 
 
+def cli_env(home: Path) -> Dict[str, str]:
+    """The CLI's environment: credentials from it, this worktree's knoxpy."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(home), AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
+               PYTHONPATH=str(ROOT))
+    return env
+
+
+def wait_until(check: Any, what: str) -> None:
+    """Wait for ``check()`` (Dask's own messages take their time); a hang guard only."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_cli_ctrl_c_cancels_the_cluster_tasks(moto_port: int, bucket: str, dask: Any,
+                                              tmp_path: Path) -> None:
+    client = knoxpy.createClient(moto_options(moto_port, bucket))
+    prefix = f"clc-{uuid.uuid4().hex[:6]}/"
+    put_keys(client, prefix + "src/", 4)
+    gate = distributed.Event(f"gate-{uuid.uuid4().hex}", client=dask)
+    blockers = [dask.submit(_block, gate.name, workers=[w], pure=False)
+                for w in dask.scheduler_info()["workers"]]
+
+    def ours(dask_scheduler: Any = None) -> List[str]:
+        return [str(k) for k in dask_scheduler.tasks if str(k).startswith("knoxpy-")]
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "knoxpy", "--endpoint-url", f"http://127.0.0.1:{moto_port}",
+         "cp", "-r", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
+         "--scheduler", dask.scheduler.address],
+        env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: dask.run_on_scheduler(ours), "the CLI submitted nothing")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "interrupted" in err
+    wait_until(lambda: not dask.run_on_scheduler(ours), "the CLI's tasks were not cancelled")
+    gate.set()
+    distributed.wait(blockers, timeout=HANG_GUARD)
+    assert list(client.listAll({"prefix": prefix + "dst/"})) == []
+
+
 def test_cli_cp_and_rm_on_a_cluster(moto_port: int, bucket: str, dask: Any,
                                     tmp_path: Path) -> None:
     client = knoxpy.createClient(moto_options(moto_port, bucket))
     prefix = f"cli-{uuid.uuid4().hex[:6]}/"
     made = put_keys(client, prefix + "src/", 5)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
-               PYTHONPATH=str(ROOT))
+    env = cli_env(tmp_path)
 
     def run(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([sys.executable, "-m", "knoxpy", "--endpoint-url",
