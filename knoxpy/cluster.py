@@ -392,15 +392,22 @@ class _Run:
         self.totals: Dict[str, Any] = {"counts": collections.Counter(), "errors": [],
                                        "bytes": 0}
         self.skipped = manifest.skipped() if manifest is not None else 0
+        self.submitted: List[Any] = []  # every task's key
+        self.lister: Optional[threading.Thread] = None
 
     # the caller's thread, and Dask's: what stops the run
     def cancel(self) -> None:
+        """Stop the lister and cancel what it submitted; once this returns (from any
+        thread but the lister's), nothing more is submitted."""
         with self.cond:
             self.stop = True
             futures = list(self.pending)
             self.cond.notify_all()
         if futures:
             self.dask.cancel(futures)
+        lister = self.lister
+        if lister is not None and lister is not threading.current_thread():
+            lister.join()  # it cancels a partition it was submitting, then returns
 
     def _fail(self, exc: BaseException) -> None:
         with self.cond:
@@ -446,6 +453,7 @@ class _Run:
                         return
                 future = self.submit(index, after, items)
                 with self.cond:
+                    self.submitted.append(future.key)
                     self.meta[future.key] = (index, after, items)
                     self.pending.add(future)
                     self.counts["listed"] += len(items)
@@ -472,6 +480,7 @@ class _Run:
     def run(self) -> Dict[str, Any]:
         self.dask.subscribe_topic(self.topic, self._on_event)
         lister = threading.Thread(target=self._list, name="knoxpy-cluster-lister", daemon=True)
+        self.lister = lister
         lister.start()
         try:
             while True:
@@ -499,6 +508,9 @@ class _Run:
                 self.cancel()
             self.dask.unsubscribe_topic(self.topic)
             lister.join()
+            with self.cond:  # no future left to keep its result on the cluster
+                self.finished.clear()
+                self.pending.clear()
 
     def _collect(self, future: Future) -> None:
         index, after, items = self.meta.pop(future.key)

@@ -7,6 +7,7 @@ refuses chosen keys). The cluster starts once for the module: starting one is th
 from __future__ import annotations
 
 import _thread
+import contextlib
 import json
 import os
 import signal
@@ -220,30 +221,43 @@ def test_a_failure_of_the_whole_operation_fails_it(moto_port: int, bucket: str,
     assert info.value.code == "NoSuchBucket"
 
 
+
+
 def _block(name: str) -> None:
     """Holds a worker's only thread until the event ``name`` is set."""
     distributed.Event(name).wait()
 
 
-def test_a_source_deleted_after_its_listing_is_a_key_error(srv: Any, dask: Any) -> None:
-    client = fault_client(srv)
-    put_keys(client, "v/", 6)
+@contextlib.contextmanager
+def held_workers(dask: Any) -> Iterator[Any]:
+    """Every worker's thread held by a task until the gate (yielded) is set, so that no
+    task submitted meanwhile runs; the gate opens at the end whatever happens."""
     gate = distributed.Event(f"gate-{uuid.uuid4().hex}", client=dask)
     blockers = [dask.submit(_block, gate.name, workers=[w], pure=False)
                 for w in dask.scheduler_info()["workers"]]
-    op = client.copyAll("v/", {"prefix": "w/"}, cluster=dask, partition_keys=6)
+    try:
+        yield gate
+    finally:
+        gate.set()
+        distributed.wait(blockers, timeout=HANG_GUARD)
 
-    def listed(progress: Dict[str, Any]) -> None:
-        # The partition is listed and submitted, the workers held: delete one of its
-        # keys before any worker can copy it, then let them go.
-        if progress["listed"] == 6 and not gate.is_set():
-            with srv._lock:
-                srv.buckets["bkt"].delete("v/004.txt")
-            gate.set()
 
-    op.on("progress", listed)
-    result = op.wait(HANG_GUARD)
-    distributed.wait(blockers, timeout=HANG_GUARD)
+def test_a_source_deleted_after_its_listing_is_a_key_error(srv: Any, dask: Any) -> None:
+    client = fault_client(srv)
+    put_keys(client, "v/", 6)
+    with held_workers(dask) as gate:
+        op = client.copyAll("v/", {"prefix": "w/"}, cluster=dask, partition_keys=6)
+
+        def listed(progress: Dict[str, Any]) -> None:
+            # The partition is listed and submitted, the workers held: delete one of its
+            # keys before any worker can copy it, then let them go.
+            if progress["listed"] == 6 and not gate.is_set():
+                with srv._lock:
+                    srv.buckets["bkt"].delete("v/004.txt")
+                gate.set()
+
+        op.on("progress", listed)
+        result = op.wait(HANG_GUARD)
     assert result["copied"] == 5
     assert [(e["Key"], e["Code"]) for e in result["errors"]] == [("v/004.txt", "NoSuchKey")]
 
@@ -251,29 +265,31 @@ def test_a_source_deleted_after_its_listing_is_a_key_error(srv: Any, dask: Any) 
 def test_ctrl_c_cancels_the_cluster_tasks(srv: Any, dask: Any) -> None:
     client = fault_client(srv)
     put_keys(client, "c/", 12)
-    gate = distributed.Event(f"gate-{uuid.uuid4().hex}", client=dask)
-    workers = list(dask.scheduler_info()["workers"])
-    blockers = [dask.submit(_block, gate.name, workers=[w], pure=False) for w in workers]
-    op = client.copyAll("c/", {"prefix": "d/"}, cluster=dask, partition_keys=2,
-                        max_pending=3)
-    # At the first partition submitted, Ctrl-C in the waiting thread.
-    op.once("progress", lambda p: _thread.interrupt_main())
-    with pytest.raises(KeyboardInterrupt):
-        op.wait(HANG_GUARD)
-    # No task of the copy is left on the scheduler or a worker; then let the workers go.
-    ours = op._run.topic  # type: ignore[union-attr]
+    with held_workers(dask):
+        op = client.copyAll("c/", {"prefix": "d/"}, cluster=dask, partition_keys=2,
+                            max_pending=3)
+        # At the first partition submitted, Ctrl-C in the waiting thread.
+        op.once("progress", lambda p: _thread.interrupt_main())
+        with pytest.raises(KeyboardInterrupt):
+            op.wait(HANG_GUARD)
+        # Once wait() has raised, nothing more is submitted, and what was is cancelled:
+        # the scheduler forgets each task (Dask's messages take their time) and no
+        # worker holds one; then the workers may go.
+        run = op._run  # type: ignore[attr-defined]
+        submitted = list(run.submitted)
+        assert submitted
 
-    def on_scheduler(dask_scheduler: Any = None) -> List[str]:
-        return [str(k) for k in dask_scheduler.tasks if str(k).startswith(ours)]
+        def forgotten(dask_scheduler: Any = None) -> bool:
+            return all(any(t[2] == "forgotten" for t in dask_scheduler.story(k))
+                       for k in submitted)
 
-    def on_workers(dask_worker: Any = None) -> List[str]:
-        return [str(k) for k in dask_worker.state.tasks if str(k).startswith(ours)]
+        def on_workers(dask_worker: Any = None) -> List[str]:
+            return [str(k) for k in dask_worker.state.tasks if k in submitted]
 
-    wait_until(lambda: not (dask.run_on_scheduler(on_scheduler)
-                            or any(dask.run(on_workers).values())),
-               "the copy's tasks were not cancelled")  # the cancel goes on Dask's streams
-    gate.set()
-    distributed.wait(blockers, timeout=HANG_GUARD)
+        wait_until(lambda: dask.run_on_scheduler(forgotten)
+                   and not any(dask.run(on_workers).values()),
+                   "the copy's tasks were not cancelled")
+        assert run.submitted == submitted
     assert copy_puts(srv) == []
     with pytest.raises(kcluster.Cancelled):
         op.wait(HANG_GUARD)
@@ -314,31 +330,30 @@ def test_cli_ctrl_c_cancels_the_cluster_tasks(moto_port: int, bucket: str, dask:
     client = knoxpy.createClient(moto_options(moto_port, bucket))
     prefix = f"clc-{uuid.uuid4().hex[:6]}/"
     put_keys(client, prefix + "src/", 4)
-    gate = distributed.Event(f"gate-{uuid.uuid4().hex}", client=dask)
-    blockers = [dask.submit(_block, gate.name, workers=[w], pure=False)
-                for w in dask.scheduler_info()["workers"]]
 
     def ours(dask_scheduler: Any = None) -> List[str]:
         return [str(k) for k in dask_scheduler.tasks if str(k).startswith("knoxpy-")]
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "knoxpy", "--endpoint-url", f"http://127.0.0.1:{moto_port}",
-         "cp", "-r", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
-         "--scheduler", dask.scheduler.address],
-        env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: dask.run_on_scheduler(ours), "the CLI submitted nothing")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=HANG_GUARD)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and "interrupted" in err
-    wait_until(lambda: not dask.run_on_scheduler(ours), "the CLI's tasks were not cancelled")
-    gate.set()
-    distributed.wait(blockers, timeout=HANG_GUARD)
+    earlier = set(dask.run_on_scheduler(ours))
+    with held_workers(dask):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "knoxpy", "--endpoint-url", f"http://127.0.0.1:{moto_port}",
+             "cp", "-r", f"s3://{bucket}/{prefix}src/", f"s3://{bucket}/{prefix}dst/",
+             "--scheduler", dask.scheduler.address],
+            env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: set(dask.run_on_scheduler(ours)) - earlier,
+                       "the CLI submitted nothing")
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=HANG_GUARD)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130 and "interrupted" in err, err
+        wait_until(lambda: not set(dask.run_on_scheduler(ours)) - earlier,
+                   "the CLI's tasks stayed")
     assert list(client.listAll({"prefix": prefix + "dst/"})) == []
 
 
