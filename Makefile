@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test lint bench soak docs clean
+.PHONY: demo test test-all test-pythons lint bench soak docs clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q test
+
+# The suite on every Python users have: 3.11 in .venv, the others in .venv-3.X.
+PYTHONS ?= 3.10 3.12 3.13
+test-all: test test-pythons
+
+test-pythons:
+	@for v in $(PYTHONS); do \
+	    py=$$(.ci/python-for $$v) || exit 1; \
+	    echo "== Python $$v ($$py)"; \
+	    $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check knoxpy test
@@ -38,4 +49,4 @@ docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache site
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache site

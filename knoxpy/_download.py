@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import _parts, _retry, _validate
@@ -129,6 +130,8 @@ class Download:
         self.client, self.op, self.opts, self.headers = client, op, opts, headers
         self.key = key_of(filename)
         self.target = key_target(self.key)
+        if opts.version_id is not None:  # every range of that version, never the latest
+            self.target += "?versionId=" + urllib.parse.quote(opts.version_id, safe="")
         self.path = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else None
         self.dest = dest
         self.meter = Meter(op)

@@ -435,7 +435,7 @@ class Exchange:
         pool, conn = self._pool, self._conn
         try:
             if self._expired:
-                raise socket.timeout("timed out")
+                raise TimeoutError("timed out")
             try:
                 small = self._take_small()
                 if small is not None:

@@ -257,9 +257,9 @@ class Shared:
                 self._done = True
                 return None
 
-    def take(self, n: int, convert: Callable[[Any], Optional[str]]) -> List[str]:
+    def take(self, n: int, convert: Callable[[Any], Optional[T]]) -> List[T]:
         """Up to ``n`` converted items (``None`` conversions are skipped)."""
-        out: List[str] = []
+        out: List[T] = []
         with self._lock:
             while not self._done and len(out) < n:
                 try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from xml.parsers.expat import ExpatError
 
 from . import _validate
@@ -20,6 +20,8 @@ __all__ = [
     "MalformedXML",
     "build_complete_multipart",
     "build_delete",
+    "build_restore",
+    "build_tagging",
     "error_from",
     "parse",
     "parse_complete_multipart",
@@ -30,6 +32,8 @@ __all__ = [
     "parse_list",
     "parse_list_multipart_uploads",
     "parse_list_parts",
+    "parse_tagging",
+    "parse_versions",
     "region_from_error",
     "unreadable_answer",
 ]
@@ -133,21 +137,48 @@ def parse_list(body: bytes) -> Dict[str, Any]:
     return data
 
 
+def parse_versions(body: bytes) -> Dict[str, Any]:
+    """ListVersionsResult, knox's ``list`` shape: ``Versions`` holds every version and
+    delete marker in S3's order (by key, newest first), each with ``Key``, ``VersionId``,
+    ``IsLatest``, ``LastModified`` and ``DeleteMarker`` (bool); versions also ``ETag``,
+    ``Size``, ``StorageClass``. An error document comes back as :func:`parse_list`'s does.
+    """
+    _, data = parse(body, "ListVersionsResult")
+    data = _normalize(data)
+    versions = [dict(v, DeleteMarker=False) for v in data.pop("Version", [])]
+    markers = [dict(m, DeleteMarker=True) for m in data.pop("DeleteMarker", [])]
+    merged = versions + markers
+    # S3 sends them interleaved by key, newest first; grouping by tag loses that order, so
+    # it is rebuilt: by key, the latest first, then newest first (a stable sort for ties).
+    merged.sort(key=lambda e: (str(e.get("Key", "")), not e.get("IsLatest"),
+                               _newest_first(e.get("LastModified"))))
+    data["Versions"] = [Record(e) for e in merged]
+    return data
+
+
+def _newest_first(when: Any) -> float:
+    return -when.timestamp() if isinstance(when, _dt.datetime) else 0.0
+
+
 def _escape(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))
 
 
-def build_delete(keys: Iterable[str], quiet: bool = False) -> bytes:
+def build_delete(keys: Iterable[Union[str, Tuple[str, Optional[str]]]], quiet: bool = False
+                 ) -> bytes:
     """knox's ``makeDeleteXmlBuffer``: a Delete document, leading slashes removed.
 
+    A key may come as ``(key, version_id)`` to delete that version (or delete marker).
     A key with a control character is refused (XML 1.0 cannot carry most of them)."""
-    keys = list(keys)
-    for k in keys:
+    objects = [(k, None) if isinstance(k, str) else (k[0], k[1]) for k in keys]
+    for k, _ in objects:
         _validate.check_key(k)
     tags = "".join(
-        "<Object><Key>" + _escape(k[1:] if k.startswith("/") else k) + "</Key></Object>"
-        for k in keys
+        "<Object><Key>" + _escape(k[1:] if k.startswith("/") else k) + "</Key>"
+        + ("" if version is None else "<VersionId>" + _escape(version) + "</VersionId>")
+        + "</Object>"
+        for k, version in objects
     )
     quiet_tag = "<Quiet>true</Quiet>" if quiet else ""
     return ('<?xml version="1.0" encoding="UTF-8"?><Delete>' + quiet_tag + tags
@@ -240,6 +271,34 @@ def parse_list_parts(body: bytes) -> Dict[str, Any]:
     data = _normalize(_expect(body, "ListPartsResult"))
     data.setdefault("Part", [])
     return data
+
+
+MAX_TAGS = 10  # S3's limit per object
+
+
+def build_tagging(tags: Mapping[str, str]) -> bytes:
+    """A Tagging document (PutObjectTagging) from ``{key: value}``.
+
+    >>> build_tagging({'team': 'data & ml'})
+    b'<Tagging><TagSet><Tag><Key>team</Key><Value>data &amp; ml</Value></Tag></TagSet></Tagging>'
+    """
+    body = "".join(f"<Tag><Key>{_escape(k)}</Key><Value>{_escape(v)}</Value></Tag>"
+                   for k, v in tags.items())
+    return f"<Tagging><TagSet>{body}</TagSet></Tagging>".encode()
+
+
+def parse_tagging(body: bytes) -> Dict[str, str]:
+    """GetObjectTagging's Tagging document as ``{key: value}``."""
+    data = _expect(body, "Tagging")
+    tag_set = data.get("TagSet") or {}
+    tags = _as_list(tag_set.get("Tag") if isinstance(tag_set, dict) else None)
+    return {str(t.get("Key", "")): str(t.get("Value", "")) for t in tags if isinstance(t, dict)}
+
+
+def build_restore(days: int, tier: str) -> bytes:
+    """A RestoreRequest document (RestoreObject): keep the copy ``days``, fetch at ``tier``."""
+    return (f"<RestoreRequest><Days>{int(days)}</Days><GlacierJobParameters><Tier>"
+            f"{_escape(tier)}</Tier></GlacierJobParameters></RestoreRequest>").encode()
 
 
 def parse_list_multipart_uploads(body: bytes) -> Dict[str, Any]:

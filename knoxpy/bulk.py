@@ -40,11 +40,13 @@ from typing import (
     Optional,
     Tuple,
     TypeVar,
+    Union,
 )
 
 from . import _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
+from ._paging import PageGuard
 from ._work import (
     Session,
     Shared,
@@ -148,6 +150,8 @@ class Lister(Operation):
         super().__init__()
         self._client = client
         self._query = _list_query(params)
+        self._guard = PageGuard(f"listing of bucket {client.bucket!r} prefix "
+                                f"{self._query.get('prefix', '')!r}")
         self._cond = threading.Condition(threading.Lock())
         self._pages: Deque[Deque[Entry]] = collections.deque()
         self._next: Optional[Tuple[str, str]] = None  # (query name, value) of the next page
@@ -298,6 +302,8 @@ class Lister(Operation):
                 try:
                     page = functools.partial(self._fetch_page, session, current)
                     entries, nxt = with_200_retries(self._client, session, page)
+                    if nxt is not None:  # once per page, not per attempt
+                        self._guard.advance(nxt, len(entries))
                 except BaseException as exc:  # noqa: BLE001 - delivered to the consumer
                     with self._cond:
                         self._fetch_error = exc
@@ -333,8 +339,9 @@ class Lister(Operation):
                     ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
         query = dict(self._query)
         if current is not None:
-            if current[0] == "start-after":
+            if current[0] == "start-after":  # a store that answered V1, which reads marker
                 query.pop("continuation-token", None)
+                query["marker"] = current[1]
             query[current[0]] = current[1]
         path = "/?" + "&".join(f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
         _, body = session.send(self._client, "GET", path)
@@ -342,6 +349,11 @@ class Lister(Operation):
         if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
             raise _xml.error_from(data, 200)
         entries = _page_entries(data)
+        for entry in entries:
+            size = entry.get("Size", 0)
+            if "Key" in entry and (not isinstance(size, int) or size < 0):
+                raise _xml.MalformedXML(f"{self._guard.what} listed key {entry['Key']!r} "
+                                        f"with Size {size!r}, not a number of bytes")
         if not data.get("IsTruncated"):
             return entries, None
         token = data.get("NextContinuationToken")
@@ -353,9 +365,74 @@ class Lister(Operation):
             if not last:
                 raise _xml.MalformedXML("listing truncated without a continuation token")
             nxt = ("start-after", str(last))
-        if nxt == current:
-            raise _xml.MalformedXML(f"listing did not advance past {nxt[1]!r}")
         return entries, nxt
+
+
+class VersionLister(Lister):
+    """Every version and delete marker under a prefix, across pages: what
+    ``client.listAllVersions(params)`` returns; a readable and an iterator as :class:`Lister`.
+
+    Entries (ListObjectVersions, by key, newest first): ``Key``, ``VersionId``, ``IsLatest``,
+    ``LastModified``, ``DeleteMarker`` (bool) and, for versions, ``ETag``, ``Size``,
+    ``StorageClass``; with a delimiter, common prefixes as ``{'Prefix': ...}``. Give the
+    listing to ``deleteAll`` to delete those very versions.
+
+    >>> for v in client.listAllVersions({'prefix': 'logs/'}):      # doctest: +SKIP
+    ...     print(v['Key'], v['VersionId'], v['DeleteMarker'])
+    """
+
+    def __init__(self, client: Client, params: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(client, params)
+        self._query = _versions_query(params)
+        self._guard = PageGuard(f"version listing of bucket {client.bucket!r} prefix "
+                                f"{self._query.get('prefix', '')!r}")
+
+    def __repr__(self) -> str:
+        return (f"<knoxpy.bulk.VersionLister bucket={self._client.bucket!r} "
+                f"query={self._query!r}>")
+
+    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
+                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+        query = dict(self._query)
+        if current is not None:  # "version-marker": key and version id, as one opaque token
+            key_marker, _, version_marker = current[1].partition("\n")
+            query["key-marker"] = key_marker
+            if version_marker:
+                query["version-id-marker"] = version_marker
+        path = "/?versions&" + "&".join(
+            f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
+        _, body = session.send(self._client, "GET", path)
+        data = _xml.parse_versions(body)
+        if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
+            raise _xml.error_from(data, 200)
+        entries: List[Entry] = list(data["Versions"])
+        prefixes = [{"Prefix": p.get("Prefix", "")} if isinstance(p, dict) else {"Prefix": p}
+                    for p in data.get("CommonPrefixes") or []]
+        if prefixes:
+            entries = sorted(entries + prefixes, key=lambda e: str(e.get("Key", e.get("Prefix"))))
+        if not data.get("IsTruncated"):
+            return entries, None
+        next_key = str(data.get("NextKeyMarker") or "")
+        if not next_key:
+            raise _xml.MalformedXML("version listing truncated without a NextKeyMarker")
+        next_version = str(data.get("NextVersionIdMarker") or "")
+        return entries, ("version-marker", f"{next_key}\n{next_version}")
+
+
+def _versions_query(params: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """ListObjectVersions parameters: ``prefix``, ``delimiter``, ``max-keys``; knox's
+    ``marker`` is the ``key-marker``."""
+    query = _list_query(params)
+    del query["list-type"]
+    if "start-after" in query:
+        query["key-marker"] = query.pop("start-after")
+    return query
+
+
+def list_all_versions(client: Client, params: Optional[Mapping[str, Any]] = None
+                      ) -> VersionLister:
+    """``client.listAllVersions(params)``: every version and delete marker, page by page."""
+    return VersionLister(client, params)
 
 
 def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> Lister:
@@ -369,17 +446,23 @@ def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> List
 
 
 # -- deleteAll -------------------------------------------------------------------------------
-def _delete_key(item: Any) -> Optional[str]:
+ToDelete = Union[str, Tuple[str, Optional[str]]]  # a key, or (key, version id)
+
+
+def _delete_key(item: Any) -> Optional[ToDelete]:
     """A key as ``build_delete`` takes it; common prefixes (``{'Prefix'}``) are skipped.
 
     Strings follow knox's ``deleteMultiple`` (a leading ``/`` is dropped); a listing
-    entry's ``Key`` is the key itself, so it is given its own leading slash to drop.
+    entry's ``Key`` is the key itself, so it is given its own leading slash to drop. An
+    entry with a ``VersionId`` (from ``listAllVersions``) deletes that version.
     """
     if isinstance(item, str):
         return item
     if isinstance(item, Mapping):
         if "Key" in item:
-            return "/" + str(item["Key"])
+            key = "/" + str(item["Key"])
+            version = item.get("VersionId")
+            return key if version is None else (key, str(version))
         if "Prefix" in item:
             return None
     raise ValidationError(
@@ -387,7 +470,7 @@ def _delete_key(item: Any) -> Optional[str]:
     )
 
 
-def _delete_batch(session: Session, client: Client, keys: List[str]
+def _delete_batch(session: Session, client: Client, keys: List[ToDelete]
                   ) -> Tuple[int, List[Dict[str, str]]]:
     xml = _xml.build_delete(keys)
     md5 = auth.content_md5(xml)
@@ -395,7 +478,9 @@ def _delete_batch(session: Session, client: Client, keys: List[str]
                            {"Content-Length": len(xml), "Content-MD5": md5}, xml)
     result = _xml.parse_delete_result(body)
     errors = [{"Key": str(e.get("Key", "")), "Code": str(e.get("Code", "")),
-               "Message": str(e.get("Message", ""))} for e in result["Errors"]]
+               "Message": str(e.get("Message", "")),
+               **({"VersionId": str(e["VersionId"])} if e.get("VersionId") else {})}
+              for e in result["Errors"]]
     return len(result["Deleted"]), errors
 
 
@@ -403,12 +488,13 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
                concurrency: Optional[int] = None) -> Operation:
     """``client.deleteAll(keys, fn)``: delete any number of keys, 1000 per request, in parallel.
 
-    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``) or a
-    ``listAll`` listing. Deleting starts at once, whether or not anyone waits; up to
-    ``concurrency`` batches (client option, default 4) are in flight. Events:
-    ``'keyError'`` ``{Key, Code, Message}`` for each key S3 refused, as batches come
-    back; ``'retry'``; ``'end'`` (the result). ``'error'`` only when the operation fails
-    as a whole (a batch answered with an error after retries, a failing listing).
+    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``, and
+    ``VersionId`` to delete one version) or a ``listAll``/``listAllVersions`` listing.
+    Deleting starts at once, whether or not anyone waits; up to ``concurrency`` batches
+    (client option, default 4) are in flight. Events: ``'keyError'`` ``{Key, Code,
+    Message}`` for each key S3 refused, as batches come back; ``'retry'``; ``'end'`` (the
+    result). ``'error'`` only when the operation fails as a whole (a batch answered with
+    an error after retries, a failing listing).
     Result: ``{'deleted': int, 'errors': [{Key, Code, Message}, ...]}``.
 
     >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
@@ -437,7 +523,7 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
 
     def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
-            batch = source.take(DELETE_BATCH, _delete_key)
+            batch: List[ToDelete] = source.take(DELETE_BATCH, _delete_key)
             if not batch:
                 return
             deleted, errors = _delete_batch(session, client, batch)
@@ -536,16 +622,57 @@ class _Copier:
             raise
 
 
-class CopyPlan(NamedTuple):
+class _CopyPlan:
+    """What copyAll copies: ``(key, dest key, size)`` for each listed key, in listing order.
+
+    A copy within the source bucket may land under the source prefix, after the key
+    being copied: the listing would reach it later and copy the copy. Those destination
+    keys, and only those, are remembered until the listing passes them, and skipped
+    when it reaches them; every other listed key is copied (even one under the
+    destination prefix). Keys are listed in order and ``dest prefix + rest`` keeps that
+    order, so the remembered keys form a sorted queue, dropped from its front as the
+    listing moves on. Not thread-safe: workers take from it through :class:`Shared`.
+    """
+
+    def __init__(self, listing: Iterator[Entry], prefix: str, dest_prefix: str,
+                 same_bucket: bool) -> None:
+        self._listing = listing
+        self._prefix = prefix
+        self._dest_prefix = dest_prefix
+        self._same_bucket = same_bucket
+        self._ahead: Deque[str] = collections.deque()  # copies the listing has yet to reach
+
+    def __iter__(self) -> Iterator[Tuple[str, str, Optional[int]]]:
+        return self
+
+    def __next__(self) -> Tuple[str, str, Optional[int]]:
+        ahead = self._ahead
+        while True:
+            entry = next(self._listing)
+            key = str(entry["Key"])
+            while ahead and ahead[0] < key:
+                ahead.popleft()
+            if ahead and ahead[0] == key:  # a copy made by this copyAll
+                ahead.popleft()
+                continue
+            dest_key = self._dest_prefix + key[len(self._prefix):]
+            if self._same_bucket and dest_key > key and dest_key.startswith(self._prefix):
+                ahead.append(dest_key)  # reserved before it is written: no worker races it
+            return key, dest_key, entry.get("Size")
+
+
+class CopyTarget(NamedTuple):
     """Where copyAll sends each key: ``dest_prefix + key[len(prefix):]`` in ``dest_client``'s
-    bucket; keys under ``skip`` (copies made inside the source prefix) are not copied."""
+    bucket; ``same_name``: that bucket has the source's name (it may be the source, so
+    its copies may be listed)."""
 
     dest_client: Client
     dest_prefix: str
-    skip: Optional[str]
+    same_name: bool
 
 
-def copy_plan(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]) -> CopyPlan:
+def copy_target(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]
+                ) -> CopyTarget:
     """copyAll's ``prefix`` and ``dest`` checked (``ValidationError``) and resolved."""
     if not isinstance(prefix, str):
         raise ValidationError("copyAll: prefix must be a string")
@@ -562,10 +689,7 @@ def copy_plan(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]) ->
         raise ValidationError("copyAll: the destination is the source (same bucket, "
                               "same prefix)")
     dest_client = client if same_bucket else Client(dict(client.options, **options))
-    # Copies made inside the source prefix would be listed and copied again.
-    skip = dest_prefix if dest_bucket == client.bucket and dest_prefix.startswith(prefix) \
-        else None
-    return CopyPlan(dest_client, dest_prefix, skip)
+    return CopyTarget(dest_client, dest_prefix, dest_bucket == client.bucket)
 
 
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
@@ -585,8 +709,8 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     Result: ``{'copied': int, 'errors': [{Key, DestKey, Code, Message}, ...]}``.
 
     ``entries`` (knoxpy's own use: a partition of the listing, copied on a cluster
-    worker by :mod:`knoxpy.cluster`): copy these listing entries (``Key``, ``Size``),
-    all under ``prefix``, instead of listing the prefix.
+    worker by :mod:`knoxpy.cluster`): copy exactly these listing entries (``Key``,
+    ``Size``), all under ``prefix``, instead of listing the prefix.
 
     >>> client.copyAll('2024/', {'prefix': 'old/2024/'}).wait()   # doctest: +SKIP
     {'copied': 2500, 'errors': []}
@@ -594,7 +718,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     op = Operation()
     try:
         n = concurrency_option(client, concurrency, COPY_CONCURRENCY)
-        dest_client, dest_prefix, skip = copy_plan(client, prefix, dest)
+        dest_client, dest_prefix, same_name = copy_target(client, prefix, dest)
         if entries is not None and not all(
                 isinstance(e, Mapping) and str(e.get("Key", "")).startswith(prefix)
                 for e in entries):
@@ -610,23 +734,23 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     if entries is None:
         listing = Lister(client, {"prefix": prefix})
         listing._on_retry = on_retry
-        source = Shared(listing)
+        # A destination bucket of the source's name may be the source: its copies may be
+        # listed.
+        source = Shared(_CopyPlan(listing, prefix, dest_prefix, same_name))
     else:
-        source = Shared(iter(entries))
+        source = Shared(iter([(str(e["Key"]), dest_prefix + str(e["Key"])[len(prefix):],
+                               e.get("Size")) for e in entries]))
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 
     def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
-            entry = source.next()
-            if entry is None:
+            planned = source.next()
+            if planned is None:
                 return
-            key = str(entry["Key"])
-            if skip is not None and key.startswith(skip):
-                continue
-            dest_key = dest_prefix + key[len(prefix):]
+            key, dest_key, size = planned
             try:
-                etag = copier.copy(session, key, dest_key, entry.get("Size"))
+                etag = copier.copy(session, key, dest_key, size)
             except _PER_KEY as err:
                 if isinstance(err, S3Error) and err.code == "NoSuchBucket":
                     raise  # the destination is gone: every key would fail

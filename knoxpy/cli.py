@@ -231,6 +231,27 @@ def _check(res: Any, what: Any) -> None:
     raise CLIError(f"{what}: {s3_error(res, body)}")
 
 
+def _answer_header(res: Any, name: str, parse: Callable[[str], Any], where: str) -> Any:
+    """A header of S3's answer, parsed; None when absent. A server that sends something
+    else than the header's form gets one error line naming it, not a traceback."""
+    value = res.headers.get(name.lower())
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except (ValueError, TypeError, OverflowError):
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise CLIError(f"{where}: the server sent a bad {name} header: {shown!r}") from None
+
+
+def _http_date(value: str) -> _dt.datetime:
+    """An HTTP date (``Last-Modified``); ``ValueError`` (or ``TypeError``) if it is not one."""
+    when = email.utils.parsedate_to_datetime(value)
+    if when is None:  # pragma: no cover - Python 3.9 returns None for some garbage
+        raise ValueError(value)
+    return when
+
+
 def _filename(key: str) -> str:
     """A key as knox's calls take it: every key gets its own leading ``/``."""
     return "/" + key
@@ -252,14 +273,15 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
     the content against the ETag, so a file at ``path`` is always whole. Its mtime is
     the object's Last-Modified (what ``sync`` compares for multipart objects).
     """
+    where = f"s3://{client.bucket}/{key}"
     res = client.get(_filename(key)).end().wait()
-    _check(res, f"s3://{client.bucket}/{key}")
-    length = res.headers.get("content-length")  # none for a chunked answer: read to its end
-    try:
-        size = None if length is None else _validate.content_length(length)
-    except ValidationError:
+    _check(res, where)
+    try:  # no Content-Length: a chunked answer, read to its end
+        size = _answer_header(res, "Content-Length", _validate.content_length, where)
+        modified = _answer_header(res, "Last-Modified", _http_date, where)
+    except CLIError:
         res.destroy()
-        raise KnoxError(f"Content-Length {length!r} is not a number of bytes") from None
+        raise
     bar.reset(size)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -280,9 +302,8 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
         kms = res.headers.get("x-amz-server-side-encryption") == "aws:kms"  # ETag not an MD5
         if _MD5_ETAG.match(etag) and not kms and md5.hexdigest() != etag:
             raise KnoxError(f"content does not match the ETag {etag} (MD5 {md5.hexdigest()})")
-        modified = res.headers.get("last-modified")
-        if modified:
-            stamp = email.utils.parsedate_to_datetime(modified).timestamp()
+        if modified is not None:
+            stamp = modified.timestamp()
             os.utime(tmp, (stamp, stamp))
         os.replace(tmp, path)
     except BaseException:
@@ -388,6 +409,8 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     if not args.recursive:
         params["delimiter"] = "/"
     shown = url.key[: url.key.rfind("/") + 1]  # names are shown relative to the "directory"
+    if args.versions:
+        return _ls_versions(client, params, shown, args)
     count = total = 0
     for entry in client.listAll(params):
         if "Prefix" in entry:
@@ -396,12 +419,32 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
         size = int(entry.get("Size", 0))
         count, total = count + 1, total + size
         modified = entry.get("LastModified")
-        when = modified.astimezone().strftime("%Y-%m-%d %H:%M:%S") if modified else " " * 19
+        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
         name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
         print(f"{when} {human_size(size) if args.human_readable else size:>10} {name}")
     if args.summarize:
         print(f"\nTotal Objects: {count}\n   Total Size: "
               f"{human_size(total) if args.human_readable else total}")
+    return 0
+
+
+def _ls_versions(client: Client, params: Dict[str, Any], shown: str,
+                 args: argparse.Namespace) -> int:
+    """``ls --versions``: every version and delete marker, newest first for each key."""
+    for entry in client.listAllVersions(params):
+        if "Prefix" in entry:
+            print(f"{'PRE':>30} {entry['Prefix'][len(shown):]}")
+            continue
+        modified = entry.get("LastModified")
+        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
+        size = int(entry.get("Size", 0))
+        what = "DELETED" if entry.get("DeleteMarker") else (
+            human_size(size) if args.human_readable else str(size))
+        name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
+        latest = " (latest)" if entry.get("IsLatest") else ""
+        print(f"{when} {what:>10} {name} {entry.get('VersionId', '')}{latest}")
     return 0
 
 
@@ -543,14 +586,20 @@ def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
     if _on_a_cluster(args):
         return _on_cluster(ctx, args)
     client = ctx.client(url.bucket)
+    if args.version_id is not None and (args.recursive or not args.version_id.strip()):
+        raise CLIError("--version-id takes one version of one key (not with --recursive)")
     if not args.recursive:
+        what = f"{url} (version {args.version_id})" if args.version_id else str(url)
         if ctx.dryrun:
-            ctx.out.line(f"(dryrun) delete: {url}")
+            ctx.out.line(f"(dryrun) delete: {what}")
             return 0
-        res = client.del_(_filename(url.key)).end().wait()
+        filename = _filename(url.key)
+        if args.version_id:
+            filename += "?versionId=" + args.version_id  # that version, for good
+        res = client.del_(filename).end().wait()
         _check(res, url)
         res.resume()
-        ctx.out.line(f"delete: {url}")
+        ctx.out.line(f"delete: {what}")
         return 0
     keys = [str(e["Key"]) for e in client.listAll({"prefix": url.dir_prefix})]
     return _delete_keys(ctx, client, keys)
@@ -612,8 +661,10 @@ def cmd_stat(ctx: Context, args: argparse.Namespace) -> int:
     _check(res, url)
     res.resume()
     h = res.headers
+    size = _answer_header(res, "Content-Length", _validate.content_length, str(url)) or 0
+    _answer_header(res, "Last-Modified", _http_date, str(url))  # shown as S3 sent it
     info: Dict[str, Any] = {
-        "Key": str(url), "Size": int(h.get("content-length", 0)),
+        "Key": str(url), "Size": size,
         "ContentType": h.get("content-type"), "ETag": h.get("etag"),
         "LastModified": h.get("last-modified"),
         "StorageClass": h.get("x-amz-storage-class", "STANDARD"),
@@ -933,6 +984,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-h", "--human-readable", action="store_true",
                     help="sizes in KiB, MiB, GiB...")
     ls.add_argument("--summarize", action="store_true", help="end with the count and total size")
+    ls.add_argument("--versions", action="store_true",
+                    help="every version and delete marker, with its version id")
     ls.set_defaults(func=cmd_ls)
     for name, func in (("put", cmd_put), ("get", cmd_get), ("cp", cmd_cp), ("mv", cmd_mv)):
         p = cmds[name]
@@ -949,6 +1002,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("path", metavar="s3://bucket/key")
     rm.add_argument("-r", "--recursive", action="store_true", help="every key under the prefix")
     rm.add_argument("--dryrun", action="store_true", help="show what would be deleted")
+    rm.add_argument("--version-id", metavar="ID", help="delete that version of the key")
     _cluster_arguments(rm)
     rm.set_defaults(func=cmd_rm)
     cat = cmds["cat"]

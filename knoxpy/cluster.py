@@ -205,7 +205,7 @@ def _sync_partition(options: Mapping[str, Any], prefix: str, dest: Mapping[str, 
     with knoxpy's bulk engine, with ``delete`` what the source lacks deleted."""
     meter = _Meter(topic, index, items)
     client = _worker_client(options)
-    plan = bulk.copy_plan(client, prefix, dest)
+    plan = bulk.copy_target(client, prefix, dest)
     last = items[-1][0] if items else None
 
     def mapped(key: Optional[str]) -> Optional[str]:
@@ -545,12 +545,27 @@ def _source_listing(client: Client, prefix: str) -> Callable[[Optional[str]], It
     return listing
 
 
+def _own_copies_left_out(listing: Callable[[Optional[str]], Iterable[Any]], prefix: str,
+                         dest_prefix: str) -> Callable[[Optional[str]], Iterable[Any]]:
+    """``listing`` without the copies this copyAll makes, by ``bulk._CopyPlan`` (one plan
+    across the listing's restarts: they only move forward, as its queue needs)."""
+    plan = bulk._CopyPlan(iter(()), prefix, dest_prefix, True)
+
+    def without(after: Optional[str]) -> Iterable[Any]:
+        plan._listing = iter(listing(after))
+        return ({"Key": key, "Size": size} for key, _, size in plan)
+    return without
+
+
 def _exact_key(item: Any) -> Optional[Entry]:
     """A key given to deleteAll as the listing entry S3 would list (knox's rule: one
     leading ``/`` dropped from strings; ``ValidationError`` for what is no key)."""
     key = bulk._delete_key(item)
     if key is None:
         return None
+    if not isinstance(key, str):
+        raise ValidationError("deleteAll on a cluster deletes keys, not versions: use "
+                              "deleteAll without a cluster for a version listing")
     size = item.get("Size") if isinstance(item, Mapping) else None
     return {"Key": key[1:] if key.startswith("/") else key, "Size": size}
 
@@ -617,7 +632,13 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
     try:
         pending = _settings(cluster, partition_keys, max_pending)
         concurrency_option(client, concurrency, bulk.COPY_CONCURRENCY)
-        plan = bulk.copy_plan(client, prefix, dest)
+        plan = bulk.copy_target(client, prefix, dest)
+        nested = plan.same_name and plan.dest_prefix.startswith(prefix)
+        if nested and manifest is not None:
+            raise ValidationError(
+                "copyAll on a cluster: a manifest cannot go with a destination inside the "
+                f"source prefix ({plan.dest_prefix!r} in {prefix!r}): a rerun could not "
+                "tell the earlier copies from the sources")
         book = None if manifest is None else _Manifest(manifest, {
             "operation": "copy", "endpoint": client.endpoint, "bucket": client.bucket,
             "prefix": prefix, "destBucket": plan.dest_client.bucket,
@@ -633,7 +654,10 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
                               concurrency, topic, index, key=f"{topic}-copy-{index}",
                               pure=False)
 
-    parts = partitions(_source_listing(client, prefix), partition_keys,
+    listing = _source_listing(client, prefix)
+    if plan.same_name:  # its copies may be listed: the bulk engine's plan leaves them out
+        listing = _own_copies_left_out(listing, prefix, plan.dest_prefix)
+    parts = partitions(listing, partition_keys,
                        book.finished() if book is not None else _Finished(()))
     return _launch(op, fn, cluster, parts, submit, topic, pending, book, ("copied",))
 
@@ -656,6 +680,9 @@ def delete_all(client: Client, keys: Any, cluster: Any, fn: Optional[Callback] =
     try:
         pending = _settings(cluster, partition_keys, max_pending)
         concurrency_option(client, concurrency, bulk.DELETE_CONCURRENCY)
+        if isinstance(keys, bulk.VersionLister):
+            raise ValidationError("deleteAll on a cluster deletes keys, not versions: use "
+                                  "deleteAll without a cluster for a version listing")
         listed = isinstance(keys, bulk.Lister)
         if listed and keys._mode == "flowing":
             raise ValidationError("deleteAll: this listing already emits 'data' events")
@@ -710,7 +737,7 @@ def sync(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
     try:
         pending = _settings(cluster, partition_keys, max_pending)
         concurrency_option(client, concurrency, bulk.COPY_CONCURRENCY)
-        plan = bulk.copy_plan(client, prefix, dest)
+        plan = bulk.copy_target(client, prefix, dest)
         if plan.dest_client.bucket == client.bucket and plan.dest_client.endpoint == \
                 client.endpoint and (plan.dest_prefix.startswith(prefix)
                                      or prefix.startswith(plan.dest_prefix)):

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from . import _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
+from ._paging import PageGuard
 from ._sources import (
     DEFAULT_CONCURRENCY,
     Meter,
@@ -400,7 +401,9 @@ class _Upload:
         return done
 
     def _list_parts(self, session: Session, upload_id: str) -> Dict[int, Tuple[str, int]]:
+        """Every part S3 holds for the upload: ``{number: (ETag, size)}``, page by page."""
         listed: Dict[int, Tuple[str, int]] = {}
+        guard = PageGuard(f"ListParts of {self.key!r} (upload {upload_id})", marker=0)
         marker = 0
         while True:
             query = f"uploadId={quote_query(upload_id)}&part-number-marker={marker}"
@@ -408,9 +411,13 @@ class _Upload:
             data = _xml.parse_list_parts(body)
             for p in data["Part"]:
                 listed[int(p["PartNumber"])] = (bare_etag(p.get("ETag")), int(p.get("Size", 0)))
-            nxt = data.get("NextPartNumberMarker")
-            if not data.get("IsTruncated") or not isinstance(nxt, int) or nxt <= marker:
+            if not data.get("IsTruncated"):
                 return listed
+            nxt = data.get("NextPartNumberMarker")
+            if not isinstance(nxt, int) or nxt > _parts.MAX_PARTS:
+                raise _xml.MalformedXML(f"{guard.what} is truncated with NextPartNumberMarker "
+                                        f"{nxt!r}: not a part number")
+            guard.advance(("part-number-marker", nxt), len(data["Part"]))
             marker = nxt
 
 
@@ -462,6 +469,9 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     op = Operation()
     try:
         opts = Options(client, options)
+        if opts.version_id is not None:
+            raise ValidationError("upload: versionId is a download option (S3 gives each "
+                                  "upload its own version)")
         key = key_of(filename)
         if not key:
             raise ValidationError("upload: filename must name a key")

@@ -53,6 +53,19 @@ defaults to half the body.
                        download's ranges after the first
   ignore_range         the GET is answered 200 with the whole object, as if it had no Range
   chunked_no_length    the answer goes with Transfer-Encoding: chunked and no Content-Length
+  cycle_tokens         tokens=['A', 'B'], key='cycled', empty=False: a ListObjects answer becomes
+                       a truncated V2 page of one key (none if empty) whose NextContinuationToken
+                       is the one after the request's in tokens, cycling; tokens=None: a new
+                       token every time (default match: ListObjects)
+  stuck_marker         V1 ListObjects: a truncated page with no continuation token holding one
+                       key, the one after the request's marker/start-after in keys=['m/b', 'm/a']
+                       (cycling: the marker goes back); ListParts: the real parts, truncated,
+                       NextPartNumberMarker the part-number-marker sent (default match: both)
+  bad_header           name='Content-Length', value='12abc': the answer's header set to value
+                       (replacing the server's own); the body is sent as it is
+  answer_v1            a ListObjectsV2 request is served as V1, as a store that speaks only V1:
+                       list-type, continuation-token and start-after ignored, marker honoured
+                       (default match: ListObjects)
 
 Options: ``require_region`` (a SigV4 credential scope naming another region -> 400
 AuthorizationHeaderMalformed with <Region> and x-amz-bucket-region), ``reject_checksum_trailer``
@@ -136,7 +149,8 @@ FAULTS = frozenset({
     'reset_request_body', 'reset_response_body', 'status', 'stall_before_headers',
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
     'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
-    'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length'})
+    'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length',
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1'})
 _CUTS = ('reset_response_body', 'short_body', 'stall_mid_body')
 _GET_FAULTS = ('lie_range', 'swap_version', 'ignore_range', 'chunked_no_length')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
@@ -443,6 +457,57 @@ def _corrupt(chunks: Iterator[Any], at: int) -> Iterator[Any]:
         yield c
 
 
+def _is_list(r: Request) -> bool:
+    return r.method == 'GET' and not r.key and not ({'uploads', 'location'} & set(r.query))
+
+
+_LISTINGS: Dict[str, Callable[[Request], bool]] = {  # the default match of these faults
+    'cycle_tokens': _is_list,
+    'stuck_marker': lambda r: _is_list(r) or (r.method == 'GET' and 'uploadId' in r.query),
+    'answer_v1': _is_list,
+}
+
+
+def _contents(key: str) -> str:
+    return (f'<Contents><Key>{escape(key)}</Key><LastModified>{_iso(0)}</LastModified><ETag>'
+            '"d41d8cd98f00b204e9800998ecf8427e"</ETag><Size>0</Size><StorageClass>STANDARD'
+            '</StorageClass></Contents>')
+
+
+def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: int) -> Response:
+    """cycle_tokens and stuck_marker: pages whose continuation never ends."""
+    page = f'<ListBucketResult{_NS}><Name>{escape(req.bucket)}</Name><IsTruncated>true</IsTruncated>'
+    if 'cycle_tokens' in faults:
+        p = faults['cycle_tokens']
+        tokens, sent = p.get('tokens', ['A', 'B']), req.query.get('continuation-token')
+        if tokens is None:
+            token = f'fresh-{n}'
+        else:
+            token = tokens[(tokens.index(sent) + 1) % len(tokens)] if sent in tokens else tokens[0]
+        keys = '' if p.get('empty') else _contents(p.get('key', 'cycled'))
+        return _xml(f'{page}<NextContinuationToken>{escape(token)}</NextContinuationToken>'
+                    f'{keys}</ListBucketResult>')
+    if 'uploadId' in req.query:  # ListParts: truncated, the marker as it was sent
+        status, hdrs, body = resp
+        marker = req.query.get('part-number-marker', '0')
+        body = re.sub(rb'<IsTruncated>\w+</IsTruncated>', b'<IsTruncated>true</IsTruncated>',
+                      bytes(body) if isinstance(body, bytes) else b'')
+        body = re.sub(rb'<NextPartNumberMarker>\d*</NextPartNumberMarker>',
+                      f'<NextPartNumberMarker>{marker}</NextPartNumberMarker>'.encode(), body)
+        return status, hdrs, body
+    keys = faults['stuck_marker'].get('keys', ['m/b', 'm/a'])
+    sent = req.query.get('marker', req.query.get('start-after'))
+    key = keys[(keys.index(sent) + 1) % len(keys)] if sent in keys else keys[0]
+    return _xml(f'{page}{_contents(key)}</ListBucketResult>')
+
+
+def _set_header(lines: List[str], p: Dict[str, Any]) -> List[str]:
+    """bad_header: the response head's lines with one header replaced."""
+    name, value = p.get('name', 'Content-Length'), p.get('value', '12abc')
+    kept = [x for x in lines if x.split(':', 1)[0].lower() != name.lower()]
+    return kept + [f'{name}: {value}\r\n']
+
+
 class S3Server:
     def __init__(self, mode: str = 'store', host: str = '127.0.0.1', port: int = 0, *,
                  region: str = 'us-east-1', require_region: Optional[str] = None,
@@ -513,6 +578,8 @@ class S3Server:
             match = lambda r: r.method == 'POST' and 'delete' in r.query  # noqa: E731
         if fault == 'swap_version' and match is None:
             match = lambda r: r.method == 'GET' and 'if-match' in r.headers  # noqa: E731
+        if fault in _LISTINGS and match is None:
+            match = _LISTINGS[fault]
         with self._lock:
             self._faults.append(_Fault(fault, count, match, params))
         return self
@@ -594,6 +661,9 @@ class S3Server:
         if self.record:
             self.requests.append(req)
         faults = self._take_faults(req) if self._faults else {}
+        if 'answer_v1' in faults:
+            for name in ('list-type', 'continuation-token', 'start-after'):
+                req.query.pop(name, None)
         conn = h.get('connection', '').lower()
         keep = 'close' not in conn if version == 'HTTP/1.1' else 'keep-alive' in conn
         resp = self._early(req, faults)
@@ -787,6 +857,8 @@ class S3Server:
                 else:
                     body = self._error(req, S3Error(p.get('code', 'InternalError')))[2]
                 resp = p.get('status', 200), [('Content-Type', 'application/xml')], body
+        if 'cycle_tokens' in faults or 'stuck_marker' in faults:
+            resp = _endless_listing(req, resp, faults, next(self._rids))
         return resp
 
     def _send(self, sock: socket.socket, req: Request, resp: Response, faults: Dict[str, Any],
@@ -799,6 +871,8 @@ class S3Server:
         out += [f'{k}: {v}\r\n' for k, v in hdrs]
         if status != 204 and status != 304 and ('Transfer-Encoding', 'chunked') not in hdrs:
             out.append(f'Content-Length: {size}\r\n')
+        if 'bad_header' in faults:
+            out = _set_header(out, faults['bad_header'])
         out.append('\r\n' if keep else 'Connection: close\r\n\r\n')
         text = ''.join(out)
         try:

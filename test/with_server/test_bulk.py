@@ -207,6 +207,26 @@ def test_copy_all_to_another_bucket_then_delete_all_from_a_list(seeded: Seeded) 
     assert c2.deleteAll(c2.listAll({"prefix": SRC})).wait(TIMEOUT)["deleted"] == len(SPECIAL)
 
 
+def test_copy_all_into_a_longer_prefix_copies_every_source_key(seeded: Seeded,
+                                                               style: str) -> None:
+    """copyAll('p/a', {'prefix': 'p/ab'}) copies p/abc too (issue 11 item 10): only the
+    copies it makes itself are skipped when the listing reaches them."""
+    c = seeded.client(style)
+    base = f"sub-{uuid.uuid4().hex[:6]}/"
+    sources = {base + name: name.encode() * 3 for name in ("a1", "ab2", "abc", "az")}
+    put_all(c, sources)
+    copied: List[Dict[str, str]] = []
+    op = c.copyAll(base + "a", {"prefix": base + "ab"}).on("copied", copied.append)
+    assert op.wait(TIMEOUT) == {"copied": 4, "errors": []}
+    want = {base + "ab" + k[len(base) + 1:]: k for k in sources}  # ab1, abb2, abbc, abz
+    assert sorted((e["Key"], e["DestKey"]) for e in copied) == sorted(
+        (k, d) for d, k in want.items())
+    assert keys_under(c, base) == sorted(set(sources) | set(want))  # no copy of a copy
+    for dest_key, key in want.items():
+        assert c.get("/" + dest_key).end().wait(TIMEOUT).read() == sources[key]
+    c.deleteAll(c.listAll({"prefix": base})).wait(TIMEOUT)
+
+
 def test_delete_all_from_an_iterator_is_eager(seeded: Seeded, style: str) -> None:
     """Deleting starts at the call: nobody waits, listens or runs the loop until it is done."""
     c = seeded.client(style)
@@ -486,6 +506,31 @@ def test_copy_all_into_its_own_prefix_does_not_copy_the_copies(srv: S3Server) ->
     assert make(srv).copyAll("p/", {"prefix": "p/z-backup/"}).wait(TIMEOUT) == {
         "copied": 2100, "errors": []}
     assert stored(srv) == keys + ["p/z-backup/" + k[2:] for k in keys]
+
+
+def test_copy_all_into_its_own_prefix_copies_keys_already_there(srv: S3Server) -> None:
+    """Keys under the destination that copyAll did not write are sources like any other;
+    the copies, listed in later pages, are not copied again."""
+    keys = seed(srv, 2100, prefix="p/a")
+    srv.put("bkt", "p/m/x", b"was there")
+    srv.put("bkt", "p/z", b"after")
+    copied: List[Dict[str, str]] = []
+    op = make(srv).copyAll("p/", {"prefix": "p/m/"}).on("copied", copied.append)
+    assert op.wait(TIMEOUT) == {"copied": 2102, "errors": []}
+    assert sorted(e["Key"] for e in copied) == keys + ["p/m/x", "p/z"]
+    assert stored(srv) == sorted(keys + ["p/m/" + k[2:] for k in keys]
+                                 + ["p/m/m/x", "p/m/x", "p/m/z", "p/z"])
+    assert srv.buckets["bkt"].objects["p/m/m/x"].data == b"was there"
+
+
+def test_copy_all_into_a_shorter_prefix_does_not_copy_its_copies(srv: S3Server) -> None:
+    """copyAll('p/ab', {'prefix': 'p/a'}) sends p/abbc0000 to p/abc0000, under the source
+    prefix and after it: the third page lists those copies, and they are not copied again
+    (the first page is consumed, so its copies are made, before the third is asked for)."""
+    keys = seed(srv, 2100, prefix="p/abbc")
+    assert make(srv).copyAll("p/ab", {"prefix": "p/a"}).wait(TIMEOUT) == {
+        "copied": 2100, "errors": []}
+    assert stored(srv) == keys + ["p/abc" + k[len("p/abbc"):] for k in keys]
 
 
 def test_max_keys_sets_the_page_size(srv: S3Server) -> None:

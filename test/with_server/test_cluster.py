@@ -210,6 +210,22 @@ def test_sync_copies_what_differs_and_deletes_what_the_source_lacks(srv: Any,
         kcluster.sync(client, "s/", {"prefix": "s/sub/"}, dask, delete=True).wait(HANG_GUARD)
 
 
+def test_copies_inside_the_source_prefix_are_not_copied_again(srv: Any, dask: Any,
+                                                             tmp_path: Path) -> None:
+    client = fault_client(srv)
+    put_keys(client, "a/", 5)
+    result = client.copyAll("", {"prefix": "zz/"}, cluster=dask,
+                            partition_keys=2).wait(HANG_GUARD)
+    assert result["copied"] == 5 and result["errors"] == []
+    assert sorted(copy_puts(srv)) == [f"/bkt/zz/a/{i:03d}.txt" for i in range(5)]
+    with pytest.raises(knoxpy.ValidationError, match="a manifest cannot go with"):
+        client.copyAll("", {"prefix": "zz/"}, cluster=dask,
+                       manifest=tmp_path / "m.json").wait(HANG_GUARD)
+    with pytest.raises(knoxpy.ValidationError, match="not versions"):
+        client.deleteAll(client.listAllVersions({"prefix": "a/"}),
+                         cluster=dask).wait(HANG_GUARD)
+
+
 def test_a_failure_of_the_whole_operation_fails_it(moto_port: int, bucket: str,
                                                    dask: Any) -> None:
     client = knoxpy.createClient(moto_options(moto_port, bucket))
