@@ -336,6 +336,12 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
                          **kwargs: Any) -> None:
         await self._upload(path, bytes(value), mode == "create")
 
+    def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
+        """An empty object (one ``PUT``); S3 cannot touch an existing one's time."""
+        if not truncate and self.exists(path):
+            raise NotImplementedError("S3 cannot change an object's modification time")
+        self.pipe_file(path, b"")
+
     async def _put_file(self, lpath: str, rpath: str, callback: Any = DEFAULT_CALLBACK,
                         mode: str = "overwrite", **kwargs: Any) -> None:
         if os.path.isdir(lpath):
