@@ -129,10 +129,13 @@ def _progress_to(callback: Any) -> Callable[[Any], None]:
 class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
     """``knox://bucket/key``: S3 through knoxpy, for everything that speaks fsspec.
 
-    >>> import fsspec                                                   # doctest: +SKIP
-    >>> fs = fsspec.filesystem('knox', endpoint_url='http://127.0.0.1:9000')
-    >>> fs.pipe_file('my-bucket/hello.txt', b'hi')
-    >>> fs.cat_file('my-bucket/hello.txt')
+    >>> import fsspec
+    >>> fs = fsspec.filesystem('knox', key='AKID', secret='s3cr3t')
+    >>> fs.sign('my-bucket/hello.txt', expiration=3600).startswith(
+    ...     'https://my-bucket.s3.amazonaws.com/hello.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256')
+    True
+    >>> fs.pipe_file('my-bucket/hello.txt', b'hi')            # doctest: +SKIP
+    >>> fs.cat_file('my-bucket/hello.txt')                    # doctest: +SKIP
     b'hi'
     """
 
@@ -440,9 +443,9 @@ def register(*protocols: str) -> None:
 
     Opt-in, because fsspec entry points clobber: installing knoxpy never does it.
 
-    >>> import knoxpy.fs                                                # doctest: +SKIP
-    >>> knoxpy.fs.register('s3')
-    >>> pd.read_parquet('s3://my-bucket/data.parquet')   # now read by knoxpy
+    >>> import knoxpy.fs
+    >>> knoxpy.fs.register('s3')                              # doctest: +SKIP
+    >>> pd.read_parquet('s3://my-bucket/data.parquet')        # doctest: +SKIP
     """
     for protocol in protocols or ("s3",):
         if protocol not in S3KnoxFileSystem.protocol:

@@ -8,6 +8,7 @@ filesystem's own writes, ranges, copies, callbacks, presigned URLs, errors, and 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import pickle
@@ -402,22 +403,39 @@ def test_s3_is_served_only_when_asked(options: Dict[str, Any]) -> None:
     assert out == ["KnoxFileSystem", "True", "S3KnoxFileSystem"]
 
 
-def _knox_entry_point_installed() -> bool:
-    from importlib.metadata import entry_points
+def test_setup_cfg_declares_the_entry_point() -> None:
+    import configparser
 
-    return any(e.name == "knox" for e in entry_points(group="fsspec.specs"))
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    specs = cfg["options.entry_points"]["fsspec.specs"].split()
+    assert specs == ["knox", "=", "knoxpy.fs:KnoxFileSystem"]
+    assert "fsspec" in cfg["options.extras_require"]["fsspec"]
 
 
-@pytest.mark.skipif(not _knox_entry_point_installed(),
-                    reason="knoxpy is installed without this checkout's entry points "
-                           "(pip install -e . adds them)")
 def test_the_entry_point_needs_no_import_of_knoxpy(options: Dict[str, Any], base: str,
                                                    tmp_path: Path) -> None:
+    """In a fresh process that never imports knoxpy, ``fsspec.filesystem('knox')`` finds it
+    (by the installed distribution's entry point). Skipped only when the knoxpy installed
+    is not this checkout (another worktree's editable install)."""
+    probe = (
+        "import json, sys\n"
+        "from importlib.metadata import distribution, entry_points\n"
+        "origin = json.loads(distribution('knoxpy').read_text('direct_url.json') or '{}')\n"
+        "print(json.dumps([origin.get('url', ''),\n"
+        "                  [e.name for e in entry_points(group='fsspec.specs')]]))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=HANG_GUARD, check=True).stdout
+    url, names = json.loads(found)
+    if url.rstrip("/") != ROOT.as_uri() and "knox" not in names:
+        pytest.skip(f"knoxpy is installed from {url or 'elsewhere'}, not from {ROOT}")
     fs = KnoxFileSystem(**options)
     fs.pipe_file(f"{base}/ep.txt", b"found by its entry point")
     code = (
         "import sys, fsspec\n"
         f"fs = fsspec.filesystem('knox', **{options!r})\n"
+        "assert 'knoxpy' in sys.modules\n"
         f"print(fs.cat_file({base + '/ep.txt'!r}).decode())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,

@@ -4,7 +4,8 @@ run in order against moto, then checked.
 The blocks are read from the page when the tests are collected, so editing an example
 re-tests it. They share one namespace, top to bottom, as a reader meets them; the page's
 placeholders (``http://127.0.0.1:9000``, ``<api-key-here>``, ``<secret-here>``,
-``my-bucket``) become moto's endpoint, the test credentials and a fresh bucket. A block
+``my-bucket``) become moto's endpoint, the test credentials and a fresh bucket (and the
+LocalCluster's dashboard a free port). A block
 after ``<!-- ecosystem-test: skip (reason) -->`` is not run; one after
 ``<!-- ecosystem-test: needs zarr -->`` runs when zarr is installed. The Dask block
 starts the module's one ``LocalCluster`` of two worker processes, with no ``AWS_*``
@@ -22,6 +23,8 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 import pytest
 from conftest import KEY, ROOT, SECRET, create_bucket
+
+import knoxpy.fs  # noqa: F401 - registers knox where this checkout is not the installed knoxpy
 
 PAGE = ROOT / "docs" / "ecosystem.md"
 MARKER = re.compile(r"<!--\s*ecosystem-test:\s*(?P<what>skip|needs (?P<needs>\w+))"
@@ -74,7 +77,10 @@ def namespace() -> Dict[str, Any]:
 def _run(block: Block, ns: Dict[str, Any], port: int, bucket: str) -> str:
     code = (block.code.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{port}")
             .replace("<api-key-here>", KEY).replace("<secret-here>", SECRET)
-            .replace("my-bucket", bucket))
+            .replace("my-bucket", bucket)
+            # the dashboard on a free port: 8787 may be taken on a shared machine, and a
+            # failed bind leaks a socket inside distributed (a ResourceWarning: an error here)
+            .replace("LocalCluster(", "LocalCluster(dashboard_address=':0', "))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, f"{PAGE}:{block.line}", "exec"), ns)
