@@ -224,8 +224,9 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
                              key=lambda e: e["name"])
             if entries:
                 self.dircache[path] = entries
-        if not entries and key:
-            entries = [await self._info(path)]  # a file lists as itself; else not found
+        if not entries and key:  # a file lists as itself, an empty folder as nothing
+            info = await self._info(path)
+            entries = [info] if info["type"] == "file" else []
         return entries if detail else [e["name"] for e in entries]
 
     async def _info(self, path: str, refresh: bool = False, **kwargs: Any) -> Info:
@@ -267,7 +268,8 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         for entry in await self._listing(bucket, prefix):
             rel = entry["name"][len(bucket) + 1 + len(prefix):]
             parts = rel.rstrip("/").split("/")
-            for depth in range(1, len(parts) + (not rel.endswith("/"))):
+            # a file's parent directories; a key ending in "/" (a console's folder) is one too
+            for depth in range(1, len(parts) + rel.endswith("/")):
                 if withdirs and (maxdepth is None or depth <= maxdepth):
                     name = f"{bucket}/{prefix}{'/'.join(parts[:depth])}"
                     found.setdefault(name, _dir_info(name))

@@ -247,6 +247,21 @@ def test_info_ls_find_and_glob(fs: KnoxFileSystem, base: str) -> None:
         fs.info(f"{base}/missing")
 
 
+def test_folder_markers_are_directories(fs: KnoxFileSystem, base: str, moto_port: int) -> None:
+    """Keys ending in "/" (what S3 consoles make for a folder) list as directories."""
+    client = _raw_client(moto_port, base.split("/")[0])
+    prefix = base.split("/", 1)[1]
+    for key in (f"/{prefix}/empty/", f"/{prefix}/full/", f"/{prefix}/full/f.txt"):
+        client.putBuffer(b"", key).wait(HANG_GUARD)
+    assert fs.ls(base, detail=False) == [f"{base}/empty", f"{base}/full"]
+    assert fs.ls(f"{base}/empty") == []
+    assert fs.ls(f"{base}/full", detail=False) == [f"{base}/full/f.txt"]
+    assert fs.isdir(f"{base}/empty") and not fs.isfile(f"{base}/empty")
+    assert fs.find(base) == [f"{base}/full/f.txt"]
+    assert fs.find(base, withdirs=True) == [base, f"{base}/empty", f"{base}/full",
+                                            f"{base}/full/f.txt"]
+
+
 def _count_requests(methods: Any, call: Any) -> List[str]:
     """The requests (``METHOD target``) that ``call()`` sends, of the given methods."""
     sent: List[str] = []
