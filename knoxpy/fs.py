@@ -36,6 +36,7 @@ a forked or spawned process. docs/ecosystem.md has the examples.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -257,6 +258,24 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         if await self._probe(bucket, key + "/" if key else "") or not key:
             return _dir_info(path)
         raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
+
+    async def _isdir(self, path: str) -> bool:
+        """One listing of a key (not a HEAD and a listing): is anything under ``path/``?"""
+        path = self._strip_protocol(path)
+        bucket, key = self._split(path)
+        if not key:
+            return bool(await self._exists(path))
+        try:
+            cached = self._ls_from_cache(path)
+        except FileNotFoundError:
+            return False
+        if cached is not None:
+            return any(e["name"] == path and e["type"] == "directory" for e in cached) or (
+                path in self.dircache)
+        try:
+            return await self._probe(bucket, key + "/")
+        except FileNotFoundError:
+            return False
 
     async def _find(self, path: str, maxdepth: Optional[int] = None, withdirs: bool = False,
                     detail: bool = False, **kwargs: Any) -> Any:
@@ -536,6 +555,20 @@ class KnoxFile(fsspec.spec.AbstractBufferedFile):  # type: ignore[misc]
                 self._result()
             except Exception:  # noqa: BLE001 - its failure is the abort we asked for
                 pass
+
+    def __del__(self) -> None:
+        """A written file that is never closed is never committed (where a local file would
+        be flushed): its upload, if begun, aborts in the background; nothing blocks here."""
+        if not hasattr(self, "_inbox"):  # __init__ failed (xb on a key that exists)
+            return
+        if not self.writable():
+            super().__del__()
+            return
+        self.closed = True
+        if self._task is not None:
+            with contextlib.suppress(queue.Empty):
+                self._inbox.get_nowait()  # the one block that may wait: room for the end
+            self._inbox.put_nowait(OSError("the file was never closed"))
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None and self.writable():

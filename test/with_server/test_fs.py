@@ -8,12 +8,14 @@ filesystem's own writes, ranges, copies, callbacks, presigned URLs, errors, and 
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import json
 import multiprocessing
 import os
 import pickle
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -135,6 +137,23 @@ def test_an_exception_inside_with_leaves_no_object_and_no_parts(
     with fs.open(path, "wb", block_size=5 * MiB) as f:  # and the same write, unbroken
         f.write(b"x" * size)
     assert fs.size(path) == size
+
+
+def test_a_file_never_closed_is_never_committed(fs: KnoxFileSystem, base: str,
+                                                moto_port: int, fs_bucket: str) -> None:
+    """Dropped without close() (an exception outside ``with``): nothing appears, and the
+    upload begun for its first block is aborted in the background."""
+    path = f"{base}/dropped.bin"
+    f = fs.open(path, "wb", block_size=5 * MiB)
+    f.write(b"d" * 12 * MiB)
+    assert f._task is not None  # the upload has begun
+    del f
+    gc.collect()
+    deadline = time.monotonic() + HANG_GUARD
+    while _multipart_uploads(moto_port, fs_bucket) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _multipart_uploads(moto_port, fs_bucket) == []
+    assert not fs.exists(path)
 
 
 def test_a_large_write_goes_in_parts_and_reads_back_in_ranges(fs: KnoxFileSystem,
