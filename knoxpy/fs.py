@@ -259,6 +259,23 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
             return _dir_info(path)
         raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
 
+    def _remember_tree(self, root: str, listing: List[Info]) -> None:
+        """A whole flat listing of ``root`` holds the listing of every directory under it:
+        cache them (as ``ls`` would), so the ``info``/``isdir`` calls that follow a ``find``
+        (in ``glob``, ``cp``, ``get``, ``rm``) need no request."""
+        tree: Dict[str, Dict[str, Info]] = {}
+        for entry in listing:
+            name = entry["name"]
+            child = entry if not name.endswith("/") else _dir_info(name.rstrip("/"))
+            if name.endswith("/"):
+                tree.setdefault(child["name"], {})  # a folder marker: an empty directory
+            while child["name"] != root:
+                parent = self._parent(child["name"])
+                tree.setdefault(parent, {})[child["name"]] = child
+                child = _dir_info(parent)
+        for directory, children in tree.items():
+            self.dircache[directory] = sorted(children.values(), key=lambda e: e["name"])
+
     async def _isdir(self, path: str) -> bool:
         """One listing of a key (not a HEAD and a listing): is anything under ``path/``?"""
         path = self._strip_protocol(path)
@@ -284,7 +301,10 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         bucket, key = self._split(path)
         prefix = key + "/" if key else ""
         found: Dict[str, Info] = {}
-        for entry in await self._listing(bucket, prefix):
+        listing = await self._listing(bucket, prefix)
+        if maxdepth is None:
+            self._remember_tree(path, listing)
+        for entry in listing:
             rel = entry["name"][len(bucket) + 1 + len(prefix):]
             parts = rel.rstrip("/").split("/")
             # a file's parent directories; a key ending in "/" (a console's folder) is one too
