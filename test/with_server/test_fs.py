@@ -226,6 +226,11 @@ def test_listings_are_never_stale_after_the_filesystems_own_writes(fs: KnoxFileS
         f.write(b"ccc")
     assert fs.ls(f"{base}/d", detail=False) == [f"{base}/d/a.txt", f"{base}/d/b.txt",
                                                 f"{base}/d/e"]
+    fs.find(base)  # caches the listing of every directory under base, d/e too ...
+    assert f"{base}/d/e" in fs.dircache
+    fs.pipe_file(f"{base}/d/e/n.txt", b"n")  # ... and a write refreshes those as well
+    assert fs.ls(f"{base}/d/e", detail=False) == [f"{base}/d/e/c.txt", f"{base}/d/e/n.txt"]
+    assert fs.info(f"{base}/d/e/n.txt")["size"] == 1
     local = tmp_path / "local.txt"
     local.write_bytes(b"local")
     fs.put_file(str(local), f"{base}/d/put.txt")
