@@ -426,6 +426,22 @@ def test_s3_errors_are_pythons(srv: Any) -> None:
     assert fs.cat_file("bkt/k.txt") == b"kept"
 
 
+def test_credentials_and_endpoint_from_the_environment(moto_port: int, base: str,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """No options at all: AWS_* variables, as the CLI and createClient find them."""
+    from conftest import KEY, SECRET
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws of the machine's
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{moto_port}")
+    fs = KnoxFileSystem(skip_instance_cache=True)
+    assert fs.storage_options == {}  # nothing travels but what was given
+    fs.pipe_file(f"{base}/env.txt", b"from the environment")
+    assert fs.cat_file(f"{base}/env.txt") == b"from the environment"
+
+
 def test_s3_is_served_only_when_asked(options: Dict[str, Any]) -> None:
     code = (
         "import fsspec, knoxpy.fs\n"
