@@ -43,7 +43,7 @@ from typing import (
     Union,
 )
 
-from . import _xml, auth
+from . import _cancel, _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
 from ._paging import PageGuard
@@ -566,12 +566,9 @@ class _Copier:
             return self._copy_parts(session, key, dest_key)
         headers = {"x-amz-copy-source": copy_source(self.client.bucket, key),
                    "Content-Length": 0}
-
-        def once() -> str:
-            _, body = session.send(self.dest, "PUT", key_target(dest_key), headers)
-            return str(_xml.parse_copy_result(body).get("ETag", ""))
-
-        return with_200_retries(self.client, session, once)
+        # A 200 <Error> is retried by the request layer (as any 5xx answer).
+        _, body = session.send(self.dest, "PUT", key_target(dest_key), headers)
+        return str(_xml.parse_copy_result(body)["ETag"])
 
     def _copy_parts(self, session: Session, key: str, dest_key: str) -> str:
         """UploadPartCopy: initiate, copy ranges in parallel, complete; abort on failure."""
@@ -595,27 +592,20 @@ class _Copier:
                             "x-amz-copy-source-range": f"bytes={first}-{last}"}
             if etag:  # the source must not change under the copy
                 part_headers["x-amz-copy-source-if-match"] = etag
-
-            def once() -> Tuple[int, str]:
-                _, answer = s.send(self.dest, "PUT", f"{target}?partNumber={number}&{upload}",
-                                   part_headers)
-                return number, str(_xml.parse_copy_result(answer)["ETag"])
-
-            return with_200_retries(self.client, s, once)
+            _, answer = s.send(self.dest, "PUT", f"{target}?partNumber={number}&{upload}",
+                               part_headers)
+            return number, str(_xml.parse_copy_result(answer)["ETag"])
 
         try:
             parts = parallel_map(self.concurrency, part, _part_ranges(size), self.on_retry)
             xml = _xml.build_complete_multipart(parts)
-
-            def complete() -> str:
-                _, answer = session.send(self.dest, "POST", f"{target}?{upload}",
-                                         {"Content-Length": len(xml)}, xml)
-                return str(_xml.parse_complete_multipart(answer).get("ETag", ""))
-
-            return with_200_retries(self.client, session, complete)
+            _, answer = session.send(self.dest, "POST", f"{target}?{upload}",
+                                     {"Content-Length": len(xml)}, xml)
+            return str(_xml.parse_complete_multipart(answer)["ETag"])
         except BaseException:
             try:
-                session.send(self.dest, "DELETE", f"{target}?{upload}")
+                with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                    session.send(self.dest, "DELETE", f"{target}?{upload}")
             except Exception:  # noqa: BLE001 - the copy's own error is the one to report
                 log.warning("knoxpy: could not abort multipart copy to %r (upload %s)",
                             dest_key, upload_id, exc_info=True)

@@ -588,7 +588,19 @@ class Client:
 
         def on_response(res: IncomingMessage) -> None:
             parts: List[bytes] = []
-            res.on("data", parts.append)
+            read = [0]
+
+            def on_data(chunk: bytes) -> None:  # bounded: a huge answer is refused unread
+                read[0] += len(chunk)
+                if read[0] > _xml.MAX_XML_BYTES:
+                    res._refuse(_xml.too_large())
+                else:
+                    parts.append(chunk)
+
+            declared = res.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > _xml.MAX_XML_BYTES:
+                res._refuse(_xml.too_large())
+            res.on("data", on_data)
 
             def on_end() -> None:
                 try:

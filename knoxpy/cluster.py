@@ -33,6 +33,7 @@ import os
 import tempfile
 import threading
 import uuid
+import weakref
 from typing import (
     Any,
     Callable,
@@ -56,11 +57,11 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("knoxpy.cluster needs dask.distributed: pip install 'knoxpy[dask]'"
                       ) from exc
 
-from . import bulk
+from . import _cancel, bulk
 from ._emitter import Operation
 from ._work import concurrency_option, fail_later, start
 from .client import Client, _Options
-from .errors import KnoxError, ValidationError
+from .errors import Cancelled, ValidationError
 
 __all__ = ["PARTITION_KEYS", "Cancelled", "ClusterOperation", "ClusterProgress", "connect",
            "copy_all", "delete_all", "differs", "sync"]
@@ -90,10 +91,6 @@ class ClusterProgress(TypedDict):
     partitions: int  # partitions finished
     skipped: int  # keys the manifest said a previous run had finished
     listing: bool  # the listing is still going (``listed`` may grow)
-
-
-class Cancelled(KnoxError):
-    """The cluster operation was cancelled (``cancel()``, or Ctrl-C in ``wait()``)."""
 
 
 # -- on the workers ---------------------------------------------------------------------------
@@ -346,27 +343,32 @@ class ClusterOperation(Operation):
     """
 
     _run: Optional[_Run] = None
-    _cancelled = False
 
     def cancel(self) -> None:
         """Stop listing and cancel every partition not finished; the operation fails with
-        ``Cancelled`` (raised only to ``fn``, ``'error'`` listeners and waiters)."""
-        self._cancelled = True
+        :class:`knoxpy.Cancelled` (given to ``fn``, ``'error'`` listeners and waiters,
+        never raised out of a later loop run)."""
         if self._run is not None:
             self._run.cancel()
 
-    def _reject(self, error: BaseException, emit: bool = True) -> None:
-        # A cancellation asked for is no surprise to raise out of a later loop run.
-        quiet = self._cancelled and isinstance(error, Cancelled) and not self.listeners("error")
-        super()._reject(error, emit and not quiet)
-
     def wait(self, timeout: Optional[float] = None) -> Any:
         try:
-            return super().wait(timeout)
+            return super().wait(timeout)  # a KeyboardInterrupt cancels knoxpy's local work
         except KeyboardInterrupt:
-            self.cancel()
+            self.cancel()  # and this, the cluster's
             raise
 
+
+# Ctrl-C anywhere (knoxpy._cancel) cancels the runs going on then, as it does local work.
+_RUNNING: weakref.WeakSet[_Run] = weakref.WeakSet()
+
+
+def _cancel_running() -> None:
+    for run in list(_RUNNING):
+        run.cancel()
+
+
+_cancel.on_cancel(_cancel_running)
 
 Submit = Callable[[int, Optional[str], List[Item]], Future]  # (index, start-after, items)
 
@@ -481,6 +483,7 @@ class _Run:
         self.dask.subscribe_topic(self.topic, self._on_event)
         lister = threading.Thread(target=self._list, name="knoxpy-cluster-lister", daemon=True)
         self.lister = lister
+        _RUNNING.add(self)
         lister.start()
         try:
             while True:
@@ -508,6 +511,7 @@ class _Run:
                 self.cancel()
             self.dask.unsubscribe_topic(self.topic)
             lister.join()
+            _RUNNING.discard(self)
             with self.cond:  # no future left to keep its result on the cluster
                 self.finished.clear()
                 self.pending.clear()
