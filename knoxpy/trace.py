@@ -438,6 +438,11 @@ class Recorder:
     def __repr__(self) -> str:
         return f"<knoxpy.trace.Recorder {self.path or self._sink!r}>"
 
+    def __reduce__(self) -> Any:
+        # Client options travel to other processes (a Dask cluster's workers, fsspec's
+        # pickled filesystems); a recording stays in this one: there the trace is off.
+        return (_not_traced, ())
+
     def _iso(self, mono: float) -> str:
         wall = self._epoch_wall + (mono - self._epoch_mono)
         return _dt.datetime.fromtimestamp(wall, _dt.timezone.utc).isoformat(
@@ -544,6 +549,10 @@ def _save_at_exit(ref: weakref.ref[Recorder]) -> None:
         recorder.save()
     except OSError as err:
         print(f"knoxpy: could not write the trace {recorder.path}: {err}", file=sys.stderr)
+
+
+def _not_traced() -> None:
+    return None
 
 
 def recorder_for(option: Any) -> Optional[Recorder]:

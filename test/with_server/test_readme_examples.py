@@ -303,6 +303,11 @@ def check_tags_and_restore(ran: Ran) -> None:
     assert ran.out.splitlines()[-1] == "True" and "restore ongoing: False" in ran.out
 
 
+def check_conditional_writes(ran: Ran) -> None:
+    assert ran.out.splitlines() == ["taken: 412"]
+    assert _body(ran, "/config.json") == b"v2"
+
+
 # A piece of each block's text -> its check. Every entry must match a block.
 CHECKS: Dict[str, Callable[[Ran], None]] = {
     "    bucket='learnboost',\n)": check_client,
@@ -317,6 +322,7 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
     "post = client.presignedPost('/uploads/${filename}'": check_presigned_post,
     "data = client.listVersions({'prefix': 'notes'}).wait()": check_versions,
     "op = client.restore('/archive/2019.log'": check_tags_and_restore,
+    "except knoxpy.PreconditionFailed as err:": check_conditional_writes,
     "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,
     "{'x-amz-acl': 'public-read'}": check_acl_header,

@@ -435,3 +435,13 @@ def test_a_bad_trace_option_is_a_validation_error(tmp_path: Path) -> None:
     with pytest.raises(knoxpy.ValidationError, match="give save"):
         Recorder(lambda entry: None).save()
     assert knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt", trace=False).trace is None
+
+
+def test_options_that_travel_to_another_process_leave_the_trace_behind(tmp_path: Path) -> None:
+    import pickle
+
+    client = knoxpy.createClient(key="AKID", secret="s3cr3t", bucket="bkt",
+                                 trace=str(tmp_path / "t.har"))
+    travelled = pickle.loads(pickle.dumps(dict(client.options)))
+    assert travelled["trace"] is None and travelled["bucket"] == "bkt"
+    assert knoxpy.createClient(travelled).trace is None
