@@ -37,14 +37,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import zlib
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .errors import ValidationError
 
-__all__ = ["ALGORITHMS", "CHOICES", "CRCS", "EXTRA", "Running", "available", "combine",
+__all__ = ["ALGORITHMS", "CHOICES", "CRCS", "EXTRA", "Running", "Stored", "available", "combine",
            "combine_all", "decode", "encode", "new", "reference_crc", "require", "size_of",
-           "value_of"]
+           "stored_checksum", "value_of"]
 
 ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1")  # sent as x-amz-checksum-<alg>
 # The ``checksum`` option of uploads: an algorithm above, or 'sha256' (the payload's SHA-256,
@@ -60,7 +61,9 @@ _CRC_PARAMS: Dict[str, Tuple[int, int]] = {
     "crc32c": (32, 0x82F63B78),
     "crc64nvme": (64, 0x9A6C9329AC4BC9B5),
 }
-_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20}
+_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+_STORED = ("crc64nvme", "crc32", "crc32c", "sha256", "sha1")  # what GET/HEAD may name
+_MULTIPART = re.compile(r'-\d+"?$')  # an ETag, or a COMPOSITE checksum, of N parts
 
 
 def _crt(name: str) -> Optional[Callable[..., int]]:
@@ -146,6 +149,61 @@ def decode(name: str, value: str) -> int:
     if len(raw) != _SIZES[name]:
         raise ValueError(f"{value!r} is not a {name.upper()} ({_SIZES[name]} bytes)")
     return int.from_bytes(raw, "big")
+
+
+class Stored(NamedTuple):
+    """A checksum S3 keeps for an object, as GET or HEAD gives it (x-amz-checksum-mode).
+
+    ``kind``: ``'FULL_OBJECT'`` (of the whole object's bytes: what a download checks),
+    ``'COMPOSITE'`` (a checksum of the parts' checksums, ``value-N``: not checked, its
+    part boundaries are unknown to a ranged download), or ``'unknown'`` (a multipart object
+    whose answer says neither, as moto's HEAD: not checked rather than wrongly failed).
+    """
+
+    algorithm: str
+    value: str
+    kind: str
+
+    @property
+    def crc(self) -> bool:
+        return self.algorithm in CRCS
+
+    @property
+    def verifiable(self) -> bool:
+        return self.kind == "FULL_OBJECT" and available(self.algorithm)
+
+    @property
+    def why_not(self) -> str:
+        if self.kind == "COMPOSITE":
+            return "a checksum of the parts' checksums"
+        if self.kind != "FULL_OBJECT":
+            return "the answer does not say whether it is of the whole object"
+        return f"computing it needs awscrt: {EXTRA}"
+
+
+def stored_checksum(headers: Mapping[str, Any], etag: Optional[str]) -> Optional[Stored]:
+    """The stored checksum an answer's (lower-case) headers name, if any.
+
+    >>> stored_checksum({'x-amz-checksum-crc32': 'NhCmhg=='}, '"5d41402abc4b2a76b9719d911017c592"')
+    Stored(algorithm='crc32', value='NhCmhg==', kind='FULL_OBJECT')
+    >>> stored_checksum({'x-amz-checksum-sha1': 'qZk+NkcGgWq6PiVxeFDCbJzQ2J0=-3'}, '"ab-3"').kind
+    'COMPOSITE'
+    """
+    for algorithm in _STORED:
+        value = headers.get(f"x-amz-checksum-{algorithm}")
+        if not value:
+            continue
+        value = str(value).strip()
+        said = str(headers.get("x-amz-checksum-type") or "").strip().upper()
+        if _MULTIPART.search(value) or said == "COMPOSITE":
+            kind = "COMPOSITE"
+        elif said == "FULL_OBJECT" or algorithm == "crc64nvme" \
+                or not _MULTIPART.search(str(etag or "")):
+            kind = "FULL_OBJECT"  # CRC64NVME has no other kind; a single PUT neither
+        else:
+            kind = "unknown"
+        return Stored(algorithm, value, kind)
+    return None
 
 
 # -- combination over GF(2), after zlib's crc32_combine ----------------------------------
