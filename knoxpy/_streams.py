@@ -33,12 +33,12 @@ from typing import (
 
 import urllib3
 
-from . import _transport, _validate, _xml
+from . import _cancel, _transport, _validate, _xml
 from ._emitter import Emitter, Operation
 from ._js import Record
 from ._loop import Loop, call_later, get_loop, spawn
 from ._retry import Backoff, error_code_of, transient_reason
-from .errors import RequestError, S3Error, ValidationError
+from .errors import Cancelled, RequestError, S3Error, ValidationError
 
 __all__ = ["ClientRequest", "IncomingMessage", "Progress", "iter_source"]
 
@@ -231,7 +231,10 @@ class ClientRequest(Operation):
         self._progress_high = 0
         self.method = method
         self.path = path
-        self.url = url
+        # req.url follows req.path, which code may extend before end() (knox-copy appends
+        # its query there): errors then name the URL that went on the wire
+        self._origin: Optional[str] = url[:-len(path)] if path and url.endswith(path) else None
+        self._url = url
         self._headers = headers
         self._sender = sender
         self._pipe: Optional[_BodyPipe] = None
@@ -243,6 +246,7 @@ class ClientRequest(Operation):
         self._last = b""  # the chunk that completes the body, held until end()
         self._refused = False  # the body broke its Content-Length: nothing more goes out
         self.aborted = False
+        self._since = _cancel.since()  # a Ctrl-C after this cancels the request
         self.replayable = True  # whether the body can be sent again (set when sending)
         self.res: Optional[IncomingMessage] = None
         self.resource = path  # the resource knox's V2 signature covers
@@ -253,6 +257,15 @@ class ClientRequest(Operation):
 
     def __repr__(self) -> str:
         return f"<ClientRequest {self.method} {self.url}>"
+
+    @property
+    def url(self) -> str:
+        """The URL as it goes on the wire, ``req.path`` included."""
+        return self._origin + self.path if self._origin is not None else self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._origin, self._url = None, value
 
     # -- headers ------------------------------------------------------------------
     def getHeader(self, name: str) -> Any:
@@ -435,6 +448,8 @@ class ClientRequest(Operation):
         for chunk in source:
             if self.aborted:
                 raise RequestError("socket hang up", "ECONNRESET", method=self.method, url=self.url)
+            if _cancel.cancelled_since(self._since):
+                raise Cancelled()
             if declared is not None and written + len(chunk) >= declared and chunk:
                 size = written + len(chunk)
                 if size == declared:  # whole: its last bytes go only if nothing follows
@@ -478,9 +493,13 @@ class ClientRequest(Operation):
                 err: Optional[BaseException] = None
                 prefetched: Optional[bytes] = None
                 failed: Optional[Tuple[int, S3Error]] = None  # a 200 whose body is an <Error>
+                if _cancel.cancelled_since(self._since):  # never sent, nor sent again
+                    err = Cancelled()
+                    break
                 try:
                     signed = whole if whole is not None else self._signed_payload
-                    exchange = self._sender(self, self._body(stream, whole), signed)
+                    with _cancel.scope(self._since):  # what its connection remembers
+                        exchange = self._sender(self, self._body(stream, whole), signed)
                     if exchange.fileno() is not None:
                         yield exchange  # the loop thread may wait for many answers at once
                     raw = exchange.finish()
@@ -501,7 +520,7 @@ class ClientRequest(Operation):
                         # body cut short is a transient failure like any other.
                         prefetched = _small_body(raw)
                 except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
-                    err = _transport.map_error(exc, self.method, self.url)
+                    err = _failure(exc, self, self.url)
                     if raw is not None:
                         _transport.discard(raw)
                         raw = None
@@ -565,6 +584,16 @@ class ClientRequest(Operation):
             return
         self._reject(err)
         self.emit("close")
+
+
+def _failure(exc: BaseException, req: Any, url: str) -> BaseException:
+    """What a failed send or read of ``req`` raises: :class:`Cancelled` once everything
+    was cancelled after ``req`` was made (its connection was cut on purpose), else the
+    transport error, mapped."""
+    since = getattr(req, "_since", None)
+    if isinstance(exc, Cancelled) or (since is not None and _cancel.cancelled_since(since)):
+        return exc if isinstance(exc, Cancelled) else Cancelled()
+    return _transport.map_error(exc, getattr(req, "method", ""), url)
 
 
 class _NoReader:
@@ -866,7 +895,7 @@ class IncomingMessage(Emitter):
             self._eof = True
             self._raw.close()
             self._raw.release_conn()
-            raise _transport.map_error(exc, getattr(self.req, "method", ""), self.url) from exc
+            raise _failure(exc, self.req, self.url) from exc
         if not chunk:
             self._eof = True
             _transport.release(self._raw)

@@ -24,13 +24,13 @@ from typing import (
     Union,
 )
 
-from . import _naming, _retry, _validate, _xml
+from . import _cancel, _naming, _retry, _validate, _xml
 from ._emitter import Operation
 from ._js import fit, records
 from ._loop import Loop, spawn
 from ._streams import IncomingMessage
 from .client import Client
-from .errors import S3Error
+from .errors import Cancelled, S3Error
 
 Callback = Callable[[Optional[BaseException], Any], Any]
 T = TypeVar("T")
@@ -181,7 +181,8 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
     """Run ``work(session, stop)`` on ``n`` threads (this one included) until all return.
 
     The first exception sets ``stop`` (so the others stop taking work) and is raised
-    once every thread has finished. ``work`` takes its items from a shared source
+    once every thread has finished; a Ctrl-C (knoxpy._cancel) sets it too, and then
+    :class:`Cancelled` is raised. ``work`` takes its items from a shared source
     until it is exhausted, so once this thread's own ``work`` has returned, a helper
     that has not started yet would find nothing to do: it is not waited for (with
     every pool thread blocked in a nested ``fan_out``, it might never start).
@@ -191,10 +192,12 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
     cond = threading.Condition(threading.Lock())
     running = [0]  # helpers that started and have not finished
     closed = [False]  # set once nobody waits: late helpers return at once
+    since = _cancel.since()
 
     def one() -> None:
         try:
-            work(Session(on_retry), stop)
+            with _cancel.scope(since):
+                work(Session(on_retry), stop)
         except BaseException as exc:  # noqa: BLE001 - reported below, once all are done
             with cond:
                 errors.append(exc)
@@ -212,13 +215,16 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
                 running[0] -= 1
                 cond.notify_all()
 
-    for _ in range(n - 1):
-        spawn(helper)
-    one()
-    with cond:
-        while running[0]:
-            cond.wait()
-        closed[0] = True
+    with _cancel.watch(stop) as watched:
+        for _ in range(n - 1):
+            spawn(helper)
+        one()
+        with cond:
+            while running[0]:
+                cond.wait()
+            closed[0] = True
+    if watched.cancelled:  # what failed then failed because its connection was cut
+        raise Cancelled()
     if errors:
         raise errors[0]
 
@@ -295,10 +301,12 @@ def start(op: Operation, fn: Optional[Callback], body: Callable[[], Any]) -> Ope
     """Run ``body()`` on a worker now; settle ``op`` with what it returns or raises."""
     loop = op._loop
     loop.ref()
+    since = _cancel.since()  # a Ctrl-C from now on cancels it, even before it sends
 
     def drive() -> None:
         try:
-            result = body()
+            with _cancel.scope(since):
+                result = body()
         except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
             loop.call_soon(settle, op, fn, exc, None)
         else:

@@ -42,7 +42,7 @@ from typing import (
     Union,
 )
 
-from . import _xml, auth
+from . import _cancel, _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
 from ._paging import PageGuard
@@ -603,7 +603,8 @@ class _Copier:
             return str(_xml.parse_complete_multipart(answer)["ETag"])
         except BaseException:
             try:
-                session.send(self.dest, "DELETE", f"{target}?{upload}")
+                with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                    session.send(self.dest, "DELETE", f"{target}?{upload}")
             except Exception:  # noqa: BLE001 - the copy's own error is the one to report
                 log.warning("knoxpy: could not abort multipart copy to %r (upload %s)",
                             dest_key, upload_id, exc_info=True)

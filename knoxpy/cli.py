@@ -27,16 +27,16 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import __version__, _config, _validate, _xml
+from . import __version__, _cancel, _config, _parts, _validate, _xml
+from ._loop import MAIN_WAKE
 from ._work import s3_error
 from .client import Client
-from .errors import KnoxError, ValidationError
+from .errors import Cancelled, KnoxError, ValidationError
 
 _tqdm: Any
 try:
@@ -48,7 +48,6 @@ __all__ = ["S3Url", "main", "parse_s3"]
 
 PROG = "knoxpy"
 DEFAULT_JOBS = 8
-PART_SUFFIX = ".knoxpy-part"  # a download in progress; renamed into place when complete
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -285,8 +284,7 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
     bar.reset(size)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=PART_SUFFIX)
+    fd, tmp = _parts.create_partial(path)
     md5 = hashlib.md5()
     written = 0
     try:
@@ -345,34 +343,57 @@ def run_jobs(ctx: Context, jobs: List[Job], after: Optional[Callable[[Job], None
         return 0
     failed = 0
     out.start_total(len(jobs), sum(j.size for j in jobs))
+    since = _cancel.generation()  # a Ctrl-C cancels every job, even one not begun yet
 
     def one(job: Job) -> None:
+        if _cancel.cancelled_since(since):
+            raise Cancelled()
         bar = out.bar(os.path.basename(job.src.rstrip("/")) or job.src, job.size)
         try:
-            job.run(bar)
+            with _cancel.scope(since):
+                job.run(bar)
         finally:
             bar.close()
 
     try:
         with concurrent.futures.ThreadPoolExecutor(max(1, min(ctx.jobs, len(jobs)))) as pool:
-            futures = {pool.submit(one, job): job for job in jobs}
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                err = future.exception()
-                if err is None:
-                    out.line(f"{job.verb}: {job.src} to {job.dst}" if job.dst
-                             else f"{job.verb}: {job.src}")
-                    if after is not None:
-                        after(job)
-                else:
-                    failed += 1
-                    where = f"{job.src} to {job.dst}" if job.dst else job.src
-                    reason = str(err)
-                    out.error(reason if reason.startswith(("s3://", where)) else
-                              f"{job.verb} failed: {where}: {_reason(err)}", err)
+            try:
+                futures = {pool.submit(one, job): job for job in jobs}
+                for future in _as_completed(futures):
+                    job = futures[future]
+                    err = future.exception()
+                    if err is None:
+                        out.line(f"{job.verb}: {job.src} to {job.dst}" if job.dst
+                                 else f"{job.verb}: {job.src}")
+                        if after is not None:
+                            after(job)
+                    else:
+                        failed += 1
+                        where = f"{job.src} to {job.dst}" if job.dst else job.src
+                        reason = str(err)
+                        out.error(reason if reason.startswith(("s3://", where)) else
+                                  f"{job.verb} failed: {where}: {_reason(err)}", err)
+            except KeyboardInterrupt as exc:
+                # the running jobs stop (uploads aborted, partial files removed) and are
+                # waited for, so that exit finds them clean; the others never begin
+                _cancel.interrupted(exc)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         out.end_total()
     return failed
+
+
+def _as_completed(futures: Dict[concurrent.futures.Future[None], Job]
+                  ) -> Iterator[concurrent.futures.Future[None]]:
+    """``concurrent.futures.as_completed``, waking at least every ``MAIN_WAKE`` seconds:
+    a SIGINT the kernel gives another thread wakes no lock, and Python raises the
+    KeyboardInterrupt only in the main thread, once it wakes (knoxpy._loop)."""
+    pending = set(futures)
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, timeout=MAIN_WAKE, return_when=concurrent.futures.FIRST_COMPLETED)
+        yield from done
 
 
 def _reason(err: BaseException) -> str:
@@ -382,12 +403,17 @@ def _reason(err: BaseException) -> str:
 
 
 # -- local and remote listings ----------------------------------------------------------------
+def _unreadable(err: OSError) -> None:
+    raise CLIError(f"cannot read the directory {err.filename}: {err.strerror}")
+
+
 def _walk(root: str) -> Iterator[Tuple[str, str]]:
-    """``(path, key suffix)`` of every file under ``root``, in sorted order."""
-    for folder, dirs, files in os.walk(root):
+    """``(path, key suffix)`` of every file under ``root``, in sorted order, but knoxpy's
+    own partial downloads; a directory that cannot be read is an error, not "empty"."""
+    for folder, dirs, files in os.walk(root, onerror=_unreadable):
         dirs.sort()
         for name in sorted(files):
-            if name.endswith(PART_SUFFIX):
+            if _parts.is_partial_name(name):
                 continue
             path = os.path.join(folder, name)
             rel = os.path.relpath(path, root)
@@ -726,12 +752,20 @@ def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
     if (s3_src is None) == (s3_dst is None):
         raise CLIError("sync needs one local directory and one s3://bucket/prefix")
     if s3_dst is not None:
-        return _sync_up(ctx, args.src, s3_dst, args.delete)
+        return _sync_up(ctx, args.src, s3_dst, args.delete, args.force)
     assert s3_src is not None
-    return _sync_down(ctx, s3_src, args.dst, args.delete)
+    return _sync_down(ctx, s3_src, args.dst, args.delete, args.force)
 
 
-def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool) -> int:
+def _refuse_empty_source(source: str, doomed: int, where: str, force: bool) -> None:
+    """A ``--delete`` from a source that lists nothing would empty the destination: a
+    wrong prefix or an unmounted disk, far more often than a wish; ``--force`` says so."""
+    if doomed and not force:
+        raise CLIError(f"sync --delete: the source {source} lists nothing, so all {doomed} "
+                       f"files in {where} would be deleted; refusing (add --force to do it)")
+
+
+def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool, force: bool) -> int:
     if not os.path.isdir(root):
         raise CLIError(f"{root!r} is not a directory")
     client = ctx.client(dst.bucket)
@@ -745,15 +779,25 @@ def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool) -> int:
         if entry is None or differs(path, entry, upload=True):
             jobs.append(Job("upload", path, str(dst.under(rel)),
                             os.path.getsize(path), _sender(client, path, prefix + rel)))
+    # a key whose file exists is never deleted, whatever the walk skipped it for
+    gone = [prefix + rel for rel in sorted(remote)
+            if rel not in local and not _local_exists(root, rel)] if delete else []
+    if not local:
+        _refuse_empty_source(repr(root), len(gone), str(dst), force)
     failed = run_jobs(ctx, jobs)
-    if delete:
-        gone = [prefix + rel for rel in sorted(remote) if rel not in local]
-        if gone:
-            failed += _delete_keys(ctx, client, gone)
+    if gone:
+        failed += _delete_keys(ctx, client, gone)
     return 1 if failed or ctx.out.failures else 0
 
 
-def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
+def _local_exists(root: str, rel: str) -> bool:
+    try:
+        return os.path.lexists(_validate.local_path_for_key(root, rel))
+    except ValidationError:  # a key no file under root could be (../x): not the walk's
+        return False
+
+
+def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool, force: bool) -> int:
     client = ctx.client(src.bucket)
     prefix = src.dir_prefix
     jobs = []
@@ -772,21 +816,22 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
         if not os.path.exists(path) or differs(path, entry, upload=False):
             jobs.append(Job("download", f"s3://{src.bucket}/{key}", os.path.join(root, rel),
                             int(entry.get("Size", 0)), _fetcher(client, key, path)))
+    gone = [path for path, _ in _walk(root)
+            if os.path.normcase(os.path.realpath(path)) not in wanted
+            ] if delete and os.path.isdir(root) else []
+    if not wanted:
+        _refuse_empty_source(str(src), len(gone), repr(root), force)
     failed = run_jobs(ctx, jobs)
-    if delete and os.path.isdir(root):
-        for path, _ in _walk(root):
-            full = os.path.realpath(path)
-            if os.path.normcase(full) in wanted:
-                continue
-            if ctx.dryrun:
-                ctx.out.line(f"(dryrun) delete: {path}")
-                continue
-            try:
-                os.remove(path)
-                ctx.out.line(f"delete: {path}")
-            except OSError as err:
-                failed += 1
-                ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
+    for path in gone:
+        if ctx.dryrun:
+            ctx.out.line(f"(dryrun) delete: {path}")
+            continue
+        try:
+            os.remove(path)
+            ctx.out.line(f"delete: {path}")
+        except OSError as err:
+            failed += 1
+            ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
     return 1 if failed or ctx.out.failures else 0
 
 
@@ -854,7 +899,8 @@ _COMMANDS: Dict[str, Tuple[str, str, str]] = {
              "s3:// prefix) to the other. Files differ when their sizes differ or, for the\n"
              "same size, when the file's MD5 differs from a single-part ETag; for multipart\n"
              "ETags (not an MD5) the newer side wins (mtime vs LastModified). --delete also\n"
-             "removes what the source side no longer has; --dryrun shows what would be done.",
+             "removes what the source side no longer has (refused when the source lists\n"
+             "nothing, unless --force); --dryrun shows what would be done.",
              "  knoxpy sync ./site s3://www/ --delete\n"
              "  knoxpy sync s3://backup/db/ ./db --dryrun"),
 }
@@ -960,6 +1006,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("dst", metavar="DEST", help="the other one")
     sync.add_argument("--delete", action="store_true",
                       help="also delete what the source side does not have")
+    sync.add_argument("--force", action="store_true",
+                      help="with --delete: go on even when the source lists nothing")
     sync.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
     sync.set_defaults(func=cmd_sync)
     return parser
@@ -978,7 +1026,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ctx = Context(args, out)
         status: int = args.func(ctx, args)
         return status
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        _cancel.interrupted(exc)  # what runs stops; the exit hook waits for its cleanup
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except (CLIError, KnoxError, OSError) as err:

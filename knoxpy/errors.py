@@ -11,6 +11,8 @@
           ├── S3Error                        an S3 error answer (beyond-knox calls only):
           │                                    .code .message .statusCode .requestId
           ├── IntegrityError                 a body that is short, long or corrupt
+          ├── Cancelled                      stopped by Ctrl-C (knoxpy._cancel): an upload
+          │                                    aborted, a partial file removed
           └── MalformedXML (ValueError)      XML from the server that is bad or hostile
                                                (knoxpy._xml; exported as knoxpy.MalformedXML)
 
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-__all__ = ["IntegrityError", "KnoxError", "RequestError", "S3Error", "ValidationError"]
+__all__ = ["Cancelled", "IntegrityError", "KnoxError", "RequestError", "S3Error",
+           "ValidationError"]
 
 
 class KnoxError(Exception):
@@ -96,3 +99,14 @@ class S3Error(KnoxError):
 
 class IntegrityError(KnoxError):
     """A body did not match what was promised (length, ETag or checksum)."""
+
+
+class Cancelled(KnoxError):
+    """The operation was stopped because everything was cancelled (Ctrl-C).
+
+    What it had begun is undone as on any failure: a multipart upload is aborted, a
+    partial download removed. Its callback and ``wait()`` get this error.
+    """
+
+    def __init__(self, message: str = "cancelled (interrupted)") -> None:
+        super().__init__(message)

@@ -30,7 +30,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _checksums, _parts, _xml
+from . import _cancel, _checksums, _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
 from ._paging import PageGuard
@@ -373,7 +373,8 @@ class _Upload:
 
     def _abort(self, session: Session, upload: str) -> None:
         try:
-            session.send(self.client, "DELETE", f"{self.target}?{upload}")
+            with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                session.send(self.client, "DELETE", f"{self.target}?{upload}")
         except Exception:  # noqa: BLE001 - the upload's own error is the one to report
             log.warning("knoxpy: could not abort the multipart upload of %r (%s)", self.key,
                         upload, exc_info=True)
@@ -540,7 +541,8 @@ def download(client: Client, filename: str, dest: Any, headers: Any = None,
     knoxpy writable, written on your loop with its ``'drain'``; it is not closed). Objects
     over ``partSize`` come as ``concurrency`` parallel ranged GETs, each with If-Match on
     the ETag (a changing object fails instead of mixing versions). To a path, bytes go to
-    ``<path>.knoxpy-part`` and are renamed into place only once the length (and the MD5,
+    a new ``.<name>.<random>.knoxpy-part`` beside it (``<path>.knoxpy-part`` with
+    ``resume``) and are renamed into place only once the length (and the MD5,
     when the ETag is one) is verified. Options: ``partSize``, ``concurrency``, ``resume``
     (keep the partial file and go on from it next time). Events: ``'progress'``,
     ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Key, size, ETag, path}`` (path None
