@@ -584,3 +584,17 @@ _TIMERS = _Timers()
 def call_later(delay: float, fn: Callback) -> Callable[[], None]:
     """Run ``fn()`` in the background after ``delay`` seconds; returns a cancel function."""
     return _TIMERS.call_later(delay, fn)
+
+
+def _start_afresh_after_fork() -> None:
+    """A forked child has none of its parent's threads (workers, kicker, timers), and their
+    locks may have been held at the fork: it gets fresh ones, and loops of its own."""
+    global _POOL, _TIMERS, _local, _main_loop
+    _POOL, _TIMERS = _Pool(), _Timers()
+    _local = threading.local()
+    _aio_loops.clear()
+    _main_loop = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_start_afresh_after_fork)

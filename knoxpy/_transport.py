@@ -19,6 +19,7 @@ import email.parser
 import errno
 import http.client
 import logging
+import os
 import re
 import socket
 import ssl
@@ -593,6 +594,18 @@ def _shared_pool(verify: bool) -> urllib3.PoolManager:
             pool = _shared[verify] = urllib3.PoolManager(**kw)
             pool.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
         return pool
+
+
+def _forget_shared_pools() -> None:
+    """In a forked child the parent's pooled connections are the parent's sockets: the
+    child opens its own."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+    _shared.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_shared_pools)
 
 
 class Transport:

@@ -65,6 +65,9 @@ log = logging.getLogger("knoxpy")
 
 UPLOAD_JOURNAL_SUFFIX = ".knoxpy-upload.jsonl"  # beside the file being uploaded
 _SSE_C = "x-amz-server-side-encryption-customer-"  # SSE-C headers go on every part too
+# Conditional writes: S3 checks them on PutObject and on CompleteMultipartUpload, not on
+# the initiate (If-None-Match: * is "create only": an existing key answers 412).
+_CONDITIONS = ("if-none-match", "if-match")
 
 Callback = Callable[[Optional[BaseException], Any], Any]
 Digest = Tuple[str, str]  # ('crc32', base64 value) or ('md5', hex digest) of a part's bytes
@@ -190,6 +193,7 @@ class _Upload:
         if reader.path is not None and header_value(headers, "content-type") is None:
             self.headers["Content-Type"] = content_type_for(reader.path)
         self.part_headers = {k: v for k, v in headers.items() if k.lower().startswith(_SSE_C)}
+        self.conditions = {k: v for k, v in headers.items() if k.lower() in _CONDITIONS}
         self.meter = Meter(op, reader.size)
         self.journal: Optional[_parts.Journal] = None
         self.checksum = _Checksum(client, opts.checksum)
@@ -317,7 +321,7 @@ class _Upload:
             try:
                 # A 200 <Error> is retried by the request layer (as any 5xx answer).
                 res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
-                                         headers, xml)
+                                         dict(self.conditions, **headers), xml)
                 data = _xml.parse_complete_multipart(body)
             except S3Error as err:
                 # A 200 <Error> may come after S3 did complete: the retry then finds no
@@ -337,7 +341,7 @@ class _Upload:
         return self._result(data.get("ETag"), res, data.get("Location"))
 
     def _initiate(self, session: Session) -> str:
-        headers = dict(self.headers)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _CONDITIONS}
         headers["Content-Length"] = 0
         headers.update(self.checksum.initiate_headers())
         try:
