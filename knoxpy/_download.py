@@ -7,8 +7,11 @@ a store that ignores If-Match would otherwise have two versions stitched into on
 a 200 without Content-Length is read to its end. To a path, bytes go to a new
 ``.<name>.<random>.knoxpy-part`` (``<path>.knoxpy-part`` when resumable) and are
 renamed into place only once verified; to a writable, ranges fetched ahead wait for
-their turn, so bytes arrive in order. See docs/transfers.md, and knoxpy.transfer for
-the thread picture.
+their turn, so bytes arrive in order. Verified: the length, the MD5 where the ETag is
+one, and the checksum S3 keeps (``x-amz-checksum-mode: ENABLED``; a HEAD asks it when
+the ranges hide it): a FULL_OBJECT CRC from the CRCs of the ranges combined in order
+(knoxpy._checksums), a single PUT's SHA hashed as the MD5; COMPOSITE checksums are not
+checked. See docs/transfers.md, and knoxpy.transfer for the thread picture.
 """
 from __future__ import annotations
 

@@ -547,7 +547,8 @@ def download(client: Client, filename: str, dest: Any, headers: Any = None,
     the ETag (a changing object fails instead of mixing versions). To a path, bytes go to
     a new ``.<name>.<random>.knoxpy-part`` beside it (``<path>.knoxpy-part`` with
     ``resume``) and are renamed into place only once the length (and the MD5,
-    when the ETag is one) is verified. Options: ``partSize``, ``concurrency``, ``resume``
+    when the ETag is one, and the FULL_OBJECT checksum S3 keeps, docs/transfers.md) is
+    verified. Options: ``partSize``, ``concurrency``, ``resume``
     (keep the partial file and go on from it next time). Events: ``'progress'``,
     ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Key, size, ETag, path}`` (path None
     for a writable). A missing key fails with :class:`S3Error` ``NoSuchKey``.
