@@ -20,7 +20,7 @@ from xml.parsers.expat import ExpatError
 
 from . import _validate
 from ._js import Record
-from .errors import KnoxError, S3Error
+from .errors import KnoxError, PreconditionFailed, S3Error
 
 __all__ = [
     "MalformedXML",
@@ -440,8 +440,10 @@ def _expect(body: bytes, root: str) -> Dict[str, Any]:
 
 
 def error_from(data: Dict[str, Any], status: int) -> S3Error:
-    """An :class:`S3Error` from a parsed error document."""
-    return S3Error(
+    """An :class:`S3Error` from a parsed error document (a 412: :class:`PreconditionFailed`)."""
+    kind = PreconditionFailed if status == 412 or data.get("Code") == "PreconditionFailed" \
+        else S3Error
+    return kind(
         str(data.get("Code") or f"HTTP{status}"), str(data.get("Message") or ""), status,
         data.get("RequestId") or None, key=data.get("Key") or None,
         bucket=data.get("BucketName") or None, region=data.get("Region") or None,

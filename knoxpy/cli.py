@@ -36,7 +36,7 @@ from . import __version__, _cancel, _config, _parts, _validate, _xml
 from ._loop import MAIN_WAKE
 from ._work import s3_error
 from .client import Client
-from .errors import Cancelled, KnoxError, ValidationError
+from .errors import Cancelled, KnoxError, PreconditionFailed, ValidationError
 
 _tqdm: Any
 try:
@@ -202,6 +202,9 @@ class Context:
         self.out = out
         self.dryrun = bool(getattr(args, "dryrun", False))
         self.jobs = int(getattr(args, "jobs", DEFAULT_JOBS))
+        # put --no-overwrite: S3's create-only write, checked when the object is made
+        self.put_headers = {"If-None-Match": "*"} if getattr(args, "no_overwrite", False) \
+            else {}
         explicit = {k: v for k, v in (("profile", args.profile), ("region", args.region),
                                       ("endpoint_url", args.endpoint_url)) if v}
         self._base = _config.client_options(explicit, os.environ)
@@ -257,12 +260,17 @@ def _filename(key: str) -> str:
 
 
 # -- transfers: the one place that chooses how bytes move -------------------------------------
-def send_file(client: Client, path: str, key: str, bar: _Bar) -> None:
+def send_file(client: Client, path: str, key: str, bar: _Bar,
+              headers: Optional[Dict[str, str]] = None) -> None:
     """Upload ``path`` as ``key`` with ``client.upload``: one PUT when small, a parallel
     multipart upload (aborted on failure) when large, so files over 5 GB go too."""
-    op = client.upload(path, _filename(key))  # Content-Type from the name, as putFile
+    op = client.upload(path, _filename(key), dict(headers or {}))  # Content-Type: the name's
     op.on("progress", lambda p: bar.to(int(p["written"])))
-    op.wait()
+    try:
+        op.wait()
+    except PreconditionFailed:
+        raise CLIError(f"s3://{client.bucket}/{key} exists: not overwritten "
+                       "(--no-overwrite)") from None
 
 
 def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
@@ -484,7 +492,7 @@ def _upload_jobs(ctx: Context, src: str, dst: S3Url, recursive: bool) -> List[Jo
         if not os.path.isdir(src):
             raise CLIError(f"{src!r} is not a directory (--recursive uploads a directory)")
         return [Job("upload", path, str(dst.under(rel)), os.path.getsize(path),
-                    _sender(client, path, dst.dir_prefix + rel))
+                    _sender(client, path, dst.dir_prefix + rel, ctx.put_headers))
                 for path, rel in _walk(src)]
     if os.path.isdir(src):
         raise CLIError(f"{src!r} is a directory: add --recursive")
@@ -492,11 +500,12 @@ def _upload_jobs(ctx: Context, src: str, dst: S3Url, recursive: bool) -> List[Jo
         raise CLIError(f"{src!r}: no such file")
     key = dst.key if dst.key and not dst.key.endswith("/") else dst.key + os.path.basename(src)
     return [Job("upload", src, f"s3://{dst.bucket}/{key}", os.path.getsize(src),
-                _sender(client, src, key))]
+                _sender(client, src, key, ctx.put_headers))]
 
 
-def _sender(client: Client, path: str, key: str) -> Callable[[_Bar], None]:
-    return lambda bar: send_file(client, path, key, bar)
+def _sender(client: Client, path: str, key: str, headers: Optional[Dict[str, str]] = None
+            ) -> Callable[[_Bar], None]:
+    return lambda bar: send_file(client, path, key, bar, headers)
 
 
 def _fetcher(client: Client, key: str, path: str) -> Callable[[_Bar], None]:
@@ -977,6 +986,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-r", "--recursive", action="store_true",
                        help="a whole directory or prefix")
         p.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
+        if name in ("put", "cp"):
+            p.add_argument("--no-overwrite", action="store_true",
+                           help="uploads: never replace an existing key (If-None-Match: *)")
         p.set_defaults(func=func)
     rm = cmds["rm"]
     rm.add_argument("path", metavar="s3://bucket/key")

@@ -9,7 +9,9 @@
           │                                    ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENOTFOUND,
           │                                    EPIPE, EPROTO, ECONNABORTED (aborted by the caller)
           ├── S3Error                        an S3 error answer (beyond-knox calls only):
-          │                                    .code .message .statusCode .requestId
+          │    │                               .code .message .statusCode .requestId
+          │    └── PreconditionFailed         412: a conditional write (If-None-Match: *,
+          │                                    If-Match: ETag) or read found another object
           ├── IntegrityError                 a body that is short, long or corrupt
           ├── Cancelled                      stopped by Ctrl-C (knoxpy._cancel): an upload
           │                                    aborted, a partial file removed
@@ -24,7 +26,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-__all__ = ["Cancelled", "IntegrityError", "KnoxError", "RequestError", "S3Error",
+__all__ = ["Cancelled", "IntegrityError", "KnoxError", "PreconditionFailed", "RequestError",
+           "S3Error",
            "ValidationError"]
 
 
@@ -95,6 +98,15 @@ class S3Error(KnoxError):
         if self.key:
             text += f" [key {self.key!r}]"
         return text
+
+
+class PreconditionFailed(S3Error):
+    """412 Precondition Failed: the object is not the one a condition named.
+
+    A write with ``If-None-Match: *`` (create only) found the key taken; one with
+    ``If-Match: <ETag>`` (compare-and-swap) found another version; a read with
+    ``If-Match`` found the object changed. Never retried: trying again cannot help.
+    """
 
 
 class IntegrityError(KnoxError):

@@ -312,6 +312,11 @@ def check_full_object_checksum(ran: Ran) -> None:
     assert Path("big.bin").read_bytes() == data == _body(ran, "/checked/big.bin")
 
 
+def check_conditional_writes(ran: Ran) -> None:
+    assert ran.out.splitlines() == ["taken: 412"]
+    assert _body(ran, "/config.json") == b"v2"
+
+
 # A piece of each block's text -> its check. Every entry must match a block.
 CHECKS: Dict[str, Callable[[Ran], None]] = {
     "    bucket='learnboost',\n)": check_client,
@@ -327,6 +332,7 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
     "data = client.listVersions({'prefix': 'notes'}).wait()": check_versions,
     "op = client.restore('/archive/2019.log'": check_tags_and_restore,
     "client.upload(data, '/checked/big.bin', checksum='crc64nvme')": check_full_object_checksum,
+    "except knoxpy.PreconditionFailed as err:": check_conditional_writes,
     "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,
     "{'x-amz-acl': 'public-read'}": check_acl_header,
