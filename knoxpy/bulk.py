@@ -36,6 +36,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Tuple,
     TypeVar,
@@ -650,8 +651,40 @@ class _CopyPlan:
             return key, dest_key, entry.get("Size")
 
 
+class CopyTarget(NamedTuple):
+    """Where copyAll sends each key: ``dest_prefix + key[len(prefix):]`` in ``dest_client``'s
+    bucket; ``same_name``: that bucket has the source's name (it may be the source, so
+    its copies may be listed)."""
+
+    dest_client: Client
+    dest_prefix: str
+    same_name: bool
+
+
+def copy_target(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]
+                ) -> CopyTarget:
+    """copyAll's ``prefix`` and ``dest`` checked (``ValidationError``) and resolved."""
+    if not isinstance(prefix, str):
+        raise ValidationError("copyAll: prefix must be a string")
+    if dest is None:
+        dest = {}
+    if not isinstance(dest, Mapping):
+        raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
+    dest_prefix = dest.get("prefix")
+    dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
+    options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
+    dest_bucket = options.get("bucket") or client.bucket
+    same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
+    if same_bucket and dest_prefix == prefix:
+        raise ValidationError("copyAll: the destination is the source (same bucket, "
+                              "same prefix)")
+    dest_client = client if same_bucket else Client(dict(client.options, **options))
+    return CopyTarget(dest_client, dest_prefix, dest_bucket == client.bucket)
+
+
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
-             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None) -> Operation:
+             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None,
+             entries: Optional[List[Entry]] = None) -> Operation:
     """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
 
     ``dest``: ``{'bucket': ..., 'prefix': ...}``, either left out meaning the source's
@@ -665,27 +698,22 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     fails as a whole (the listing failed, the destination bucket does not exist).
     Result: ``{'copied': int, 'errors': [{Key, DestKey, Code, Message}, ...]}``.
 
+    ``entries`` (knoxpy's own use: a partition of the listing, copied on a cluster
+    worker by :mod:`knoxpy.cluster`): copy exactly these listing entries (``Key``,
+    ``Size``), all under ``prefix``, instead of listing the prefix.
+
     >>> client.copyAll('2024/', {'prefix': 'old/2024/'}).wait()   # doctest: +SKIP
     {'copied': 2500, 'errors': []}
     """
     op = Operation()
     try:
-        if not isinstance(prefix, str):
-            raise ValidationError("copyAll: prefix must be a string")
-        if dest is None:
-            dest = {}
-        if not isinstance(dest, Mapping):
-            raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
         n = concurrency_option(client, concurrency, COPY_CONCURRENCY)
-        dest_prefix = dest.get("prefix")
-        dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
-        options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
-        dest_bucket = options.get("bucket") or client.bucket
-        same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
-        if same_bucket and dest_prefix == prefix:
-            raise ValidationError("copyAll: the destination is the source (same bucket, "
-                                  "same prefix)")
-        dest_client = client if same_bucket else Client(dict(client.options, **options))
+        dest_client, dest_prefix, same_name = copy_target(client, prefix, dest)
+        if entries is not None and not all(
+                isinstance(e, Mapping) and str(e.get("Key", "")).startswith(prefix)
+                for e in entries):
+            raise ValidationError(f"copyAll: every entry must be a dict with a 'Key' under "
+                                  f"the prefix {prefix!r}")
     except ValidationError as err:
         return fail_later(op, fn, err)
 
@@ -693,10 +721,15 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
         op._post("retry", info)
 
     copier = _Copier(client, dest_client, n, on_retry)
-    listing = Lister(client, {"prefix": prefix})
-    listing._on_retry = on_retry
-    # A destination bucket of the source's name may be the source: its copies may be listed.
-    source = Shared(_CopyPlan(listing, prefix, dest_prefix, dest_bucket == client.bucket))
+    if entries is None:
+        listing = Lister(client, {"prefix": prefix})
+        listing._on_retry = on_retry
+        # A destination bucket of the source's name may be the source: its copies may be
+        # listed.
+        source = Shared(_CopyPlan(listing, prefix, dest_prefix, same_name))
+    else:
+        source = Shared(iter([(str(e["Key"]), dest_prefix + str(e["Key"])[len(prefix):],
+                               e.get("Size")) for e in entries]))
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 

@@ -597,6 +597,8 @@ def _remover(ctx: Context, s3_src: Optional[S3Url]) -> Callable[[Job], None]:
 
 
 def cmd_cp(ctx: Context, args: argparse.Namespace) -> int:
+    if _on_a_cluster(args):
+        return _on_cluster(ctx, args)
     return _transfer(ctx, args)
 
 
@@ -620,6 +622,8 @@ def cmd_get(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
     url = _need_s3(args.path, "rm's address")
+    if _on_a_cluster(args):
+        return _on_cluster(ctx, args)
     client = ctx.client(url.bucket)
     if args.version_id is not None and (args.recursive or not args.version_id.strip()):
         raise CLIError("--version-id takes one version of one key (not with --recursive)")
@@ -757,6 +761,8 @@ def differs(path: str, entry: Dict[str, Any], upload: bool) -> bool:
 
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
+    if _on_a_cluster(args):
+        return _on_cluster(ctx, args)
     s3_src, s3_dst = parse_s3(args.src), parse_s3(args.dst)
     if (s3_src is None) == (s3_dst is None):
         raise CLIError("sync needs one local directory and one s3://bucket/prefix")
@@ -842,6 +848,68 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool, force: bool) -
             failed += 1
             ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
     return 1 if failed or ctx.out.failures else 0
+
+
+# -- bulk work on a Dask cluster (--scheduler; knoxpy.cluster, the dask extra) ---------------
+def _on_a_cluster(args: argparse.Namespace) -> bool:
+    """Whether the command runs on a Dask cluster (``--scheduler``)."""
+    if args.manifest and not args.scheduler:
+        raise CLIError("--manifest goes with --scheduler")
+    return bool(args.scheduler)
+
+
+def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
+    """``cp -r`` or ``sync`` between s3:// prefixes, or ``rm -r`` of one, on a Dask cluster."""
+    try:
+        from . import cluster
+    except ImportError as err:
+        raise CLIError(f"--scheduler: {err}") from None
+    if not (args.command == "sync" or args.recursive) or ctx.dryrun:
+        raise CLIError("--scheduler goes with --recursive (and without --dryrun)")
+    if args.command == "rm":
+        src, dst = _need_s3(args.path, "rm's address"), None
+    else:  # the workers cannot read this machine's files
+        src = _need_s3(args.src, "with --scheduler the source")
+        dst = _need_s3(args.dst, "with --scheduler the destination")
+    client = ctx.client(src.bucket)
+    verb = {"rm": "delete", "cp": "copy", "sync": "sync"}[args.command]
+    with cluster.connect(args.scheduler) as dask:
+        options = {"manifest": args.manifest, "concurrency": ctx.jobs}
+        if dst is None:
+            op = client.deleteAll(client.listAll({"prefix": src.dir_prefix}), cluster=dask,
+                                  **options)
+        else:
+            target = {"bucket": dst.bucket, "prefix": dst.dir_prefix}
+            op = (cluster.sync(client, src.dir_prefix, target, dask, delete=args.delete,
+                               **options) if verb == "sync" else
+                  client.copyAll(src.dir_prefix, target, cluster=dask, **options))
+        bar = ctx.out.bar(f"{verb} on the cluster", None)
+        op.on("progress", lambda p: bar.to(int(p["bytes"])))
+        op.on("keyError", lambda e: ctx.out.error(
+            f"{verb} failed: s3://{src.bucket}/{e['Key']}: {e['Code']}: {e['Message']}"))
+        try:
+            result = op.wait()
+        finally:
+            bar.close()
+    done = (f"{result['copied']} copied, {result['deleted']} deleted, {result['unchanged']} "
+            "unchanged" if verb == "sync" else
+            f"{result['deleted' if dst is None else 'copied']} objects")
+    ctx.out.line(f"{verb}: {done} ({human_size(result['bytes'])}) under {src}"
+                 + (f" to {dst.bucket}/{dst.dir_prefix}" if dst else "")
+                 + f", {result['partitions']} partitions"
+                 + (f" ({result['skipped']} keys done before, per the manifest)"
+                    if result["skipped"] else ""))
+    return 1 if result["errors"] else 0
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="between s3:// addresses (cp -r, sync) or under one (rm -r): run on "
+                        "a Dask cluster (the dask extra): a scheduler's address such as "
+                        "tcp://host:8786, or local:N for N local worker processes")
+    p.add_argument("--manifest", metavar="FILE",
+                   help="with --scheduler: record finished partitions in FILE (JSON); a "
+                        "rerun with it skips them")
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -989,12 +1057,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("put", "cp"):
             p.add_argument("--no-overwrite", action="store_true",
                            help="uploads: never replace an existing key (If-None-Match: *)")
+        if name == "cp":
+            _cluster_arguments(p)
         p.set_defaults(func=func)
     rm = cmds["rm"]
     rm.add_argument("path", metavar="s3://bucket/key")
     rm.add_argument("-r", "--recursive", action="store_true", help="every key under the prefix")
     rm.add_argument("--dryrun", action="store_true", help="show what would be deleted")
     rm.add_argument("--version-id", metavar="ID", help="delete that version of the key")
+    _cluster_arguments(rm)
     rm.set_defaults(func=cmd_rm)
     cat = cmds["cat"]
     cat.add_argument("path", metavar="s3://bucket/key")
@@ -1021,6 +1092,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--force", action="store_true",
                       help="with --delete: go on even when the source lists nothing")
     sync.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
+    _cluster_arguments(sync)
     sync.set_defaults(func=cmd_sync)
     return parser
 

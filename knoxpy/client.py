@@ -836,23 +836,34 @@ class Client:
 
         return list_all_versions(self, params)
 
-    def deleteAll(self, keys: Any, fn: Optional[Callback] = None) -> Operation:
-        """Delete any number of keys in parallel batches of 1000.
+    def deleteAll(self, keys: Any, fn: Optional[Callback] = None, *, cluster: Any = None,
+                  **cluster_options: Any) -> Operation:
+        """Delete any number of keys in parallel batches of 1000; with ``cluster`` (a
+        ``distributed.Client``), in partitions on its workers (knoxpy.cluster).
 
         >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
         {'deleted': 2500, 'errors': []}
         """
+        if cluster is not None or cluster_options:
+            from .cluster import delete_all as on_cluster
+
+            return on_cluster(self, keys, cluster, fn, **cluster_options)
         from .bulk import delete_all
 
         op: Operation = delete_all(self, keys, fn)
         return op
 
-    def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None
-                ) -> Operation:
-        """Copy every key under ``prefix`` to ``{'bucket': ..., 'prefix': ...}``, in parallel.
+    def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None,
+                *, cluster: Any = None, **cluster_options: Any) -> Operation:
+        """Copy every key under ``prefix`` to ``{'bucket': ..., 'prefix': ...}``, in parallel;
+        with ``cluster`` (a ``distributed.Client``), in partitions on its workers.
 
         >>> client.copyAll('2024/', {'prefix': 'archive/2024/'}).wait()   # doctest: +SKIP
         """
+        if cluster is not None or cluster_options:
+            from .cluster import copy_all as on_cluster
+
+            return on_cluster(self, prefix, dest, cluster, fn, **cluster_options)
         from .bulk import copy_all
 
         op: Operation = copy_all(self, prefix, dest, fn)
