@@ -7,12 +7,16 @@ a store that ignores If-Match would otherwise have two versions stitched into on
 a 200 without Content-Length is read to its end. To a path, bytes go to a new
 ``.<name>.<random>.knoxpy-part`` (``<path>.knoxpy-part`` when resumable) and are
 renamed into place only once verified; to a writable, ranges fetched ahead wait for
-their turn, so bytes arrive in order. See docs/transfers.md, and knoxpy.transfer for
-the thread picture.
+their turn, so bytes arrive in order. Verified: the length, the MD5 where the ETag is
+one, and the checksum S3 keeps (``x-amz-checksum-mode: ENABLED``; a HEAD asks it when
+the ranges hide it): a FULL_OBJECT CRC from the CRCs of the ranges combined in order
+(knoxpy._checksums), a single PUT's SHA hashed as the MD5; COMPOSITE checksums are not
+checked. See docs/transfers.md, and knoxpy.transfer for the thread picture.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -20,7 +24,7 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _parts, _retry, _validate
+from . import _checksums, _parts, _retry, _validate
 from ._emitter import Emitter, Operation
 from ._sources import Meter, Options, key_of
 from ._streams import IncomingMessage
@@ -30,7 +34,12 @@ from .errors import IntegrityError, RequestError, S3Error, ValidationError
 
 __all__ = ["PARTIAL_SUFFIX", "Download"]
 
+log = logging.getLogger("knoxpy")
+
 PARTIAL_SUFFIX = _parts.PARTIAL_SUFFIX  # <path>.knoxpy-part: a resumable download's, + .jsonl
+# Endpoints that refused x-amz-checksum-mode (400 InvalidArgument): downloads from them
+# check the length and the MD5 ETag only, as before stored checksums.
+_NO_CHECKSUM_MODE: Set[str] = set()
 _SSE_C = "x-amz-server-side-encryption-customer-"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -69,6 +78,24 @@ def _read_at(fd: int, n: int, offset: int, lock: threading.Lock) -> bytes:
         return os.read(fd, n)
 
 
+class _Hashes:
+    """Hashes of bytes given in order: MD5 (to compare with an ETag) and the stored SHA-1 or
+    SHA-256 checksum's algorithm, if the object has one (a SHA is not combinable by range)."""
+
+    def __init__(self, names: Tuple[str, ...]) -> None:
+        self.by_name = {name: hashlib.new(name) for name in names}
+
+    def update(self, data: Any) -> None:
+        for h in self.by_name.values():
+            h.update(data)
+
+    def hexdigest(self) -> str:
+        return str(self.by_name["md5"].hexdigest())
+
+    def b64(self, name: str) -> str:
+        return _checksums.encode(name, self.by_name[name].digest())
+
+
 class _PrefixMd5:
     """The MD5 of a file whose ranges are written out of order, hashed as its prefix grows.
 
@@ -80,9 +107,10 @@ class _PrefixMd5:
     ``hashlib`` releases the GIL on large buffers, so the hashing overlaps the I/O.
     """
 
-    def __init__(self, fd: int, lock: threading.Lock) -> None:
+    def __init__(self, fd: int, lock: threading.Lock, names: Tuple[str, ...] = ("md5",)
+                 ) -> None:
         self._fd, self._fd_lock = fd, lock
-        self._md5 = hashlib.md5()
+        self._md5 = _Hashes(names)
         self._pos = 0  # bytes hashed so far
         self._ready: Dict[int, int] = {}  # first byte -> last byte of ranges written
         self._lock = threading.Lock()  # guards _ready
@@ -94,8 +122,11 @@ class _PrefixMd5:
         self._advance(block=False)
 
     def hexdigest(self) -> str:
+        return self.hashes().hexdigest()
+
+    def hashes(self) -> _Hashes:
         self._advance(block=True)
-        return self._md5.hexdigest()
+        return self._md5
 
     def _advance(self, block: bool) -> None:
         while self._hashing.acquire(blocking=block):
@@ -140,7 +171,12 @@ class Download:
         self.etag: Optional[str] = None
         self.size = 0
         self.check_md5 = False
-        self.md5: Any = None  # a running MD5 while bytes arrive in order
+        self.md5: Any = None  # a running _Hashes (MD5, a stored SHA) while bytes arrive in order
+        # The stored checksum (x-amz-checksum-mode: ENABLED) the bytes must have: a CRC is
+        # checked by combining the CRCs of the ranges in order (``crcs``: first byte ->
+        # (CRC, length)), a SHA by hashing the whole (as the MD5).
+        self.stored: Optional[_checksums.Stored] = None
+        self.crcs: Dict[int, Tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def _session(self, session: Session) -> Session:
@@ -164,15 +200,104 @@ class Download:
         sse = res.headers.get("x-amz-server-side-encryption", "")
         self.check_md5 = _parts.is_md5_etag(self.etag) and not sse.startswith("aws:kms") and \
             _SSE_C + "algorithm" not in res.headers  # KMS and SSE-C ETags are not MD5s
+        self._learn_checksum(res)
+
+    def _learn_checksum(self, res: IncomingMessage) -> bool:
+        """The stored checksum an answer gives, if it is one this download can check."""
+        stored = _checksums.stored_checksum(res.headers, self.etag)
+        if stored is None:
+            return False
+        if stored.verifiable:
+            self.stored = stored
+        else:
+            log.debug("knoxpy: %r has a %s %s checksum: not verified (%s)", self.key,
+                      stored.kind, stored.algorithm.upper(), stored.why_not)
+        return True
+
+    def _hash_names(self) -> Tuple[str, ...]:
+        """What is hashed in order: MD5, and the stored checksum if it is a SHA."""
+        stored = self.stored
+        return ("md5",) + ((stored.algorithm,) if stored is not None and not stored.crc else ())
+
+    def _checksum_headers(self) -> Dict[str, Any]:
+        headers = dict(self.headers)
+        if self.client.endpoint not in _NO_CHECKSUM_MODE:
+            headers["x-amz-checksum-mode"] = "ENABLED"
+        return headers
+
+    def _ask_checksum(self, session: Session, whole: bool) -> None:
+        """After a first answer without a checksum (S3 gives none for a Range that is not
+        the whole object): ask a HEAD, unless the MD5 of the ETag already covers the bytes."""
+        if self.client.endpoint in _NO_CHECKSUM_MODE or (whole and self.check_md5) \
+                or self.stored is not None:
+            return
+        headers = self._checksum_headers()
+        if self.etag:
+            headers["If-Match"] = self.etag
+        res = session.open(self.client, "HEAD", self.target, headers)
+        res.read()
+        self._learn_checksum(res)
+
+    def _check_checksum(self, hashes: Any) -> None:
+        """The bytes against their stored checksum; an IntegrityError naming both values."""
+        stored = self.stored
+        if stored is None:
+            return
+        if stored.crc:
+            pos, pieces = 0, []
+            for first in sorted(self.crcs):
+                crc, length = self.crcs[first]
+                if first != pos:
+                    raise IntegrityError(f"bytes {pos}-{first - 1} of {self.key!r} were not "
+                                         "checksummed")
+                pieces.append((crc, length))
+                pos += length
+            got = _checksums.encode(stored.algorithm,
+                                    _checksums.combine_all(stored.algorithm, pieces))
+        else:
+            got = hashes.b64(stored.algorithm)
+        if got != stored.value:
+            raise IntegrityError(f"the bytes of {self.key!r} do not match their stored "
+                                 f"{stored.algorithm.upper()} checksum: S3 gave {stored.value}, "
+                                 f"the bytes make {got}")
+
+    def _count_crc(self, first: int, running: Optional[_checksums.Running], length: int
+                   ) -> None:
+        if running is not None:
+            with self._lock:
+                self.crcs[first] = (int(running.value()), length)
+
+    def _crc_running(self) -> Optional[_checksums.Running]:
+        stored = self.stored
+        return _checksums.Running(stored.algorithm) if stored is not None and stored.crc \
+            else None
+
+    def _crc_of_file(self, fd: int, first: int, last: int) -> None:
+        """A range kept from an earlier attempt (resume): its CRC, read back from the file."""
+        running = self._crc_running()
+        if running is None:
+            return
+        pos = first
+        while pos <= last:
+            data = _read_at(fd, min(READ_SIZE, last + 1 - pos), pos, self._lock)
+            if not data:
+                raise IntegrityError("the partial file is shorter than its journal says")
+            running.update(data)
+            pos += len(data)
+        self._count_crc(first, running, last - first + 1)
 
     def _first(self, session: Session) -> Tuple[IncomingMessage, Optional[int]]:
         """The first answer and its last byte; None for a 200 without Content-Length (a
         chunked one), whose size is known only once it has been read to its end."""
-        headers = dict(self.headers)
+        headers = self._checksum_headers()
         headers["Range"] = f"bytes=0-{self.part - 1}"
         try:
             res = session.open(self.client, "GET", self.target, headers)
         except S3Error as err:
+            if "x-amz-checksum-mode" in headers and _parts.checksum_refused(
+                    err.statusCode, err.code, err.message):
+                _NO_CHECKSUM_MODE.add(self.client.endpoint)  # a store that refuses it
+                return self._first(session)
             if err.statusCode != 416:
                 raise
             del headers["Range"]  # an empty object: S3 refuses every range of it
@@ -186,6 +311,7 @@ class Download:
         else:
             last, self.size = self._checked_range(res, 0, self.part - 1, None)
         self.meter.total = None if last is None else self.size
+        self._ask_checksum(session, last is None or last + 1 >= self.size)
         return res, last
 
     def _content_length(self, res: IncomingMessage) -> Optional[int]:
@@ -243,6 +369,7 @@ class Download:
         """
         buf = memoryview(bytearray(READ_SIZE)) if reuse else None
         pos, attempt, backoff = first, 0, self.client._backoff
+        running = self._crc_running()  # the range's CRC, as its bytes pass
         while pos <= last:
             if res is None:
                 headers = dict(self.headers)
@@ -261,6 +388,8 @@ class Download:
                                            method="GET", url=res.url)
                     if len(chunk) > last + 1 - pos:
                         raise IntegrityError(f"got more than bytes {first}-{last} of {self.key!r}")
+                    if running is not None:
+                        running.update(chunk)
                     sink(pos, chunk)
                     self.meter.add(len(chunk))
                     pos += len(chunk)
@@ -275,6 +404,7 @@ class Download:
                 res = None
         if res is not None:
             res.read()  # reach the end: the connection goes back to the pool
+        self._count_crc(first, running, last - first + 1)
 
     def _fetch_first(self, session: Session, res: IncomingMessage, last: Optional[int],
                      sink: Callable[[int, Any], None], reuse: bool = False) -> int:
@@ -286,15 +416,19 @@ class Download:
             return last
         buf = memoryview(bytearray(READ_SIZE)) if reuse else None
         pos = 0
+        running = self._crc_running()
         while True:
             chunk: Any = res.read(READ_SIZE) if buf is None else buf[:res.readinto(buf)]
             if not chunk:
                 break
+            if running is not None:
+                running.update(chunk)
             sink(pos, chunk)
             self.meter.add(len(chunk))
             pos += len(chunk)
         self.size = pos
         self.meter.finish(pos)
+        self._count_crc(0, running, pos)
         return pos - 1
 
     def _parallel(self, ranges: List[Tuple[int, int]],
@@ -331,8 +465,10 @@ class Download:
                 todo = [r for r in _parts.byte_ranges(self.size, self.part) if r not in done]
                 self.meter.add(sum(b - a + 1 for a, b in done))
                 in_order = False
-                if self.check_md5:
-                    prefix = _PrefixMd5(fd, self._lock)
+                for a, b in done:
+                    self._crc_of_file(fd, a, b)
+                if self.check_md5 or len(self._hash_names()) > 1:
+                    prefix = _PrefixMd5(fd, self._lock, self._hash_names())
                     for a, b in sorted(done):
                         prefix.done(a, b)
             else:
@@ -351,9 +487,9 @@ class Download:
                                    "key": self.key, "ETag": self.etag, "size": self.size,
                                    "partSize": self.part})
                 in_order = first_last is None or first_last + 1 >= self.size
-                self.md5 = hashlib.md5() if in_order else None  # hashed as it arrives
-                if self.check_md5 and not in_order:
-                    prefix = _PrefixMd5(fd, self._lock)
+                self.md5 = _Hashes(self._hash_names()) if in_order else None  # as it arrives
+                if (self.check_md5 or len(self._hash_names()) > 1) and not in_order:
+                    prefix = _PrefixMd5(fd, self._lock, self._hash_names())
                 last = self._fetch_first(session, res, first_last, self._file_sink(fd),
                                          reuse=True)
                 if journal is not None and last >= 0:
@@ -374,8 +510,10 @@ class Download:
             self._parallel(todo, each)
             if os.fstat(fd).st_size != self.size:
                 raise IntegrityError(f"{tmp} is not {self.size} bytes long")
+            hashes = self.md5 if prefix is None else prefix.hashes()
             if self.check_md5:
-                self._check_md5(self.md5.hexdigest() if prefix is None else prefix.hexdigest())
+                self._check_md5(hashes.hexdigest())
+            self._check_checksum(hashes)
             os.close(fd)
             fd = None
             os.replace(tmp, path)
@@ -407,7 +545,7 @@ class Download:
         if header.get("bucket") != self.client.bucket or header.get("key") != self.key \
                 or not isinstance(header.get("partSize"), int):
             return None
-        res = session.open(self.client, "HEAD", self.target, self.headers)
+        res = session.open(self.client, "HEAD", self.target, self._checksum_headers())
         etag, size = res.headers.get("etag"), self._content_length(res)
         if size is None or etag != header.get("ETag") or size != header.get("size") \
                 or os.path.getsize(tmp) != size:
@@ -423,7 +561,8 @@ class Download:
     def _to_writable(self, session: Session) -> None:
         write = self._writer()
         res, first_last = self._first(session)
-        self.md5 = hashlib.md5() if self.check_md5 else None
+        self.md5 = _Hashes(self._hash_names()) \
+            if self.check_md5 or len(self._hash_names()) > 1 else None
         last = self._fetch_first(session, res, first_last, lambda _off, chunk: write(chunk))
         turn = [last + 1]
         cond = threading.Condition(threading.Lock())
@@ -445,6 +584,7 @@ class Download:
         self._parallel(_parts.byte_ranges(self.size, self.part, last + 1), each)
         if self.check_md5:
             self._check_md5(self.md5.hexdigest())
+        self._check_checksum(self.md5)
 
     def _writer(self) -> Callable[[bytes], None]:
         dest: Any = self.dest

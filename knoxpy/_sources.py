@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
 
-from . import _js, _parts, _validate
+from . import _checksums, _js, _parts, _validate
 from ._emitter import Emitter, Operation
 from ._loop import Loop
 from ._streams import IncomingMessage, _BodyPipe, _progress, to_bytes
@@ -21,14 +21,14 @@ from ._work import concurrency_option
 from .client import Client
 from .errors import IntegrityError, ValidationError
 
-__all__ = ["DEFAULT_CONCURRENCY", "Inbox", "Meter", "Options", "PartBuffer", "PartSource",
-           "Reader", "key_of", "reader_for"]
+__all__ = ["CHECKSUMS", "DEFAULT_CONCURRENCY", "Inbox", "Meter", "Options", "PartBuffer",
+           "PartSource", "Reader", "check_checksum", "key_of", "reader_for"]
 
 DEFAULT_CONCURRENCY = 4  # parts (or ranges) in flight
 _OPTIONS = {"partSize": "partSize", "part_size": "partSize", "concurrency": "concurrency",
             "sizeHint": "sizeHint", "size_hint": "sizeHint", "resume": "resume",
             "checksum": "checksum", "versionId": "versionId", "version_id": "versionId"}
-CHECKSUMS = ("crc32", "md5", "sha256")  # how an upload's bodies are protected
+CHECKSUMS = _checksums.CHOICES  # how an upload's bodies are protected (transfer._Checksum)
 
 
 class Options:
@@ -54,10 +54,18 @@ class Options:
                                             or not self.version_id):
             raise ValidationError(f"versionId must be a version id string, not "
                                   f"{self.version_id!r}")
-        self.checksum: Optional[str] = opts.get("checksum")
-        if self.checksum not in (None, *CHECKSUMS):
-            raise ValidationError(f"checksum must be one of {', '.join(CHECKSUMS)}, "
-                                  f"not {self.checksum!r}")
+        self.checksum: Optional[str] = check_checksum(opts.get("checksum"))
+
+
+def check_checksum(value: Any) -> Optional[str]:
+    """An upload's ``checksum`` (None: chosen by connection), checked; crc32c and crc64nvme
+    only where awscrt is installed (the ``knoxpy[crc]`` extra)."""
+    if value is None:
+        return None
+    if value not in CHECKSUMS:
+        raise ValidationError(f"checksum must be one of {', '.join(CHECKSUMS)}, not {value!r}")
+    _checksums.require(value)
+    return str(value)
 
 
 def key_of(filename: str) -> str:

@@ -339,15 +339,18 @@ def parse_initiate_multipart(body: bytes) -> Dict[str, Any]:
                     "InitiateMultipartUploadResult", "UploadId")
 
 
-def build_complete_multipart(parts: Sequence[Tuple[Any, ...]]) -> bytes:
+def build_complete_multipart(parts: Sequence[Tuple[Any, ...]], algorithm: str = "crc32"
+                             ) -> bytes:
     """CompleteMultipartUpload for ``[(part_number, etag), ...]``.
 
-    A part may be ``(part_number, etag, crc32)``: an upload begun with
-    ``x-amz-checksum-algorithm: CRC32`` names each part's checksum (base64).
+    A part may be ``(part_number, etag, checksum)``: an upload begun with
+    ``x-amz-checksum-algorithm: <ALGORITHM>`` names each part's checksum (base64) in
+    ``<Checksum<ALGORITHM>>`` (``ChecksumCRC32``, ``ChecksumCRC64NVME``, ...).
     """
+    tag = "Checksum" + algorithm.upper()
     tags = "".join(
         f"<Part><PartNumber>{p[0]}</PartNumber><ETag>{_escape(p[1])}</ETag>"
-        + (f"<ChecksumCRC32>{_escape(p[2])}</ChecksumCRC32>" if len(p) > 2 and p[2] else "")
+        + (f"<{tag}>{_escape(p[2])}</{tag}>" if len(p) > 2 and p[2] else "")
         + "</Part>"
         for p in parts
     )

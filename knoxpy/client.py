@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import urllib3
 
-from . import _chunked, _explain, _js, _naming, _retry, _validate, _xml, auth, utils
+from . import _checksums, _chunked, _explain, _js, _naming, _retry, _validate, _xml, auth, utils
 from ._emitter import Operation
 from ._loop import Loop
 from ._retry import Backoff
@@ -243,20 +243,27 @@ class Client:
         return self._trailer_refused(req, status, body) or self._learn_region(
             req, status, headers, body)
 
-    # -- a CRC32 trailer on streamed uploads (knoxpy._chunked) ---------------------------
-    def _frame_crc32(self, req: ClientRequest, replayable: bool) -> None:
-        """Frame ``req``'s streamed body so that S3 checks its CRC32 (Signature V4 only).
+    # -- a checksum trailer on streamed uploads (knoxpy._chunked) ------------------------
+    def _frame_checksum(self, req: ClientRequest, replayable: bool, checksum: Any = None
+                        ) -> None:
+        """Frame ``req``'s streamed body so that S3 checks its checksum (Signature V4 only).
 
-        The ``checksum`` client option: ``'auto'`` (the default: over HTTPS, where TLS
-        costs far more than a CRC32), ``'crc32'`` (always) or ``False`` (never).
+        ``checksum`` (the call's, else the ``checksum`` client option): ``'auto'`` (the
+        default: a CRC32 over HTTPS, where TLS costs far more than a CRC32), ``'crc32'``,
+        ``'crc32c'``, ``'crc64nvme'`` or ``'sha1'`` (that trailer, always), ``False``
+        (never). The client option's ``'sha256'`` and ``'md5'`` are for uploads (a stream
+        cannot be hashed before it is sent): streams then go as with ``'auto'``.
 
         A store that refuses the framing is answered by sending again without it, once,
         and remembered; a stream that cannot be sent again is framed only for a store that
         is known to take it (AWS, or one that took it before).
         """
-        mode = self.options.get("checksum", "auto")
+        mode = self.options.get("checksum", "auto") if checksum is None else checksum
+        if mode in ("sha256", "md5"):
+            mode = "auto"
         if mode is False or mode is None or (mode == "auto" and not self.secure):
             return  # plain HTTP by default: the CRC32 would cost more than the sending
+        algorithm = "crc32" if mode == "auto" else str(mode)
         size = header_value(req._headers, "content-length")
         if (self.signatureVersion != 4 or size is None or int(size) <= 0
                 or _TRAILERS.get(self.endpoint) is False
@@ -268,26 +275,30 @@ class Client:
             return
         size = int(size)
         encoding = header_value(req._headers, "content-encoding")
-        req.setHeader("Content-Length", _chunked.encoded_length(size))
+        req.setHeader("Content-Length", _chunked.encoded_length(size, algorithm=algorithm))
         req.setHeader("Content-Encoding", "aws-chunked" + (f",{encoding}" if encoding else ""))
         req.setHeader("x-amz-decoded-content-length", size)
-        req.setHeader("x-amz-trailer", _chunked.TRAILER)
-        req.frame = lambda chunks: _chunked.frame_crc32(chunks, size)
+        req.setHeader("x-amz-trailer", _chunked.trailer_name(algorithm))
+        # What AWS's SDKs send beside a trailer (moto stores the checksum only with it).
+        req.setHeader("x-amz-sdk-checksum-algorithm", algorithm.upper())
+        req.frame = lambda chunks: _chunked.frame(chunks, size, algorithm)
 
     def _trailer_refused(self, req: ClientRequest, status: int, body: bytes) -> bool:
         code = _retry.error_code_of(body) if body else None
         if req.frame is None or status not in (400, 501) or code not in _TRAILER_REFUSALS:
             return False
         req.frame = None
+        trailer = str(req.getHeader("x-amz-trailer") or "").rpartition("-")[2].upper()
         plain: Dict[str, Any] = {"Content-Length": req.getHeader("x-amz-decoded-content-length")}
         encoding = req.getHeader("content-encoding").partition(",")[2]  # what preceded framing
         if encoding:
             plain["Content-Encoding"] = encoding
         req._rewrite_headers(("Content-Encoding", "x-amz-decoded-content-length",
-                              "x-amz-trailer", "x-amz-content-sha256"), plain)
+                              "x-amz-trailer", "x-amz-sdk-checksum-algorithm",
+                              "x-amz-content-sha256"), plain)
         if _TRAILERS.get(self.endpoint) is not False:
-            log.warning("knoxpy: %s refused a CRC32 trailer (%s %s); streamed uploads to it "
-                        "are sent without a checksum", self.endpoint, status, code)
+            log.warning("knoxpy: %s refused a %s trailer (%s %s); streamed uploads to it "
+                        "are sent without a checksum", self.endpoint, trailer, status, code)
         _TRAILERS[self.endpoint] = False
         return True
 
@@ -480,21 +491,30 @@ class Client:
         return self._call(self.put(filename, headers), fn, data)
 
     def putStream(self, stream: Any, filename: str, headers: Any = None,
-                  fn: Optional[Callback] = None) -> Operation:
+                  fn: Optional[Callback] = None, *, checksum: Any = None) -> Operation:
         """PUT a stream (file object, iterator of bytes, or a knoxpy response) as ``filename``.
 
         ``headers`` must hold ``Content-Length`` (knox's rule: S3 needs the length up
         front; ``upload`` handles unknown lengths). The body is read as it is sent,
-        never whole into memory; the request emits ``'progress'``.
+        never whole into memory; the request emits ``'progress'``. ``checksum``
+        (beyond knox; default: the client option): the trailer S3 checks, ``'crc32'``,
+        ``'crc32c'``, ``'crc64nvme'``, ``'sha1'``, ``'auto'`` or ``False``.
 
         >>> with open('Readme.md', 'rb') as f:                                    # doctest: +SKIP
         ...     client.putStream(f, '/Readme.md', {'Content-Length': 1234}).wait()
         """
         headers, fn = _split_callback(headers, fn)
-        if header_value(headers, "content-length") is None:
+        problem = None
+        try:
+            _stream_checksum(checksum)
+        except ValidationError as err:
+            problem = err
+        if problem is None and header_value(headers, "content-length") is None:
+            problem = ValidationError("You must specify a Content-Length header.")
+        if problem is not None:
             op = Operation()
             _register(op, fn)
-            op._fail_later(ValidationError("You must specify a Content-Length header."))
+            op._fail_later(problem)
             return op
         req = self.put(filename, headers)
         _register(req, fn)
@@ -506,20 +526,21 @@ class Client:
                 req.abort()
 
             stream.on("error", source_failed)
-            self._frame_crc32(req, replayable=False)
+            self._frame_checksum(req, replayable=False, checksum=checksum)
             stream.pipe(req)
             return req
         source = iter_source(stream)
-        self._frame_crc32(req, replayable=replayable(source))
+        self._frame_checksum(req, replayable=replayable(source), checksum=checksum)
         return req._send_source(source)
 
     def putFile(self, src: Union[str, os.PathLike[str]], filename: str, headers: Any = None,
-                fn: Optional[Callback] = None) -> Operation:
+                fn: Optional[Callback] = None, *, checksum: Any = None) -> Operation:
         """PUT the file at ``src`` as ``filename`` and call ``fn(err, res)`` (knox's ``putFile``).
 
         Content-Length and Content-Type (from the name, with ``charset=UTF-8`` for
         text, as knox's) are set for you; the file is streamed, never read whole.
         The returned emitter forwards ``'progress'``; ``wait()`` returns the response.
+        ``checksum``: as ``putStream``'s.
 
         >>> client.putFile('my.json', '/user.json').on('progress', print).wait()  # doctest: +SKIP
         """
@@ -527,9 +548,10 @@ class Client:
         op = Operation()
         _register(op, fn)
         try:
+            _stream_checksum(checksum)
             size = os.stat(src).st_size
             f = open(src, "rb")
-        except OSError as err:
+        except (OSError, ValidationError) as err:
             op._fail_later(err)
             return op
         merged = utils.merge(
@@ -537,7 +559,7 @@ class Client:
         )
         req = self.put(filename, merged)
         _forward(req, op, close=f)
-        self._frame_crc32(req, replayable=True)
+        self._frame_checksum(req, replayable=True, checksum=checksum)
         req._send_source(iter_source(f))
         return op
 
@@ -916,13 +938,28 @@ def _clean_options(opts: Dict[str, Any]) -> None:
     for name in ("secure", "rejectUnauthorized"):
         if name in opts:
             _validate.flag(name, opts[name])
-    if opts.get("checksum", "auto") not in ("auto", "crc32", False, None):
+    checksum = opts.get("checksum", "auto")
+    if checksum not in ("auto", False, None, *_checksums.CHOICES):
         raise ValidationError(
-            f"checksum must be 'auto', 'crc32' or False, not {opts['checksum']!r}")
+            f"checksum must be 'auto', False or one of {', '.join(_checksums.CHOICES)}, "
+            f"not {checksum!r}")
+    if checksum in _checksums.CHOICES:
+        _checksums.require(checksum)
     agent = opts.get("agent")
     if agent is not None and not isinstance(agent, urllib3.PoolManager):
         raise ValidationError(
             f"agent must be a urllib3.PoolManager or None, not {type(agent).__name__}")
+
+
+def _stream_checksum(value: Any) -> None:
+    """A ``checksum`` of putFile/putStream: a trailer algorithm, 'auto', False or None."""
+    if value in (None, False, "auto"):
+        return
+    if value not in _checksums.ALGORITHMS:
+        raise ValidationError(
+            f"checksum of a streamed body must be 'auto', False or one of "
+            f"{', '.join(_checksums.ALGORITHMS)} (a trailer S3 checks), not {value!r}")
+    _checksums.require(value)
 
 
 def _key_path(filename: str, versioned: bool = True) -> str:

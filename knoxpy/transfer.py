@@ -30,11 +30,12 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _cancel, _parts, _xml
+from . import _cancel, _checksums, _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
 from ._paging import PageGuard
 from ._sources import (
+    CHECKSUMS,
     DEFAULT_CONCURRENCY,
     Meter,
     Options,
@@ -79,33 +80,48 @@ _MD5_ONLY_LOCK = threading.Lock()
 class _Checksum:
     """How an upload's bodies are protected; S3 verifies each (docs/transfers.md).
 
-    ``'crc32'``: ``x-amz-checksum-crc32``, payload UNSIGNED; the default over HTTPS, where
-    TLS guards the bytes in transit, and the cheapest (~3.4 GB/s, no copies).
-    ``'sha256'``: the payload's SHA-256 is signed (V4); the default over plain HTTP, where
-    an on-path attacker could swap a body for another of the same CRC32 (CRC is easy to
-    forge) but not of the same signed SHA-256. ``'md5'``: Content-MD5 (signed by V2 too);
-    the default for V2 over plain HTTP, and the fallback wherever a store refuses
-    checksum headers (400 InvalidArgument): remembered for its endpoint, logged once,
-    and the refused request is sent again.
+    ``'crc32'``, ``'crc32c'``, ``'crc64nvme'``, ``'sha1'``: ``x-amz-checksum-<alg>`` on each
+    body, payload UNSIGNED. CRC32 is the default over HTTPS, where TLS guards the bytes in
+    transit; CRC32C and CRC64NVME need awscrt (``knoxpy[crc]``). A multipart upload of a CRC
+    is begun ``x-amz-checksum-type: FULL_OBJECT``: its completion carries the CRC of the whole
+    object, combined from the parts' (knoxpy._checksums); SHA-1's is COMPOSITE (a checksum of
+    the parts' checksums), as S3 allows no other. ``'sha256'``: the payload's SHA-256 is
+    signed (V4), no header; the default over plain HTTP, where an on-path attacker could swap
+    a body for another of the same CRC (a CRC is easy to forge) but not of the same signed
+    SHA-256. ``'md5'``: Content-MD5 (signed by V2 too); the default for V2 over plain HTTP,
+    and the fallback wherever a store refuses checksum headers (400 InvalidArgument):
+    remembered for its endpoint, logged once, and the refused request is sent again.
     """
 
     def __init__(self, client: Client, kind: Optional[str] = None) -> None:
         self.where = (client.endpoint, client.port, client.secure)
+        if kind is None and client.options.get("checksum") in CHECKSUMS:
+            kind = client.options["checksum"]  # the client's choice, for every upload
         if kind is None:
             kind = "crc32" if client.secure else \
                 "sha256" if client.signatureVersion == 4 else "md5"
-        if kind == "crc32" and self.where in _MD5_ONLY:  # a store known to refuse it
+        if kind in _checksums.ALGORITHMS and self.where in _MD5_ONLY:  # known to refuse it
             kind = "md5"
         if kind == "sha256" and client.signatureVersion != 4:  # V2 signs no payload hash
             kind = "md5"
         self.kind = kind
+        self.full_object = kind in _checksums.CRCS  # a multipart upload's checksum type
+
+    @property
+    def named(self) -> bool:
+        """Whether bodies carry ``x-amz-checksum-<kind>`` (and completions name them)."""
+        return self.kind in _checksums.ALGORITHMS
 
     def prepare(self, data: memoryview, journaled: bool
                 ) -> Tuple[Dict[str, str], Body, Optional[Digest]]:
         """The headers and body that send ``data``, and the digest its journal line keeps."""
-        if self.kind == "crc32":
-            value = _parts.content_crc32(data)
-            return {"x-amz-checksum-crc32": value}, Body(data), ("crc32", value)
+        if self.named:
+            value = _checksums.value_of(self.kind, data)
+            # x-amz-sdk-checksum-algorithm is what AWS's SDKs send beside the value (moto
+            # stores the checksum only with it).
+            return ({f"x-amz-checksum-{self.kind}": value,
+                     "x-amz-sdk-checksum-algorithm": self.kind.upper()},
+                    Body(data), (self.kind, value))
         if self.kind == "md5":
             header, hex_md5 = _parts.content_md5(data)
             return {"Content-MD5": header}, Body(data), ("md5", hex_md5)
@@ -113,24 +129,53 @@ class _Checksum:
         journal = ("crc32", _parts.content_crc32(data)) if journaled else None
         return {}, Body(data, signed=True), journal
 
+    def initiate_headers(self) -> Dict[str, str]:
+        """What CreateMultipartUpload says: S3 takes part checksums only when told at first."""
+        if not self.named:
+            return {}
+        headers = {"x-amz-checksum-algorithm": self.kind.upper()}
+        if self.full_object:
+            headers["x-amz-checksum-type"] = "FULL_OBJECT"
+        return headers
+
+    def complete_headers(self, parts: Dict[int, _Part]) -> Dict[str, str]:
+        """A FULL_OBJECT upload's completion: the whole object's CRC, from its parts' in order."""
+        if not (self.named and self.full_object):
+            return {}
+        try:
+            pieces = [(_checksums.decode(self.kind, str(p.named)), p.size)
+                      for _, p in sorted(parts.items())]
+        except ValueError as err:
+            raise IntegrityError(f"a part of the upload has no {self.kind.upper()} to combine: "
+                                 f"{err}") from None
+        whole = _checksums.combine_all(self.kind, pieces)
+        return {f"x-amz-checksum-{self.kind}": _checksums.encode(self.kind, whole),
+                "x-amz-checksum-type": "FULL_OBJECT"}
+
     def refused(self, err: S3Error) -> bool:
         """True (and Content-MD5 from now on) if ``err`` says checksums are refused."""
-        if self.kind != "crc32" or not _parts.checksum_refused(err.statusCode, err.code,
-                                                               err.message):
+        if not self.named or not _parts.checksum_refused(err.statusCode, err.code,
+                                                         err.message):
             return False
-        self.kind = "md5"
+        refused, self.kind, self.full_object = self.kind, "md5", False
         with _MD5_ONLY_LOCK:
             first = self.where not in _MD5_ONLY
             _MD5_ONLY.add(self.where)
         if first:
-            log.warning("knoxpy: %s refused x-amz-checksum-crc32 (%s %s); using Content-MD5 "
-                        "for its uploads from now on", self.where[0], err.statusCode, err.code)
+            log.warning("knoxpy: %s refused x-amz-checksum-%s (%s %s); using Content-MD5 "
+                        "for its uploads from now on", self.where[0], refused, err.statusCode,
+                        err.code)
         return True
 
 
 def _digest_of(kind: str, data: memoryview) -> str:
     """A journal's digest of a part's bytes, to tell whether the file still holds them."""
-    return _parts.content_md5(data)[1] if kind == "md5" else _parts.content_crc32(data)
+    if kind == "md5":
+        return _parts.content_md5(data)[1]
+    return _checksums.value_of(kind, data)
+
+
+_DIGESTS = ("crc32", "crc32c", "crc64nvme", "sha1", "md5")  # what a journal line may keep
 
 
 class _Upload:
@@ -218,7 +263,7 @@ class _Upload:
                     continue
                 raise
             res.read()
-            named = digest[1] if kind == "crc32" and digest is not None else None
+            named = digest[1] if kind in _checksums.ALGORITHMS and digest is not None else None
             return res, _Part(str(res.headers.get("etag") or ""), len(data), digest, named)
 
     def _single(self, session: Session, data: memoryview) -> Dict[str, Any]:
@@ -267,13 +312,16 @@ class _Upload:
             # part"); one that fell back to Content-MD5 names none.
             named = all(p.named for p in parts.values())
             xml = _xml.build_complete_multipart(
-                [(n, p.etag, p.named) if named else (n, p.etag) for n, p in sorted(parts.items())])
+                [(n, p.etag, p.named) if named else (n, p.etag) for n, p in sorted(parts.items())],
+                self.checksum.kind)
+            headers: Dict[str, Any] = {"Content-Length": len(xml)}
+            if named:
+                headers.update(self.checksum.complete_headers(parts))
 
             try:
                 # A 200 <Error> is retried by the request layer (as any 5xx answer).
                 res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
-                                         dict(self.conditions, **{"Content-Length": len(xml)}),
-                                         xml)
+                                         dict(self.conditions, **headers), xml)
                 data = _xml.parse_complete_multipart(body)
             except S3Error as err:
                 # A 200 <Error> may come after S3 did complete: the retry then finds no
@@ -295,8 +343,7 @@ class _Upload:
     def _initiate(self, session: Session) -> str:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _CONDITIONS}
         headers["Content-Length"] = 0
-        if self.checksum.kind == "crc32":  # S3 takes part checksums only when told at first
-            headers["x-amz-checksum-algorithm"] = "CRC32"
+        headers.update(self.checksum.initiate_headers())
         try:
             _, body = session.send(self.client, "POST", self.target + "?uploads", headers)
         except S3Error as err:
@@ -352,22 +399,28 @@ class _Upload:
             if header.get("bucket") == want["bucket"] and header.get("key") == want["key"] \
                     and isinstance(old_id, str):
                 if all(header.get(k) == v for k, v in want.items()) and isinstance(old_part, int):
-                    # The old upload goes on as it was begun: CRC32 parts only if it said
-                    # so at its initiate (a journal without "checksum" is of an older
-                    # knoxpy: Content-MD5 unless the signed SHA-256 is the default here).
-                    default = self.checksum.kind
-                    begun = _BEGUN.get(str(header.get("checksum")),
-                                       "md5" if default == "crc32" else default)
+                    # The old upload goes on as it was begun: checksummed parts only if it
+                    # said so at its initiate (a journal without "checksum" is of an older
+                    # knoxpy: Content-MD5 unless the signed SHA-256 is the default here),
+                    # FULL_OBJECT only if it said so too (older journals: COMPOSITE CRC32).
+                    default = self.checksum.kind, self.checksum.full_object
+                    begun = _BEGUN.get(str(header.get("checksum")).lower(),
+                                       "md5" if default[0] in _checksums.ALGORITHMS
+                                       else default[0])
                     self.checksum.kind = begun
+                    self.checksum.full_object = header.get("checksumType") == "FULL_OBJECT"
                     done = self._verified_parts(session, old_id, old_part, entries)
                     if done is not None:
                         return old_id, old_part, done
-                    self.checksum.kind = default
+                    self.checksum.kind, self.checksum.full_object = default
                 else:  # the file changed: its parts must not be mixed with the new bytes
                     self._abort(session, f"uploadId={quote_query(old_id)}")
         upload_id = self._initiate(session)
-        self.journal.start(dict(want, uploadId=upload_id, partSize=part,
-                                checksum=self.checksum.kind.upper()))
+        header = dict(want, uploadId=upload_id, partSize=part,
+                      checksum=self.checksum.kind.upper())
+        if self.checksum.full_object:
+            header["checksumType"] = "FULL_OBJECT"
+        self.journal.start(header)
         return upload_id, part, {}
 
     def _verified_parts(self, session: Session, upload_id: str, part: int,
@@ -393,10 +446,12 @@ class _Upload:
                 if f.readinto(data) != size:
                     continue
                 # The file's bytes now must be those the journal's digest was taken of.
-                kind = "crc32" if "crc32" in entry else "md5"
+                kind = next((k for k in _DIGESTS if k in entry), "md5")
+                if not _checksums.available(kind) and kind != "md5":
+                    continue  # a crc64nvme journal, and awscrt gone since: send it again
                 digest = (kind, _digest_of(kind, data))
                 if entry.get(kind) == digest[1]:
-                    named = digest[1] if self.checksum.kind == "crc32" else None
+                    named = digest[1] if kind == self.checksum.kind else None
                     done[number] = _Part(str(etag), size, digest, named)
         return done
 
@@ -422,8 +477,8 @@ class _Upload:
 
 
 class _Part:
-    """A part S3 holds: ETag, size, the digest its journal line keeps, and the CRC32 to
-    name at completion (an upload begun with ``x-amz-checksum-algorithm: CRC32``)."""
+    """A part S3 holds: ETag, size, the digest its journal line keeps, and the checksum to
+    name at completion (an upload begun with ``x-amz-checksum-algorithm``)."""
 
     __slots__ = ("etag", "size", "digest", "named")
 
@@ -439,7 +494,7 @@ class _Part:
         return line
 
 
-_BEGUN = {"CRC32": "crc32", "MD5": "md5", "SHA256": "sha256"}  # a journal's "checksum"
+_BEGUN = {k: k for k in CHECKSUMS}  # a journal's "checksum", lower-cased
 
 
 def upload(client: Client, source: Any, filename: str, headers: Any = None,
@@ -454,11 +509,12 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     store refuses checksum headers.
 
     Options (keyword, or the client's): ``partSize`` (bytes, 5 MiB to 5 GiB, default
-    8 MiB), ``concurrency`` (default 4); keyword only: ``sizeHint`` (about how long a
-    stream of unknown length is), ``resume`` (a path source: go on with an interrupted
-    upload, docs/transfers.md), ``checksum`` (``'crc32'``, ``'sha256'`` or ``'md5'``, to
-    choose that protection yourself). Events: ``'progress'`` ``{written, total, percent}``
-    (``total`` None while a stream's length is unknown), ``'part'`` ``{partNumber, ETag,
+    8 MiB), ``concurrency`` (default 4), ``checksum`` (``'crc32'``, ``'crc32c'``,
+    ``'crc64nvme'``, ``'sha1'``, ``'sha256'`` or ``'md5'``, to choose that protection
+    yourself; crc32c and crc64nvme need ``knoxpy[crc]``); keyword only: ``sizeHint``
+    (about how long a stream of unknown length is), ``resume`` (a path source: go on with
+    an interrupted upload, docs/transfers.md). Events: ``'progress'`` ``{written, total,
+    percent}`` (``total`` None while a stream's length is unknown), ``'part'`` ``{partNumber, ETag,
     size}``, ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Bucket, Key, ETag,
     Location}`` and ``VersionId`` when S3 gives one.
 
@@ -491,7 +547,8 @@ def download(client: Client, filename: str, dest: Any, headers: Any = None,
     the ETag (a changing object fails instead of mixing versions). To a path, bytes go to
     a new ``.<name>.<random>.knoxpy-part`` beside it (``<path>.knoxpy-part`` with
     ``resume``) and are renamed into place only once the length (and the MD5,
-    when the ETag is one) is verified. Options: ``partSize``, ``concurrency``, ``resume``
+    when the ETag is one, and the FULL_OBJECT checksum S3 keeps, docs/transfers.md) is
+    verified. Options: ``partSize``, ``concurrency``, ``resume``
     (keep the partial file and go on from it next time). Events: ``'progress'``,
     ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Key, size, ETag, path}`` (path None
     for a writable). A missing key fails with :class:`S3Error` ``NoSuchKey``.

@@ -9,9 +9,13 @@ chunked request bodies, ``Expect: 100-continue``, ``Content-Encoding: aws-chunke
 
 S3 subset, no auth checks: buckets (PUT, HEAD, DELETE, ?location; auto-created on first use unless
 ``auto_create_buckets=False``); objects: PUT (verifies Content-MD5, x-amz-checksum-crc32/sha1/
-sha256, a hex x-amz-content-sha256), GET/HEAD (one Range, If-Match/If-None-Match, response-*
+sha256, and crc32c/crc64nvme where awscrt is installed, a hex x-amz-content-sha256), GET/HEAD (one Range, If-Match/If-None-Match, response-*
 overrides), DELETE, copy; ListObjects V1/V2; multi-object delete; multipart (initiate, part, part
-copy, complete, abort, ListParts, ListMultipartUploads). Path style ``/bucket/key`` or
+copy, complete, abort, ListParts, ListMultipartUploads; an upload begun with
+x-amz-checksum-algorithm and x-amz-checksum-type FULL_OBJECT or COMPOSITE has each part's
+Checksum<ALG> checked at completion, and a FULL_OBJECT one the whole object's x-amz-checksum-<alg>
+too; GET/HEAD with x-amz-checksum-mode ENABLED and no Range give the stored checksum and
+x-amz-checksum-type, as S3 does). Path style ``/bucket/key`` or
 virtual-hosted ``Host: bucket.localhost:PORT``. Every response carries x-amz-request-id (also
 ``req.request_id``). Not served: ListBuckets, versioning, ACLs, auth checks.
 
@@ -71,6 +75,8 @@ defaults to half the body.
                        seconds pass (or the server stops), then go on; after=N: send the
                        answer's headers and N body bytes first, then hold, sending one more
                        byte every ``trickle`` seconds (default 1) so no read times out
+  wrong_checksum       value='..' (default: the stored one with its first byte flipped): a GET or
+                       HEAD answer's x-amz-checksum-<alg> header says that value instead
 
 Options: ``require_region`` (a SigV4 credential scope naming another region -> 400
 AuthorizationHeaderMalformed with <Region> and x-amz-bucket-region), ``reject_checksum_trailer``
@@ -155,12 +161,12 @@ FAULTS = frozenset({
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
     'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
     'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length',
-    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold'})
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold', 'wrong_checksum'})
 _CUTS = ('reset_response_body', 'short_body', 'stall_mid_body', 'hold')
 _GET_FAULTS = ('lie_range', 'swap_version', 'ignore_range', 'chunked_no_length')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
          'cache-control', 'expires')
-_CHECKSUMS = ('crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256')  # crc32c/crc64nvme: unverified
+_CHECKSUMS = ('crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256')  # crc32c/crc64nvme: need awscrt
 _CRED = re.compile(r'[^/\s,=]+/\d{8}/([a-z0-9-]+)/s3/aws4_request')
 _AWS_HOST = re.compile(r'(.+)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com$')
 Response = Tuple[int, List[Tuple[str, str]], Union[bytes, 'Gen']]
@@ -254,8 +260,9 @@ class Obj:
     size: int
     etag: str
     meta: Dict[str, str]  # content-* headers and x-amz-meta-*
-    checksum: Optional[Tuple[str, str]] = None  # (algorithm, base64)
+    checksum: Optional[Tuple[str, str]] = None  # (algorithm, base64; '-N' for COMPOSITE)
     mtime: float = field(default_factory=time.time)
+    checksum_type: str = 'FULL_OBJECT'
 
 
 @dataclass
@@ -265,6 +272,7 @@ class Upload:
     id: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     parts: Dict[int, Obj] = field(default_factory=dict)
     initiated: float = field(default_factory=time.time)
+    checksum: Optional[Tuple[str, str]] = None  # (algorithm, 'FULL_OBJECT' or 'COMPOSITE')
 
 
 class Bucket:
@@ -301,22 +309,37 @@ class _Fault:
         return str(self.match) in f'{req.method} {req.path}'
 
 
-class _Crc32:
-    def __init__(self) -> None:
+try:
+    from awscrt import checksums as _crt
+except ImportError:  # crc32c/crc64nvme values are then stored as given, unverified
+    _crt = None
+_CRC_FNS: Dict[str, Tuple[Callable[..., int], int]] = {'crc32': (zlib.crc32, 4)}
+if _crt is not None:
+    _CRC_FNS.update(crc32c=(_crt.crc32c, 4), crc64nvme=(_crt.crc64nvme, 8))
+_VERIFIED = ('crc32', 'sha1', 'sha256') + (('crc32c', 'crc64nvme') if _crt is not None else ())
+
+
+class _Crc:
+    def __init__(self, algo: str = 'crc32') -> None:
+        self.fn, self.size = _CRC_FNS[algo]
         self.v = 0
 
     def update(self, d: Any) -> None:
-        self.v = zlib.crc32(d, self.v)
+        self.v = self.fn(d, self.v)
 
     def digest(self) -> bytes:
-        return self.v.to_bytes(4, 'big')
+        return self.v.to_bytes(self.size, 'big')
+
+
+def _hasher(algo: str) -> Any:
+    return _Crc(algo) if algo in _CRC_FNS else hashlib.new(algo)
 
 
 @dataclass
 class _Body:
     data: Optional[bytes]  # None when dropped (discard mode, >= 1 MiB)
     size: int
-    digests: Dict[str, bytes]  # md5 always; crc32/sha1/sha256 when asked for
+    digests: Dict[str, bytes]  # md5 always; crc32/crc32c/crc64nvme/sha1/sha256 when asked for
 
 
 _EMPTY = _Body(b'', 0, {'md5': hashlib.md5().digest()})
@@ -504,6 +527,19 @@ def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: in
     sent = req.query.get('marker', req.query.get('start-after'))
     key = keys[(keys.index(sent) + 1) % len(keys)] if sent in keys else keys[0]
     return _xml(f'{page}{_contents(key)}</ListBucketResult>')
+
+
+def _wrong_checksum(resp: Response, p: Dict[str, Any]) -> Response:
+    status, hdrs, body = resp
+    out = []
+    for k, v in hdrs:
+        if k.startswith('x-amz-checksum-') and k != 'x-amz-checksum-type':
+            value, dash, count = v.partition('-')
+            raw = bytearray(base64.b64decode(value))
+            raw[0] ^= 0xFF
+            v = p.get('value', base64.b64encode(bytes(raw)).decode() + dash + count)
+        out.append((k, v))
+    return status, out, body
 
 
 def _set_header(lines: List[str], p: Dict[str, Any]) -> List[str]:
@@ -697,8 +733,10 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
-        self._send(sock, req, self._hostile_get(req, self._replace_body(req, resp, faults), faults),
-                   faults, keep)
+        resp = self._hostile_get(req, self._replace_body(req, resp, faults), faults)
+        if 'wrong_checksum' in faults and req.method in ('GET', 'HEAD'):
+            resp = _wrong_checksum(resp, faults['wrong_checksum'])
+        self._send(sock, req, resp, faults, keep)
         return keep and 'drop_keepalive' not in faults
 
     def _take_faults(self, req: Request) -> Dict[str, Dict[str, Any]]:
@@ -744,9 +782,11 @@ class S3Server:
         if 'aws-chunked' in h.get('content-encoding', ''):
             src = _chunked(io.BufferedReader(_Reader(outer), 262144), req.trailers)
         hashers: Dict[str, Any] = {'md5': hashlib.md5()}
-        for algo in ('crc32', 'sha1', 'sha256'):
-            if f'x-amz-checksum-{algo}' in h or algo in h.get('x-amz-trailer', '').lower():
-                hashers[algo] = _Crc32() if algo == 'crc32' else hashlib.new(algo)
+        whole = req.method == 'POST' and 'uploadId' in req.query  # names the object's checksum
+        for algo in _VERIFIED:
+            if not whole and (f'x-amz-checksum-{algo}' in h
+                              or f'x-amz-checksum-{algo}' in h.get('x-amz-trailer', '').lower()):
+                hashers[algo] = _hasher(algo)
         if self.verify_sha256 and len(h.get('x-amz-content-sha256', '')) == 64:
             hashers.setdefault('sha256', hashlib.sha256())
         keep_all, parts, n, keeping = self.mode == 'store' or req.method == 'POST', [], 0, True
@@ -772,7 +812,7 @@ class S3Server:
         if body is _EMPTY:
             return
         h = req.headers
-        for algo in ('md5', 'crc32', 'sha1', 'sha256'):
+        for algo in ('md5',) + _VERIFIED:
             name = 'content-md5' if algo == 'md5' else f'x-amz-checksum-{algo}'
             val = h.get(name) or req.trailers.get(name)
             if val is None or algo not in body.digests:
@@ -1020,6 +1060,17 @@ class S3Server:
             return 204, [], b''
         elif m == 'POST' and 'uploads' in q:
             up = Upload(key, _meta(req.headers))
+            algo = req.headers.get('x-amz-checksum-algorithm', '').lower()
+            if algo:
+                if algo not in _CHECKSUMS:
+                    raise S3Error('InvalidRequest', 'Checksum algorithm provided is unsupported.')
+                ctype = req.headers.get('x-amz-checksum-type', '').upper() or (
+                    'FULL_OBJECT' if algo == 'crc64nvme' else 'COMPOSITE')
+                if (ctype == 'FULL_OBJECT') != (algo in ('crc32', 'crc32c', 'crc64nvme')) and \
+                        not (ctype == 'COMPOSITE' and algo in ('crc32', 'crc32c')):
+                    raise S3Error('InvalidRequest', f'The {ctype} checksum type is not '
+                                  f'supported for {algo.upper()}.')
+                up.checksum = (algo, ctype)
             with self._lock:
                 b.uploads[up.id] = up
             return _xml(f'<InitiateMultipartUploadResult{_NS}><Bucket>{escape(req.bucket)}</Bucket>'
@@ -1060,6 +1111,7 @@ class S3Server:
             hdrs.append(('Content-Range', f'bytes {start}-{end}/{o.size}'))
         elif o.checksum and h.get('x-amz-checksum-mode', '').upper() == 'ENABLED':
             hdrs.append((f'x-amz-checksum-{o.checksum[0]}', o.checksum[1]))
+            hdrs.append(('x-amz-checksum-type', o.checksum_type))
         if o.data is None:
             return status, hdrs, Gen(start, end - start + 1)
         return status, hdrs, o.data if status == 200 else o.data[start:end + 1]
@@ -1133,6 +1185,12 @@ class S3Server:
             raise S3Error('MalformedXML') from None
         if not wanted:
             raise S3Error('MalformedXML')
+        named: List[Optional[str]] = []
+        if up.checksum is not None:
+            tag = 'Checksum' + up.checksum[0].upper()
+            named = [p.findtext(tag) for p in _parse_xml(body.data or b'').findall('Part')]
+            if not any(named):  # S3 would refuse; a store that refused part checksums may not
+                up.checksum = None
         if any(a[0] >= z[0] for a, z in zip(wanted, wanted[1:])):
             raise S3Error('InvalidPartOrder', extra=[('UploadId', up.id)])
         parts = []
@@ -1145,17 +1203,51 @@ class S3Server:
                 raise S3Error('EntityTooSmall', extra=[
                     ('ProposedSize', part.size), ('MinSizeAllowed', self.min_part_size),
                     ('PartNumber', pn), ('ETag', _norm(part.etag))])
+            if up.checksum is not None and (part.checksum is None or
+                                            named[i] != part.checksum[1]):
+                raise S3Error('InvalidPart', f'The upload was created using a '
+                              f'{up.checksum[0].upper()} checksum. The complete request must '
+                              'include the checksum for each part.',
+                              extra=[('UploadId', up.id), ('PartNumber', pn)])
             parts.append(part)
         digests = b''.join(bytes.fromhex(_norm(p.etag)) for p in parts)
         etag = f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
         data = b''.join(p.data or b'' for p in parts) if self.mode == 'store' else None
+        obj = Obj(data, sum(p.size for p in parts), etag, up.meta)
+        if up.checksum is not None:
+            obj.checksum, obj.checksum_type = self._whole_checksum(req, up, parts, data), \
+                up.checksum[1]
         with self._lock:
             b.uploads.pop(up.id, None)
-            b.put(req.key, Obj(data, sum(p.size for p in parts), etag, up.meta))
+            b.put(req.key, obj)
         return _xml(f'<CompleteMultipartUploadResult{_NS}><Location>{self.url}/'
                     f'{escape(quote(req.bucket + "/" + req.key))}</Location><Bucket>'
                     f'{escape(req.bucket)}</Bucket><Key>{escape(req.key)}</Key><ETag>{_q(etag)}'
                     '</ETag></CompleteMultipartUploadResult>')
+
+    def _whole_checksum(self, req: Request, up: Upload, parts: List[Obj],
+                        data: Optional[bytes]) -> Optional[Tuple[str, str]]:
+        """The completed object's checksum: FULL_OBJECT, the CRC of the whole (computed in
+        store mode, and the request's x-amz-checksum-<alg> checked against it); COMPOSITE, the
+        checksum of the parts' checksums, '-N'."""
+        assert up.checksum is not None
+        algo, ctype = up.checksum
+        given = req.headers.get(f'x-amz-checksum-{algo}')
+        if ctype == 'COMPOSITE':
+            if algo not in _VERIFIED:
+                return None
+            x = _hasher(algo)
+            x.update(b''.join(base64.b64decode(p.checksum[1]) for p in parts if p.checksum))
+            return algo, f'{base64.b64encode(x.digest()).decode()}-{len(parts)}'
+        if data is None or algo not in _VERIFIED:
+            return (algo, given) if given else None
+        x = _hasher(algo)
+        x.update(data)
+        value = base64.b64encode(x.digest()).decode()
+        if given is not None and given != value:
+            raise S3Error('BadDigest', f'The {algo.upper()} you specified did not match the '
+                          'calculated checksum.')
+        return algo, value
 
     def _list_parts(self, req: Request, b: Bucket) -> Response:
         up, q = self._upload(req, b), req.query

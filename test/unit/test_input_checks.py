@@ -43,7 +43,8 @@ OPTIONS = [  # (option, value, fragment of the message)
     ("maxRetries", -1, "not -1"),
     ("signatureVersion", "4x", "signatureVersion must be 2 or 4, not '4x'"),
     ("signatureVersion", 3, "not 3"),
-    ("checksum", "md5", "checksum must be 'auto', 'crc32' or False, not 'md5'"),
+    ("checksum", "md4", "checksum must be 'auto', False or one of crc32, crc32c, crc64nvme, "
+     "md5, sha1, sha256, not 'md4'"),
     ("secure", "yes", "secure must be True or False, not 'yes'"),
     ("style", "foo", r'^style must be "virtualHosted" or "path"$'),
 ]

@@ -36,6 +36,7 @@ Nothing else skips a block.
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import re
 import urllib.parse
@@ -303,6 +304,14 @@ def check_tags_and_restore(ran: Ran) -> None:
     assert ran.out.splitlines()[-1] == "True" and "restore ongoing: False" in ran.out
 
 
+def check_full_object_checksum(ran: Ran) -> None:
+    from awscrt import checksums as crt
+    data = b"0123456789" * 1_200_000
+    crc = base64.b64encode(crt.crc64nvme(data).to_bytes(8, "big")).decode()
+    assert ran.out.splitlines() == [crc]
+    assert Path("big.bin").read_bytes() == data == _body(ran, "/checked/big.bin")
+
+
 def check_conditional_writes(ran: Ran) -> None:
     assert ran.out.splitlines() == ["taken: 412"]
     assert _body(ran, "/config.json") == b"v2"
@@ -322,6 +331,7 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
     "post = client.presignedPost('/uploads/${filename}'": check_presigned_post,
     "data = client.listVersions({'prefix': 'notes'}).wait()": check_versions,
     "op = client.restore('/archive/2019.log'": check_tags_and_restore,
+    "client.upload(data, '/checked/big.bin', checksum='crc64nvme')": check_full_object_checksum,
     "except knoxpy.PreconditionFailed as err:": check_conditional_writes,
     "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,

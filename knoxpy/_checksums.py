@@ -1,0 +1,274 @@
+"""The checksums S3 computes and checks (``x-amz-checksum-*``), and CRC combination: pure.
+
+S3 takes five algorithms; knoxpy sends four of them as ``x-amz-checksum-<alg>`` (the fifth,
+SHA-256, it signs instead: see ``knoxpy.transfer._Checksum``):
+
+============  =======  ======================================================
+algorithm     bytes    computed by
+============  =======  ======================================================
+``crc32``     4        ``zlib.crc32`` (~3 GB/s, GIL released)
+``crc32c``    4        ``awscrt.checksums.crc32c`` (the ``knoxpy[crc]`` extra)
+``crc64nvme`` 8        ``awscrt.checksums.crc64nvme`` (the ``knoxpy[crc]`` extra)
+``sha1``      20       ``hashlib.sha1``
+============  =======  ======================================================
+
+A value goes on the wire as base64 of the big-endian bytes. CRC32C and CRC64NVME have no fast
+pure-Python form, so without awscrt asking for them is a ValidationError that names the extra;
+:func:`reference_crc` is a table-driven implementation for tests and cross-checks only (tens of
+kB/s).
+
+**Combining CRCs.** The CRC of ``A + B`` follows from ``crc(A)``, ``crc(B)`` and ``len(B)``
+alone: ``crc(A + B) = crc(A) * x^(8 len(B)) mod P  xor  crc(B)``, the multiplication in GF(2)
+modulo the CRC's polynomial (the initial value and final xor cancel out). This is zlib's
+``crc32_combine`` (its ``multmodp``/``x2nmodp`` method, generalised to any reflected CRC of
+any width). S3's FULL_OBJECT checksum of a multipart upload is the CRC of the whole object:
+knoxpy gets it from the parts' CRCs in order, and a download checks it from the CRCs of its
+ranges, without a second read of any byte.
+
+>>> hex(reference_crc('crc64nvme', b'123456789'))
+'0xae8b14860a799888'
+>>> a, b = b'hello ', b'world'
+>>> combine('crc32', reference_crc('crc32', a), reference_crc('crc32', b), len(b)) == \\
+...     reference_crc('crc32', a + b)
+True
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import zlib
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
+
+from .errors import ValidationError
+
+__all__ = ["ALGORITHMS", "CHOICES", "CRCS", "EXTRA", "Running", "Stored", "available", "combine",
+           "combine_all", "decode", "encode", "new", "reference_crc", "require", "size_of",
+           "stored_checksum", "value_of"]
+
+ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1")  # sent as x-amz-checksum-<alg>
+# The ``checksum`` option of uploads: an algorithm above, or 'sha256' (the payload's SHA-256,
+# signed by V4) or 'md5' (Content-MD5).
+CHOICES = ("crc32", "crc32c", "crc64nvme", "md5", "sha1", "sha256")
+CRCS = ("crc32", "crc32c", "crc64nvme")  # S3 takes FULL_OBJECT multipart checksums of these
+EXTRA = "pip install 'knoxpy[crc]'"  # what brings awscrt, for crc32c and crc64nvme
+Buffer = Union[bytes, bytearray, memoryview]
+
+# width in bits, reflected polynomial: CRC-32 (ISO-HDLC), CRC-32C (Castagnoli), CRC-64/NVME
+_CRC_PARAMS: Dict[str, Tuple[int, int]] = {
+    "crc32": (32, 0xEDB88320),
+    "crc32c": (32, 0x82F63B78),
+    "crc64nvme": (64, 0x9A6C9329AC4BC9B5),
+}
+_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+_STORED = ("crc64nvme", "crc32", "crc32c", "sha256", "sha1")  # what GET/HEAD may name
+_MULTIPART = re.compile(r'-\d+"?$')  # an ETag, or a COMPOSITE checksum, of N parts
+
+
+def _crt(name: str) -> Optional[Callable[..., int]]:
+    try:
+        from awscrt import checksums  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    fn: Callable[..., int] = getattr(checksums, name)
+    return fn
+
+
+_FAST: Dict[str, Optional[Callable[..., int]]] = {
+    "crc32": zlib.crc32, "crc32c": _crt("crc32c"), "crc64nvme": _crt("crc64nvme")}
+
+
+def available(name: str) -> bool:
+    """Whether ``name`` can be computed fast here (crc32c/crc64nvme need awscrt)."""
+    return name in ("sha1", "sha256", "md5") or _FAST.get(name) is not None
+
+
+def require(name: str, what: str = "checksum") -> None:
+    """A ValidationError unless ``name`` can be computed fast here, naming the extra to install."""
+    if not available(name):
+        raise ValidationError(f"{what} {name!r} needs the awscrt package: {EXTRA}")
+
+
+class Running:
+    """A checksum of bytes given in order: ``update(data)``, then ``value()`` or ``b64()``."""
+
+    __slots__ = ("name", "_crc", "_fn", "_hash")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._crc = 0
+        self._fn = _FAST.get(name)
+        self._hash: Any = hashlib.sha1() if name == "sha1" else None
+        if self._fn is None and self._hash is None:
+            require(name)
+
+    def update(self, data: Buffer) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+        else:
+            assert self._fn is not None
+            self._crc = self._fn(data, self._crc)
+
+    def value(self) -> Union[int, bytes]:
+        """The CRC as an unsigned integer, or SHA-1's digest."""
+        return self._crc if self._hash is None else self._hash.digest()
+
+    def b64(self) -> str:
+        return encode(self.name, self.value())
+
+
+def new(name: str) -> Running:
+    return Running(name)
+
+
+def size_of(name: str) -> int:
+    """How many bytes a checksum of ``name`` has (4, 8 or 20)."""
+    return _SIZES[name]
+
+
+def value_of(name: str, data: Buffer) -> str:
+    """The ``x-amz-checksum-<name>`` value of ``data``."""
+    running = Running(name)
+    running.update(data)
+    return running.b64()
+
+
+def encode(name: str, value: Union[int, bytes]) -> str:
+    """A CRC (an integer) or a digest as S3 writes it: base64 of the big-endian bytes."""
+    raw = value.to_bytes(_SIZES[name], "big") if isinstance(value, int) else value
+    return base64.b64encode(raw).decode("ascii")
+
+
+def decode(name: str, value: str) -> int:
+    """The CRC that an ``x-amz-checksum-<name>`` value carries; ValueError if it is none."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{value!r} is not base64") from None
+    if len(raw) != _SIZES[name]:
+        raise ValueError(f"{value!r} is not a {name.upper()} ({_SIZES[name]} bytes)")
+    return int.from_bytes(raw, "big")
+
+
+class Stored(NamedTuple):
+    """A checksum S3 keeps for an object, as GET or HEAD gives it (x-amz-checksum-mode).
+
+    ``kind``: ``'FULL_OBJECT'`` (of the whole object's bytes: what a download checks),
+    ``'COMPOSITE'`` (a checksum of the parts' checksums, ``value-N``: not checked, its
+    part boundaries are unknown to a ranged download), or ``'unknown'`` (a multipart object
+    whose answer says neither, as moto's HEAD: not checked rather than wrongly failed).
+    """
+
+    algorithm: str
+    value: str
+    kind: str
+
+    @property
+    def crc(self) -> bool:
+        return self.algorithm in CRCS
+
+    @property
+    def verifiable(self) -> bool:
+        return self.kind == "FULL_OBJECT" and available(self.algorithm)
+
+    @property
+    def why_not(self) -> str:
+        if self.kind == "COMPOSITE":
+            return "a checksum of the parts' checksums"
+        if self.kind != "FULL_OBJECT":
+            return "the answer does not say whether it is of the whole object"
+        return f"computing it needs awscrt: {EXTRA}"
+
+
+def stored_checksum(headers: Mapping[str, Any], etag: Optional[str]) -> Optional[Stored]:
+    """The stored checksum an answer's (lower-case) headers name, if any.
+
+    >>> stored_checksum({'x-amz-checksum-crc32': 'NhCmhg=='}, '"5d41402abc4b2a76b9719d911017c592"')
+    Stored(algorithm='crc32', value='NhCmhg==', kind='FULL_OBJECT')
+    >>> stored_checksum({'x-amz-checksum-sha1': 'qZk+NkcGgWq6PiVxeFDCbJzQ2J0=-3'}, '"ab-3"').kind
+    'COMPOSITE'
+    """
+    for algorithm in _STORED:
+        value = headers.get(f"x-amz-checksum-{algorithm}")
+        if not value:
+            continue
+        value = str(value).strip()
+        said = str(headers.get("x-amz-checksum-type") or "").strip().upper()
+        if _MULTIPART.search(value) or said == "COMPOSITE":
+            kind = "COMPOSITE"
+        elif said == "FULL_OBJECT" or algorithm == "crc64nvme" \
+                or not _MULTIPART.search(str(etag or "")):
+            kind = "FULL_OBJECT"  # CRC64NVME has no other kind; a single PUT neither
+        else:
+            kind = "unknown"
+        return Stored(algorithm, value, kind)
+    return None
+
+
+# -- combination over GF(2), after zlib's crc32_combine ----------------------------------
+def _multmodp(a: int, b: int, width: int, poly: int) -> int:
+    """``a * b mod P`` in the reflected representation (bit ``width - 1`` is x^0)."""
+    m, p = 1 << (width - 1), 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ poly if b & 1 else b >> 1
+
+
+_X2N: Dict[str, List[int]] = {}  # per CRC: x^(2^k) mod P for k = 0, 1, ...
+
+
+def _x2nmodp(name: str, n: int, k: int) -> int:
+    """``x^(n * 2^k) mod P``."""
+    width, poly = _CRC_PARAMS[name]
+    table = _X2N.setdefault(name, [1 << (width - 2)])  # x^1
+    p = 1 << (width - 1)  # x^0
+    while n:
+        while len(table) <= k:
+            table.append(_multmodp(table[-1], table[-1], width, poly))
+        if n & 1:
+            p = _multmodp(table[k], p, width, poly)
+        n >>= 1
+        k += 1
+    return p
+
+
+def combine(name: str, crc1: int, crc2: int, len2: int) -> int:
+    """The CRC of ``A + B`` from ``crc(A)``, ``crc(B)`` and ``len(B)`` (bytes)."""
+    width, poly = _CRC_PARAMS[name]
+    return _multmodp(_x2nmodp(name, len2, 3), crc1, width, poly) ^ crc2
+
+
+def combine_all(name: str, pieces: Iterable[Tuple[int, int]]) -> int:
+    """The CRC of pieces given in order as ``(crc, length)``."""
+    total = 0
+    for crc, length in pieces:
+        total = combine(name, total, crc, length)
+    return total
+
+
+# -- the reference implementation: for tests and cross-checks only ------------------------
+_TABLES: Dict[str, List[int]] = {}
+
+
+def reference_crc(name: str, data: Buffer, crc: int = 0) -> int:
+    """The CRC of ``data`` (continuing ``crc``), table-driven in pure Python: slow."""
+    width, poly = _CRC_PARAMS[name]
+    table = _TABLES.get(name)
+    if table is None:
+        table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ poly if c & 1 else c >> 1
+            table.append(c)
+        _TABLES[name] = table
+    mask = (1 << width) - 1
+    crc ^= mask
+    for byte in bytes(data):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ mask
