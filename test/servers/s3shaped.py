@@ -8,7 +8,8 @@ chunked request bodies, ``Expect: 100-continue``, ``Content-Encoding: aws-chunke
         srv.inject('status', status=503, code='SlowDown', headers={'Retry-After': '1'})
 
 S3 subset, no auth checks: buckets (PUT, HEAD, DELETE, ?location; auto-created on first use unless
-``auto_create_buckets=False``); objects: PUT (verifies Content-MD5, x-amz-checksum-crc32/sha1/
+``auto_create_buckets=False``); SSE-C as S3 checks it (the key's MD5 kept, never the key; an
+encrypted object read, copied or given parts only with its own key); objects: PUT (verifies Content-MD5, x-amz-checksum-crc32/sha1/
 sha256, and crc32c/crc64nvme where awscrt is installed, a hex x-amz-content-sha256), GET/HEAD (one Range, If-Match/If-None-Match, response-*
 overrides), DELETE, copy; ListObjects V1/V2; multi-object delete; multipart (initiate, part, part
 copy, complete, abort, ListParts, ListMultipartUploads; an upload begun with
@@ -419,8 +420,50 @@ def _etag_in(header: str, etag: str) -> bool:
                for t in header.split(','))
 
 
+_SSE_C = 'x-amz-server-side-encryption-customer-'
+_COPY_SSE_C = 'x-amz-copy-source-server-side-encryption-customer-'
+
+
+def _sse_c(h: Dict[str, str], prefix: str = _SSE_C) -> Optional[str]:
+    """The key MD5 of the SSE-C headers given (checked as S3 checks them), or None."""
+    algorithm = h.get(prefix + 'algorithm')
+    if algorithm is None:
+        if prefix + 'key' in h or prefix + 'key-md5' in h:
+            raise S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with '
+                          'Customer provided keys must provide a valid encryption algorithm.')
+        return None
+    if algorithm != 'AES256':
+        raise S3Error('InvalidEncryptionAlgorithmError', 'The encryption request you specified '
+                      'is not valid. The valid value is AES256.')
+    try:
+        key = base64.b64decode(h.get(prefix + 'key', ''), validate=True)
+    except ValueError:
+        key = b''
+    md5 = base64.b64encode(hashlib.md5(key).digest()).decode()
+    if len(key) != 32 or h.get(prefix + 'key-md5') != md5:
+        raise S3Error('InvalidArgument', 'The calculated MD5 hash of the key did not match the '
+                      'hash that was provided.')
+    return md5
+
+
+def _check_sse_c(stored: Dict[str, str], h: Dict[str, str], prefix: str = _SSE_C) -> None:
+    """An SSE-C object is read (or copied, or a part added) only with its own key."""
+    given, kept = _sse_c(h, prefix), stored.get(_SSE_C + 'key-md5')
+    if kept is not None and given is None:
+        raise S3Error('InvalidRequest', 'The object was stored using a form of Server Side '
+                      'Encryption. The correct parameters must be provided to retrieve the object.')
+    if kept is None and given is not None:
+        raise S3Error('InvalidRequest', 'The encryption parameters are not applicable to this '
+                      'object.')
+    if kept != given:
+        raise S3Error('AccessDenied', 'Access Denied', status=403)
+
+
 def _meta(h: Dict[str, str]) -> Dict[str, str]:
     m = {k: v for k, v in h.items() if k in _KEEP or k.startswith('x-amz-meta-')}
+    md5 = _sse_c(h)
+    if md5 is not None:  # S3 keeps the key's MD5 (never the key) and says so on reads
+        m[_SSE_C + 'algorithm'], m[_SSE_C + 'key-md5'] = 'AES256', md5
     ce = [x.strip() for x in m.pop('content-encoding', '').split(',')]
     if any(x and x != 'aws-chunked' for x in ce):
         m['content-encoding'] = ', '.join(x for x in ce if x and x != 'aws-chunked')
@@ -1091,6 +1134,7 @@ class S3Server:
 
     def _get(self, req: Request, o: Optional[Obj] = None) -> Response:
         o, h, q = o or self._lookup(req.bucket, req.key), req.headers, req.query
+        _check_sse_c(o.meta, h)
         hdrs = [('Last-Modified', _httpdate(int(o.mtime))), ('ETag', o.etag)]
         if 'if-match' in h and not _etag_in(h['if-match'], o.etag):
             raise S3Error('PreconditionFailed', extra=[('Condition', 'If-Match')])
@@ -1122,6 +1166,7 @@ class S3Server:
         if not sb or not sk:
             raise S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key')
         so = self._lookup(sb, sk)
+        _check_sse_c(so.meta, req.headers, _COPY_SSE_C)  # an SSE-C source: its key to read it
         start, end = 0, so.size - 1
         spec = req.headers.get('x-amz-copy-source-range') if ranged else None
         if spec:
@@ -1143,7 +1188,12 @@ class S3Server:
         if self.mode == 'store':
             data = pattern(0, so.size) if data is None else data
             etag = f'"{hashlib.md5(data).hexdigest()}"'
-        o = Obj(data, so.size, etag, _meta(req.headers) if replace else dict(so.meta), so.checksum)
+        meta = _meta(req.headers) if replace else {
+            k: v for k, v in so.meta.items() if not k.startswith(_SSE_C)}
+        md5 = _sse_c(req.headers)  # the copy's own encryption, not the source's
+        if md5 is not None:
+            meta[_SSE_C + 'algorithm'], meta[_SSE_C + 'key-md5'] = 'AES256', md5
+        o = Obj(data, so.size, etag, meta, so.checksum)
         with self._lock:
             b.put(req.key, o)
         return _xml(f'<CopyObjectResult{_NS}><LastModified>{_iso(o.mtime)}</LastModified>'
@@ -1155,6 +1205,7 @@ class S3Server:
         if not 1 <= pn <= 10000:
             raise S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000,'
                           ' inclusive', extra=[('ArgumentName', 'partNumber')])
+        _check_sse_c(up.meta, req.headers)  # every part of an SSE-C upload carries its key
         if 'x-amz-copy-source' in req.headers:
             _, _, so, start, end = self._copy_source(req, True)
             data: Optional[bytes] = None
