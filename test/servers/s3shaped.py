@@ -74,9 +74,10 @@ defaults to half the body.
   gate                 name='gate', timeout=S (30): each matched request, once read, is held
                        until the test calls ``srv.release(name)`` (the gate opens for good) or
                        ``srv.release(name, n)`` (n more requests pass); one still held after S
-                       seconds is answered 400 GateTimeout. ``srv.held(name)``: how many wait at
-                       it now; ``srv.wait_held(name, n)``: wait until n do. Injecting a name
-                       again makes a new, closed gate
+                       seconds is answered 400 GateTimeout. ``srv.held(name)``: how many it
+                       holds now (those let through not counted); ``srv.wait_held(name, n)``:
+                       wait until it holds n; ``srv.most_held(name)``: the most it held at once.
+                       Injecting a name again makes a new, closed gate
 
 Options: ``require_region`` (a SigV4 credential scope naming another region -> 400
 AuthorizationHeaderMalformed with <Region> and x-amz-bucket-region), ``reject_checksum_trailer``
@@ -316,7 +317,8 @@ class _Hold:
         self.stopping = stopping
         self.parties, self.arrived = parties, 0  # barrier
         self.opened, self.permits = False, 0  # gate
-        self.held = 0
+        self.held = 0  # requests waiting here, some perhaps let through and not yet gone
+        self.most = 0  # the most ever blocked at once
 
     def barrier(self, timeout: float) -> bool:
         """Wait until ``parties`` requests have arrived; False if they did not in time."""
@@ -341,9 +343,14 @@ class _Hold:
                 self.permits += n
             self.cond.notify_all()
 
-    def wait_held(self, n: int, timeout: float) -> bool:
+    @property
+    def blocked(self) -> int:
+        """Requests waiting here that nothing has let through yet."""
+        return 0 if self.opened else max(0, self.held - self.permits)
+
+    def wait_blocked(self, n: int, timeout: float) -> bool:
         with self.cond:
-            return self.cond.wait_for(lambda: self.held >= n, timeout)
+            return self.cond.wait_for(lambda: self.blocked >= n, timeout)
 
     def wake(self) -> None:
         with self.cond:
@@ -351,6 +358,7 @@ class _Hold:
 
     def _wait(self, done: Callable[[], bool], timeout: float) -> bool:  # cond held
         self.held += 1
+        self.most = max(self.most, self.blocked)
         self.cond.notify_all()
         try:
             return self.cond.wait_for(lambda: done() or self.stopping.is_set(), timeout) \
@@ -665,12 +673,16 @@ class S3Server:
         self._gate(name).release(n)
 
     def held(self, name: str = 'gate') -> int:
-        """How many requests wait at gate ``name`` now."""
-        return self._gate(name).held
+        """How many requests gate ``name`` holds now (not counting those let through)."""
+        return self._gate(name).blocked
+
+    def most_held(self, name: str = 'gate') -> int:
+        """The most requests gate ``name`` has held at once."""
+        return self._gate(name).most
 
     def wait_held(self, name: str = 'gate', n: int = 1, timeout: float = 30) -> bool:
-        """Wait until ``n`` requests wait at gate ``name``; False if they did not in time."""
-        return self._gate(name).wait_held(n, timeout)
+        """Wait until gate ``name`` holds ``n`` requests; False if it did not in time."""
+        return self._gate(name).wait_blocked(n, timeout)
 
     def _gate(self, name: str) -> _Hold:
         with self._lock:
