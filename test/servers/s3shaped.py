@@ -69,8 +69,8 @@ defaults to half the body.
   barrier              parties=N (default: count), timeout=S (30): each matched request, once
                        read, is held until N of them have arrived, then all are answered. It
                        proves N requests in flight at once without a clock: if fewer than N
-                       arrive within S seconds (they came one after another), the held ones are
-                       answered 400 BarrierBroken naming how many came
+                       arrive within S seconds (they came one after another), the held ones and
+                       any later are answered 400 BarrierBroken naming how many came
   gate                 name='gate', timeout=S (30): each matched request, once read, is held
                        until the test calls ``srv.release(name)`` (the gate opens for good) or
                        ``srv.release(name, n)`` (n more requests pass); one still held after S
@@ -315,17 +315,23 @@ class _Hold:
     def __init__(self, stopping: threading.Event, parties: int = 0) -> None:
         self.cond = threading.Condition()
         self.stopping = stopping
-        self.parties, self.arrived = parties, 0  # barrier
+        self.parties, self.arrived, self.broken = parties, 0, False  # barrier
         self.opened, self.permits = False, 0  # gate
         self.held = 0  # requests waiting here, some perhaps let through and not yet gone
         self.most = 0  # the most ever blocked at once
 
     def barrier(self, timeout: float) -> bool:
-        """Wait until ``parties`` requests have arrived; False if they did not in time."""
+        """Wait until ``parties`` requests have arrived; False if they did not in time (then
+        the barrier stays broken: the ones still waiting, and any later, fail at once)."""
         with self.cond:
             self.arrived += 1
             self.cond.notify_all()
-            return self._wait(lambda: self.arrived >= self.parties, timeout)
+            met = self._wait(lambda: self.arrived >= self.parties or self.broken, timeout)
+            if not met or self.arrived < self.parties:
+                self.broken = True
+                self.cond.notify_all()
+                return False
+            return True
 
     def gate(self, timeout: float) -> bool:
         """Wait until the test lets this request through; False if it did not in time."""

@@ -54,7 +54,11 @@ def test_late_listener_sees_every_event(client: Any, tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     path.write_bytes(data)
     up = client.putFile(str(path), "/late-listener.bin")
-    time.sleep(1.0)  # let the I/O run to completion before anyone listens
+    loop = knoxpy._loop.get_loop()
+    deadline = time.monotonic() + 30
+    while not any(getattr(fn, "__name__", "") == "_on_response" for fn, _ in list(loop._queue)):
+        assert time.monotonic() < deadline, "the upload did not finish in the background"
+        time.sleep(0.01)  # let the I/O run to completion (its answer queued) before anyone listens
     progress: List[dict] = []
     statuses: List[int] = []
     up.on("progress", progress.append)
