@@ -160,8 +160,10 @@ def test_what_a_worker_posts_is_delivered_while_the_loop_polls(
 
     c.putFile(str(path), "/f", on_upload)
     res = slow.wait(2 * HANG)  # the loop polls for the slow answer while the worker uploads
-    assert uploaded == [(None, 200, 1)], "the upload's answer was not delivered during the poll"
-    assert res.read() == b"hello"
+    body = res.read()
+    assert uploaded == [(None, 200, 1)], (
+        f"the upload's answer was not delivered during the poll: {uploaded}, {body[:300]!r}")
+    assert body == b"hello"
 
 
 def test_answers_still_pending_when_run_stops_are_read_by_workers(
