@@ -18,11 +18,20 @@ from ._loop import run
 from ._streams import ClientRequest, IncomingMessage, Progress
 from ._xml import MalformedXML
 from .client import Client, create_client, createClient
-from .errors import IntegrityError, KnoxError, RequestError, S3Error, ValidationError
+from .errors import (
+    Cancelled,
+    IntegrityError,
+    KnoxError,
+    PreconditionFailed,
+    RequestError,
+    S3Error,
+    ValidationError,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cancelled",
     "Client",
     "ClientRequest",
     "Emitter",
@@ -31,6 +40,7 @@ __all__ = [
     "KnoxError",
     "MalformedXML",
     "Operation",
+    "PreconditionFailed",
     "Progress",
     "RequestError",
     "S3Error",

@@ -4,10 +4,11 @@ The first ranged GET learns the size and ETag; the rest of a large object comes 
 parallel ranged GETs with If-Match on that ETag. Every answer must be the range asked
 for (Content-Range start, end, total; Content-Length) with the first answer's ETag, as
 a store that ignores If-Match would otherwise have two versions stitched into one file;
-a 200 without Content-Length is read to its end. To a path, bytes go to
-``<path>.knoxpy-part`` and are renamed into place only once verified; to a writable,
-ranges fetched ahead wait for their turn, so bytes arrive in order. See
-docs/transfers.md, and knoxpy.transfer for the thread picture.
+a 200 without Content-Length is read to its end. To a path, bytes go to a new
+``.<name>.<random>.knoxpy-part`` (``<path>.knoxpy-part`` when resumable) and are
+renamed into place only once verified; to a writable, ranges fetched ahead wait for
+their turn, so bytes arrive in order. See docs/transfers.md, and knoxpy.transfer for
+the thread picture.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from . import _parts, _retry, _validate
@@ -28,7 +30,7 @@ from .errors import IntegrityError, RequestError, S3Error, ValidationError
 
 __all__ = ["PARTIAL_SUFFIX", "Download"]
 
-PARTIAL_SUFFIX = ".knoxpy-part"  # beside the download's final name; its journal adds .jsonl
+PARTIAL_SUFFIX = _parts.PARTIAL_SUFFIX  # <path>.knoxpy-part: a resumable download's, + .jsonl
 _SSE_C = "x-amz-server-side-encryption-customer-"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -129,6 +131,8 @@ class Download:
         self.client, self.op, self.opts, self.headers = client, op, opts, headers
         self.key = key_of(filename)
         self.target = key_target(self.key)
+        if opts.version_id is not None:  # every range of that version, never the latest
+            self.target += "?versionId=" + urllib.parse.quote(opts.version_id, safe="")
         self.path = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else None
         self.dest = dest
         self.meter = Meter(op)
@@ -315,8 +319,9 @@ class Download:
 
     # -- to a path: a partial file beside the final name, renamed once verified -----------
     def _to_path(self, session: Session, path: str) -> None:
-        tmp = path + PARTIAL_SUFFIX
+        tmp = path + PARTIAL_SUFFIX  # a resumable download's: a name to find it again by
         journal = _parts.Journal(tmp + ".jsonl") if self.opts.resume else None
+        ours = journal is not None  # whether tmp is this download's to remove
         fd: Optional[int] = None
         try:
             done = self._resume(session, tmp, journal) if journal is not None else None
@@ -335,7 +340,11 @@ class Download:
                 if first_last is None and journal is not None:
                     journal.remove()  # no length, no ranges: nothing to resume by
                     journal = None
-                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
+                if journal is None:  # a new, unguessable name: never a file of someone else's
+                    fd, tmp = _parts.create_partial(path)
+                    ours = True
+                else:
+                    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
                 os.ftruncate(fd, self.size)
                 if journal is not None:
                     journal.start({"kind": "download", "bucket": self.client.bucket,
@@ -375,7 +384,7 @@ class Download:
         except BaseException as err:
             if fd is not None:
                 os.close(fd)
-            if journal is None or isinstance(err, IntegrityError):
+            if ours and (journal is None or isinstance(err, IntegrityError)):
                 _remove(tmp)  # nothing truncated or wrong is left behind
                 if journal is not None:
                     journal.remove()

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, Type
 
 from pyee import EventEmitter
 
+from . import _cancel
 from ._js import Record, fit
 from ._loop import AsyncioLoop, Loop, get_loop
+from .errors import Cancelled
 
 if TYPE_CHECKING:
     import asyncio
@@ -135,7 +137,8 @@ class Operation(Emitter):
         """Settle with ``error`` and emit it as ``'error'``; call on the owning loop.
 
         With no ``'error'`` listener the error is raised (CONTRACT §2.6), unless a
-        ``wait()`` or ``await`` is there to raise it instead.
+        ``wait()`` or ``await`` is there to raise it instead, or it is :class:`Cancelled`:
+        whoever pressed Ctrl-C had the KeyboardInterrupt already.
         """
         if self._done:
             return
@@ -143,7 +146,8 @@ class Operation(Emitter):
         for fut in self._futures:
             if not fut.done():
                 fut.set_exception(error)
-        if emit and (self.listeners("error") or not (self._waiters or self._futures)):
+        unseen = not (self._waiters or self._futures or isinstance(error, Cancelled))
+        if emit and (self.listeners("error") or unseen):
             self.emit("error", error)
 
     def _fail_later(self, error: BaseException) -> None:
@@ -152,6 +156,9 @@ class Operation(Emitter):
 
     def wait(self, timeout: Optional[float] = None) -> Any:
         """Run the loop until this operation settles; return its result or raise its error.
+
+        A KeyboardInterrupt (Ctrl-C) here cancels every running operation
+        (knoxpy._cancel: uploads aborted, partial files removed) and is raised on.
 
         >>> import knoxpy
         >>> client = knoxpy.createClient(key='k', secret='s', bucket='demo')  # doctest: +SKIP
@@ -165,6 +172,9 @@ class Operation(Emitter):
                         f"{self!r} can never complete: nothing is pending "
                         "(was end() called?)"
                     )
+            except KeyboardInterrupt as exc:
+                _cancel.interrupted(exc)
+                raise
             finally:
                 self._waiters -= 1
         if self._error is not None:

@@ -24,6 +24,7 @@ request, one whole block at a time, like a logging handler: keep a callable quic
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import logging
 import sys
 import threading
@@ -31,7 +32,7 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
-__all__ = ["Explainer", "debug_enabled", "enable_from_env"]
+__all__ = ["Explainer", "customer_keys", "debug_enabled", "enable_from_env"]
 
 log = logging.getLogger("knoxpy.explain")
 _lock = threading.Lock()  # one block at a time, whichever worker writes it
@@ -85,12 +86,25 @@ def enable_from_env(environ: Mapping[str, str]) -> None:
 
 
 def _mask(text: str, secrets: Iterable[Optional[str]]) -> str:
-    for secret, label in zip(secrets, ("<secret>", "<session token>")):
+    """Every form of each secret replaced by its label: the secret key, the session
+    token, then any SSE-C keys (``x-amz-*-customer-key`` headers), in that order."""
+    labels = itertools.chain(("<secret>", "<session token>"), itertools.repeat("<SSE-C key>"))
+    for secret, label in zip(secrets, labels):
         if secret:
             for form in {secret, urllib.parse.quote(secret, safe=""),
                          urllib.parse.quote(secret, safe="-_.~")}:
                 text = text.replace(form, label)
     return text
+
+
+def customer_keys(headers: Mapping[str, Any]) -> list[str]:
+    """The SSE-C keys a request carries (its own, and a copy source's): as secret as the
+    secret key, so the teaching mode masks them too.
+
+    >>> customer_keys({'x-amz-server-side-encryption-customer-key': 'K2V5', 'Range': 'x'})
+    ['K2V5']
+    """
+    return [str(v) for k, v in headers.items() if k.lower().endswith("-customer-key")]
 
 
 def _short(key: bytes) -> str:

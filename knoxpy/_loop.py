@@ -46,6 +46,8 @@ import types
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from . import _cancel
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -56,6 +58,11 @@ log = logging.getLogger("knoxpy")
 Callback = Callable[..., Any]
 # fn, args, the loop that may steal it, when it was queued
 Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"], float]
+# Seconds the main thread sleeps at most before looking again: a SIGINT the kernel gives
+# another thread wakes no lock the main thread waits on, and Python runs its handler
+# (raising KeyboardInterrupt) only in the main thread, once it wakes. (A poll for stolen
+# answers is not cut short: those are small requests, over within their read timeout.)
+MAIN_WAKE = 0.25
 _POLL = getattr(select, "poll", None)  # missing (Windows): a worker reads a stolen task's answer
 
 
@@ -90,6 +97,7 @@ class Loop:
         self._poller: Any = None
         self._wake: Optional[Tuple[socket.socket, socket.socket]] = None
         self.thread = threading.current_thread()
+        self._main = self.thread is threading.main_thread()
 
     steals = True  # may run small requests' I/O itself while it waits (not under asyncio)
 
@@ -151,6 +159,8 @@ class Loop:
                         if self._waits:
                             self._poll(remaining)
                             continue
+                        if self._main and (remaining is None or remaining > MAIN_WAKE):
+                            remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
                         self._sleeping = True
                         try:
                             cond.wait(remaining)
@@ -316,7 +326,12 @@ def run(timeout: Optional[float] = None) -> None:
 
 
 def _drain_at_exit() -> None:
-    """Node does not exit while work is pending: neither does a knoxpy script."""
+    """Node does not exit while work is pending: neither does a knoxpy script. One that
+    ends on a KeyboardInterrupt cancels its work first: the drain then waits only for
+    the cleanup (aborts, partial files removed), never completes what Ctrl-C stopped."""
+    interrupt = _cancel.ended_by_interrupt()
+    if interrupt is not None:
+        _cancel.interrupted(interrupt)
     loop = _main_loop
     if loop is None or not loop.pending:
         return
@@ -569,3 +584,17 @@ _TIMERS = _Timers()
 def call_later(delay: float, fn: Callback) -> Callable[[], None]:
     """Run ``fn()`` in the background after ``delay`` seconds; returns a cancel function."""
     return _TIMERS.call_later(delay, fn)
+
+
+def _start_afresh_after_fork() -> None:
+    """A forked child has none of its parent's threads (workers, kicker, timers), and their
+    locks may have been held at the fork: it gets fresh ones, and loops of its own."""
+    global _POOL, _TIMERS, _local, _main_loop
+    _POOL, _TIMERS = _Pool(), _Timers()
+    _local = threading.local()
+    _aio_loops.clear()
+    _main_loop = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_start_afresh_after_fork)

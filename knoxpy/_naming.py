@@ -7,6 +7,7 @@ key is escaped into a path. Validation messages are knox's, word for word.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Any, Dict, Mapping, Optional
 
 from . import _validate
@@ -14,6 +15,7 @@ from .errors import ValidationError
 
 __all__ = [
     "derive_client",
+    "encode_key",
     "encode_special_characters",
     "endpoint_for_region",
     "ensure_leading_slash",
@@ -62,6 +64,26 @@ def ensure_leading_slash(filename: str) -> str:
 
 def remove_leading_slash(filename: str) -> str:
     return filename[1:] if filename.startswith("/") else filename
+
+
+# A version named the knox way, as a subresource at the end of the filename.
+_VERSION_SUFFIX = re.compile(r"\?versionId=([^?&#\s]+)\Z")
+
+
+def encode_key(filename: str) -> str:
+    """A filename as knox's calls put it in the path, except that a trailing
+    ``?versionId=ID`` stays a query: that version is the one read, copied or deleted.
+
+    >>> encode_key('/a b.txt?versionId=3/L4kqtJl')
+    '/a%20b.txt?versionId=3%2FL4kqtJl'
+    >>> encode_key('/what?.txt')
+    '/what%3f.txt'
+    """
+    m = _VERSION_SUFFIX.search(filename)
+    if m is None:
+        return encode_special_characters(filename)
+    return (encode_special_characters(filename[: m.start()]) + "?versionId="
+            + urllib.parse.quote(m[1], safe=""))
 
 
 def encode_special_characters(filename: str) -> str:

@@ -24,7 +24,8 @@ class PageGuard:
     ``advance((name, value), entries)`` after each truncated page, with the query
     parameter that asks for the next page and how many entries the page had:
 
-    - ``continuation-token`` (opaque): it must not have been seen before in this listing;
+    - ``continuation-token`` and ``version-marker`` (a version listing's key and version
+      id markers together) are opaque: each must not have been seen before in this listing;
     - any other name is a marker (a key for ``start-after``/``marker``, a number for
       ``part-number-marker``): it must be strictly after the previous marker;
     - at most :data:`MAX_EMPTY_PAGES` truncated pages in a row may be empty.
@@ -50,7 +51,7 @@ class PageGuard:
         self.pages += 1
         name, value = nxt
         after = f"after {self.pages} page{'s' if self.pages != 1 else ''}"
-        if name == "continuation-token":
+        if name in ("continuation-token", "version-marker"):
             if value in self._tokens:
                 raise MalformedXML(f"{self.what} repeated continuation token {value!r} {after}")
             self._tokens.add(value)

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_PARTS",
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
+    "PARTIAL_SUFFIX",
     "Schedule",
     "byte_ranges",
     "check_part_size",
@@ -49,7 +51,9 @@ __all__ = [
     "checksum_refused",
     "content_crc32",
     "content_md5",
+    "create_partial",
     "is_md5_etag",
+    "is_partial_name",
     "max_hold",
     "part_size_for",
     "schedule_for_stream",
@@ -265,3 +269,32 @@ class Journal:
                 os.remove(path)
             except FileNotFoundError:
                 pass
+
+
+# -- partial files: a download in progress, beside its final name ----------------------------
+PARTIAL_SUFFIX = ".knoxpy-part"
+# ``.<name>.<32 random hex digits>.knoxpy-part``: only a file knoxpy made has this shape
+# (a user's ``notes.knoxpy-part`` has not), so a walk may skip it without losing theirs.
+_PARTIAL_NAME = re.compile(r"\..+\.[0-9a-f]{32}" + re.escape(PARTIAL_SUFFIX) + r"\Z", re.S)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def create_partial(path: str) -> Tuple[int, str]:
+    """A new, empty partial file beside ``path``: ``(fd, its path)``, opened read-write.
+
+    Its name is unguessable and it is created with ``O_EXCL``, so it is never someone
+    else's file (nor another download's), and removing it on failure loses nothing.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    while True:
+        short = os.fsdecode(os.fsencode(name)[:180])  # the partial's name within NAME_MAX
+        tmp = os.path.join(folder, f".{short}.{secrets.token_hex(16)}{PARTIAL_SUFFIX}")
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 128 random bits
+            continue
+
+
+def is_partial_name(name: str) -> bool:
+    """Whether a file name is one :func:`create_partial` makes."""
+    return bool(_PARTIAL_NAME.match(name))

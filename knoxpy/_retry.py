@@ -3,7 +3,8 @@
 Transient failures are retried with exponential backoff and full jitter
 (AWS's recommendation: ``sleep = random(0, min(cap, base * 2 ** attempt))``):
 connection reset/refused, timeouts, broken pipes, HTTP 500, 502, 503
-(``SlowDown``), 504, and 400 ``RequestTimeout``. Only requests whose body can be
+(``SlowDown``), 504, 400 ``RequestTimeout``, and 409 ``ConditionalRequestConflict`` (a
+conditional write that raced another: S3 says to try again). Only requests whose body can be
 replayed are retried; each attempt is signed afresh by the sender.
 """
 from __future__ import annotations
@@ -36,6 +37,8 @@ def transient_reason(
     if status in TRANSIENT_STATUS:
         return f"{status} {code}" if code else str(status)
     if status == 400 and code in TRANSIENT_S3_CODES:
+        return f"{status} {code}"
+    if status == 409 and code == "ConditionalRequestConflict":
         return f"{status} {code}"
     return None
 

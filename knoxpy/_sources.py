@@ -27,20 +27,21 @@ __all__ = ["DEFAULT_CONCURRENCY", "Inbox", "Meter", "Options", "PartBuffer", "Pa
 DEFAULT_CONCURRENCY = 4  # parts (or ranges) in flight
 _OPTIONS = {"partSize": "partSize", "part_size": "partSize", "concurrency": "concurrency",
             "sizeHint": "sizeHint", "size_hint": "sizeHint", "resume": "resume",
-            "checksum": "checksum"}
+            "checksum": "checksum", "versionId": "versionId", "version_id": "versionId"}
 CHECKSUMS = ("crc32", "md5", "sha256")  # how an upload's bodies are protected
 
 
 class Options:
     """``partSize``, ``concurrency`` (keyword, else client option), ``sizeHint``, ``resume``,
-    ``checksum`` (None: chosen by the upload, docs/transfers.md)."""
+    ``checksum`` (None: chosen by the upload, docs/transfers.md), ``versionId`` (a
+    download's version)."""
 
     def __init__(self, client: Client, given: Dict[str, Any]) -> None:
         opts: Dict[str, Any] = {}
         for name, value in _js.defined(given).items():
             if name not in _OPTIONS:
                 raise ValidationError(f"unknown option {name!r} (known: checksum, "
-                                      "concurrency, partSize, resume, sizeHint)")
+                                      "concurrency, partSize, resume, sizeHint, versionId)")
             opts[_OPTIONS[name]] = value
         self.part_size = _parts.check_part_size(
             opts.get("partSize", client.options.get("partSize", _parts.DEFAULT_PART_SIZE)))
@@ -48,6 +49,11 @@ class Options:
                                               DEFAULT_CONCURRENCY)
         self.size_hint = _parts.check_size_hint(opts.get("sizeHint"))
         self.resume = _validate.flag("resume", opts.get("resume", False))
+        self.version_id: Optional[str] = opts.get("versionId")  # downloads: that version
+        if self.version_id is not None and (not isinstance(self.version_id, str)
+                                            or not self.version_id):
+            raise ValidationError(f"versionId must be a version id string, not "
+                                  f"{self.version_id!r}")
         self.checksum: Optional[str] = opts.get("checksum")
         if self.checksum not in (None, *CHECKSUMS):
             raise ValidationError(f"checksum must be one of {', '.join(CHECKSUMS)}, "

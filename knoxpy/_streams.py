@@ -25,6 +25,7 @@ from typing import (
     Iterator,
     Mapping,
     Optional,
+    Tuple,
     TypedDict,
     Union,
     cast,
@@ -32,12 +33,12 @@ from typing import (
 
 import urllib3
 
-from . import _transport, _validate
+from . import _cancel, _transport, _validate, _xml
 from ._emitter import Emitter, Operation
 from ._js import Record
 from ._loop import Loop, call_later, get_loop, spawn
 from ._retry import Backoff, error_code_of, transient_reason
-from .errors import RequestError, ValidationError
+from .errors import Cancelled, RequestError, S3Error, ValidationError
 
 __all__ = ["ClientRequest", "IncomingMessage", "Progress", "iter_source"]
 
@@ -230,7 +231,10 @@ class ClientRequest(Operation):
         self._progress_high = 0
         self.method = method
         self.path = path
-        self.url = url
+        # req.url follows req.path, which code may extend before end() (knox-copy appends
+        # its query there): errors then name the URL that went on the wire
+        self._origin: Optional[str] = url[:-len(path)] if path and url.endswith(path) else None
+        self._url = url
         self._headers = headers
         self._sender = sender
         self._pipe: Optional[_BodyPipe] = None
@@ -242,6 +246,7 @@ class ClientRequest(Operation):
         self._last = b""  # the chunk that completes the body, held until end()
         self._refused = False  # the body broke its Content-Length: nothing more goes out
         self.aborted = False
+        self._since = _cancel.since()  # a Ctrl-C after this cancels the request
         self.replayable = True  # whether the body can be sent again (set when sending)
         self.res: Optional[IncomingMessage] = None
         self.resource = path  # the resource knox's V2 signature covers
@@ -252,6 +257,15 @@ class ClientRequest(Operation):
 
     def __repr__(self) -> str:
         return f"<ClientRequest {self.method} {self.url}>"
+
+    @property
+    def url(self) -> str:
+        """The URL as it goes on the wire, ``req.path`` included."""
+        return self._origin + self.path if self._origin is not None else self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._origin, self._url = None, value
 
     # -- headers ------------------------------------------------------------------
     def getHeader(self, name: str) -> Any:
@@ -434,6 +448,8 @@ class ClientRequest(Operation):
         for chunk in source:
             if self.aborted:
                 raise RequestError("socket hang up", "ECONNRESET", method=self.method, url=self.url)
+            if _cancel.cancelled_since(self._since):
+                raise Cancelled()
             if declared is not None and written + len(chunk) >= declared and chunk:
                 size = written + len(chunk)
                 if size == declared:  # whole: its last bytes go only if nothing follows
@@ -476,18 +492,35 @@ class ClientRequest(Operation):
                 raw: Any = None
                 err: Optional[BaseException] = None
                 prefetched: Optional[bytes] = None
+                failed: Optional[Tuple[int, S3Error]] = None  # a 200 whose body is an <Error>
+                if _cancel.cancelled_since(self._since):  # never sent, nor sent again
+                    err = Cancelled()
+                    break
                 try:
                     signed = whole if whole is not None else self._signed_payload
-                    exchange = self._sender(self, self._body(stream, whole), signed)
+                    with _cancel.scope(self._since):  # what its connection remembers
+                        exchange = self._sender(self, self._body(stream, whole), signed)
                     if exchange.fileno() is not None:
                         yield exchange  # the loop thread may wait for many answers at once
                     raw = exchange.finish()
-                    # A small body is read at once, on this worker: its connection goes
-                    # straight back to the pool, error bodies can be inspected, and a
-                    # body cut short is a transient failure like any other.
-                    prefetched = _small_body(raw)
+                    if raw.status == 200 and _xml.may_fail_in_200(self.method, self.path,
+                                                                  self._headers):
+                        # Only the whole body tells success from a padded <Error>. The
+                        # padding can last minutes: read it on a worker, not a loop's thread.
+                        if not isinstance(raw, _transport.SmallResponse):
+                            yield 0.0
+                        prefetched = _transport.read_limited(raw, _xml.MAX_XML_BYTES)
+                        if prefetched is None:
+                            raw = None  # its connection is closed already
+                            raise _xml.too_large()
+                        failed = _xml.error_in_200(prefetched)
+                    else:
+                        # A small body is read at once, on this worker: its connection goes
+                        # straight back to the pool, error bodies can be inspected, and a
+                        # body cut short is a transient failure like any other.
+                        prefetched = _small_body(raw)
                 except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
-                    err = _transport.map_error(exc, self.method, self.url)
+                    err = _failure(exc, self, self.url)
                     if raw is not None:
                         _transport.discard(raw)
                         raw = None
@@ -502,7 +535,7 @@ class ClientRequest(Operation):
                     ):
                         redirects += 1
                         continue
-                reason = self._transient(raw, err, prefetched)
+                reason = self._transient(raw, err, prefetched, failed)
                 if reason and can_replay and self._backoff and attempt < self._backoff.max_retries:
                     delay = self._backoff.delay(attempt, _retry_after(raw))
                     attempt += 1
@@ -517,7 +550,8 @@ class ClientRequest(Operation):
                     self._pipe.close(err)
                 self._loop.call_soon(self._on_error, err)
             else:
-                res = IncomingMessage(raw, self, self._loop, prefetched)
+                res = IncomingMessage(raw, self, self._loop, prefetched,
+                                      failed[0] if failed else None)
                 self._loop.call_soon(self._on_response, res)
         except BaseException as exc:  # noqa: BLE001 - a bug must still settle the request
             self._loop.call_soon(self._on_error, exc)
@@ -525,9 +559,13 @@ class ClientRequest(Operation):
             self._loop.unref()
 
     @staticmethod
-    def _transient(raw: Any, err: Optional[BaseException], body: Optional[bytes]) -> Optional[str]:
+    def _transient(raw: Any, err: Optional[BaseException], body: Optional[bytes],
+                   failed: Optional[Tuple[int, S3Error]] = None) -> Optional[str]:
         if err is not None:
             return transient_reason(None, getattr(err, "code", None))
+        if failed is not None:  # named by what came on the wire: '200 InternalError'
+            wrong = failed[1].code
+            return f"{raw.status} {wrong}" if transient_reason(failed[0], wrong) else None
         code = error_code_of(body) if body and raw.status >= 300 else None
         return transient_reason(raw.status, code)
 
@@ -546,6 +584,16 @@ class ClientRequest(Operation):
             return
         self._reject(err)
         self.emit("close")
+
+
+def _failure(exc: BaseException, req: Any, url: str) -> BaseException:
+    """What a failed send or read of ``req`` raises: :class:`Cancelled` once everything
+    was cancelled after ``req`` was made (its connection was cut on purpose), else the
+    transport error, mapped."""
+    since = getattr(req, "_since", None)
+    if isinstance(exc, Cancelled) or (since is not None and _cancel.cancelled_since(since)):
+        return exc if isinstance(exc, Cancelled) else Cancelled()
+    return _transport.map_error(exc, getattr(req, "method", ""), url)
 
 
 class _NoReader:
@@ -569,6 +617,11 @@ class IncomingMessage(Emitter):
     ``'close'``; ``pipe(dest)``, ``resume()``, ``pause()``. For scripts it also
     reads like a file: ``res.read()`` blocks and returns the body.
 
+    S3 may answer ``200`` to a copy, a multipart completion or a multi-object delete and
+    then send an ``<Error>``: such a response's whole body is read before it is handed
+    over, and ``statusCode`` is the status S3 documents for the error's code (500 for
+    ``InternalError``); ``wireStatusCode`` is always the status as sent.
+
     The body flows once a ``'data'`` listener is attached or ``pipe``/``resume``
     is called. Its connection goes back to the pool when the body is consumed; a
     body nobody touches for ``IDLE_BODY_TIMEOUT`` seconds is discarded with a
@@ -576,11 +629,14 @@ class IncomingMessage(Emitter):
     """
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
-                 prefetched: Optional[bytes] = None) -> None:
+                 prefetched: Optional[bytes] = None, status: Optional[int] = None) -> None:
         super().__init__(loop if loop is not None else get_loop())
         self._raw = raw
         self.req = req
-        self.statusCode: int = raw.status
+        # A 200 whose body is an <Error> (a copy, a completion) has the status S3
+        # documents for the error's code; the status sent stays in wireStatusCode.
+        self.wireStatusCode: int = raw.status
+        self.statusCode: int = status if status is not None else raw.status
         self.statusMessage: str = raw.reason or ""
         self.status_code = self.statusCode
         self.headers: Dict[str, str] = _transport.node_headers(raw)
@@ -596,6 +652,7 @@ class IncomingMessage(Emitter):
         self._ended = False  # 'end' has been emitted (or read() reached the end)
         self._failed = False  # reading failed: 'error' comes, never 'end' after a short body
         self._touched = False  # someone started consuming the body
+        self._drop_when_read = False  # the body was refused while a reader was reading
         self._cancel_idle: Optional[Callable[[], None]] = None
         self._decoder: Optional[codecs.IncrementalDecoder] = None
         self._sink: Any = None
@@ -699,6 +756,24 @@ class IncomingMessage(Emitter):
         self._end_if_read()
         return b"".join(parts)
 
+    def read_xml(self) -> bytes:
+        """The whole body of an XML answer (blocking), refused over ``_xml.MAX_XML_BYTES``.
+
+        A Content-Length over the limit is refused before any of the body is read, a
+        longer body after one byte more than the limit: memory stays bounded, and the
+        connection is closed, never reused.
+        """
+        limit = _xml.MAX_XML_BYTES
+        remaining = None if self._eof else self._raw.length_remaining
+        if remaining is not None and self._buffered + remaining > limit:
+            self._drop()
+            raise _xml.too_large(limit)
+        body = self.read(limit + 1)
+        if len(body) > limit:
+            self._drop()
+            raise _xml.too_large(limit)
+        return body
+
     def readinto(self, b: Any) -> int:
         """Read the body into the buffer ``b`` like a file (blocking): how many bytes were
         read, 0 at the end. A buffer reused for every read saves a fresh ``bytes`` each.
@@ -782,6 +857,28 @@ class IncomingMessage(Emitter):
             self._eof = True
         _transport.discard(self._raw)
 
+    def _refuse(self, err: BaseException) -> None:
+        """Refuse the body part-way (on the loop): ``'error'``, and its connection closed."""
+        self._drop()
+        self._post("error", err)
+        self._post("close")
+
+    def _drop(self) -> None:
+        """Stop reading and close the connection, never reused. A reader under way owns
+        the socket until its read returns: it closes the connection then."""
+        self._touched = True
+        with self._lock:
+            self._buffer.clear()
+            self._buffered = 0
+            self._failed = True
+            self._flowing = False
+            self._cond.notify_all()
+            self._drop_when_read = reading = self._reading
+            if not reading:
+                self._eof = True
+        if not reading:
+            _transport.drop(self._raw)
+
     def _read_raw(self, amt: int) -> bytes:
         """One read from the socket; at the end the connection goes back to the pool."""
         return cast(bytes, self._from_raw(_transport.read_chunk, amt))
@@ -798,7 +895,7 @@ class IncomingMessage(Emitter):
             self._eof = True
             self._raw.close()
             self._raw.release_conn()
-            raise _transport.map_error(exc, getattr(self.req, "method", ""), self.url) from exc
+            raise _failure(exc, self.req, self.url) from exc
         if not chunk:
             self._eof = True
             _transport.release(self._raw)
@@ -849,7 +946,10 @@ class IncomingMessage(Emitter):
         finally:
             with self._lock:
                 self._reading = False
+                drop, self._eof = self._drop_when_read, self._eof or self._drop_when_read
                 self._cond.notify_all()
+            if drop:
+                _transport.drop(self._raw)
             self._loop.unref()
 
     def _flush(self) -> None:

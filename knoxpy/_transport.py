@@ -19,11 +19,13 @@ import email.parser
 import errno
 import http.client
 import logging
+import os
 import re
 import socket
 import ssl
 import threading
 import time
+import weakref
 from typing import Any, Iterable, Iterator, Mapping, NoReturn, Optional, Tuple, Union, cast
 
 import urllib3
@@ -43,6 +45,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.url import _encode_target
 
+from . import _cancel
 from .errors import RequestError
 
 __all__ = ["Exchange", "Transport", "map_error"]
@@ -435,7 +438,8 @@ class Exchange:
         pool, conn = self._pool, self._conn
         try:
             if self._expired:
-                raise socket.timeout("timed out")
+                raise TimeoutError("timed out")
+            _check_cut(conn)
             try:
                 small = self._take_small()
                 if small is not None:
@@ -472,6 +476,12 @@ class Exchange:
         return answer
 
 
+def _check_cut(conn: Any) -> None:
+    since = getattr(conn, "knoxpy_since", None)
+    if since is not None and _cancel.cancelled_since(since):
+        raise ConnectionAbortedError(errno.ECONNABORTED, "cut: everything was cancelled")
+
+
 def _drop(pool: Any, conn: Any, e: BaseException) -> NoReturn:
     """A failed exchange: close its connection, free its place in the pool, raise as
     urllib3's ``urlopen`` does."""
@@ -491,13 +501,50 @@ def _raise_as_urllib3(e: BaseException) -> NoReturn:
     raise e
 
 
+# Connections taken from knoxpy's own pools and not yet given back: what a Ctrl-C cuts
+# (knoxpy._cancel), so that a request blocked in a send or a read stops at once. A
+# connection dropped on failure is never given back: it is weakly held, and closed.
+# Each remembers the generation of the request it was taken for (knoxpy._cancel.since);
+# a request checks it once connected and sent, and before it reads: a cancel that came
+# before that check fails it there, one after it finds its socket there to shut down.
+_in_use: weakref.WeakSet[Any] = weakref.WeakSet()
+_in_use_lock = threading.Lock()
+
+
+def _cut_in_use() -> None:
+    with _in_use_lock:
+        socks = [conn.sock for conn in _in_use if conn.sock is not None]
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a send or a read blocked on it
+        except OSError:
+            pass  # closed meanwhile
+
+
+_cancel.on_cancel(_cut_in_use)
+
+
 class _LeanPool:
     """``begin()``: urllib3's ``urlopen`` for the one case knoxpy sends most, split in two.
 
     A whole body (or none), no proxy, no urllib3 retries: the connection is taken from
     the pool, the request sent, and the :class:`Exchange` returned before the answer is
-    read, so that one thread may wait for many answers at once.
+    read, so that one thread may wait for many answers at once. Every connection taken
+    (by ``begin`` or ``urlopen``) is in ``_in_use`` until it is given back.
     """
+
+    def _get_conn(self, timeout: Optional[float] = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        with _in_use_lock:
+            conn.knoxpy_since = _cancel.since()
+            _in_use.add(conn)
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            with _in_use_lock:
+                _in_use.discard(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
 
     def begin(self, method: str, target: str, headers: Mapping[str, str],
               body: Optional[bytes], connect_timeout: Optional[float],
@@ -515,6 +562,7 @@ class _LeanPool:
             except OSError as e:
                 if e.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
                     raise
+            _check_cut(conn)
             if not conn.is_closed:
                 conn.timeout = read_timeout
         except BaseException as e:
@@ -546,6 +594,18 @@ def _shared_pool(verify: bool) -> urllib3.PoolManager:
             pool = _shared[verify] = urllib3.PoolManager(**kw)
             pool.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
         return pool
+
+
+def _forget_shared_pools() -> None:
+    """In a forked child the parent's pooled connections are the parent's sockets: the
+    child opens its own."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+    _shared.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_shared_pools)
 
 
 class Transport:
@@ -699,6 +759,36 @@ def discard(raw: urllib3.BaseHTTPResponse, drain_limit: int = 64 * 1024) -> None
             return
     except Exception:  # a broken connection: close it below
         pass
+    drop(raw)
+
+
+def read_limited(raw: urllib3.BaseHTTPResponse, limit: int) -> Optional[bytes]:
+    """The whole body if it is at most ``limit`` bytes; else None, its connection closed.
+
+    A Content-Length over ``limit`` is refused before any of the body is read; a longer
+    body (chunked, or lying about its length) after ``limit + 1`` bytes.
+    """
+    length = raw.length_remaining
+    if length is not None and length > limit:
+        drop(raw)
+        return None
+    parts = []
+    size = 0
+    while True:
+        chunk = raw.read(min(RESPONSE_CHUNK, limit + 1 - size), decode_content=False)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            drop(raw)
+            return None
+    release(raw)
+    return b"".join(parts)
+
+
+def drop(raw: urllib3.BaseHTTPResponse) -> None:
+    """Close a response's connection, whatever is left of its body: never reused."""
     raw.close()
     conn = getattr(raw, "connection", None)
     if conn is not None:

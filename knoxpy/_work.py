@@ -24,13 +24,13 @@ from typing import (
     Union,
 )
 
-from . import _naming, _retry, _validate, _xml
+from . import _cancel, _naming, _retry, _validate, _xml
 from ._emitter import Operation
 from ._js import fit, records
 from ._loop import Loop, spawn
 from ._streams import IncomingMessage
 from .client import Client
-from .errors import S3Error
+from .errors import Cancelled, S3Error
 
 Callback = Callable[[Optional[BaseException], Any], Any]
 T = TypeVar("T")
@@ -106,16 +106,17 @@ class Session:
             sent = req.end(body)
         res: IncomingMessage = sent.wait()
         if res.statusCode >= 300:
-            raise s3_error(res, res.read())
+            raise s3_error(res, res.read_xml())
         return res
 
     def send(self, client: Client, method: str, path: str,
              headers: Optional[Dict[str, Any]] = None, body: bytes = b"",
              on_progress: Optional[Callable[[Any], None]] = None
              ) -> Tuple[IncomingMessage, bytes]:
-        """Send, wait, read the whole body; a non-2xx answer raises :class:`S3Error`."""
+        """Send, wait, read the whole (XML) body; a non-2xx answer raises :class:`S3Error`,
+        a body over ``_xml.MAX_XML_BYTES`` :class:`MalformedXML`."""
         res = self.open(client, method, path, headers, body, on_progress)
-        return res, res.read()
+        return res, res.read_xml()
 
 
 def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
@@ -129,10 +130,11 @@ def s3_error(res: IncomingMessage, body: bytes) -> S3Error:
 
 
 def with_200_retries(client: Client, session: Session, call: Callable[[], T]) -> T:
-    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (copies, complete).
+    """Retry ``call`` when S3 answered 200 with a transient ``<Error>`` (a listing page).
 
-    The request layer retries 5xx answers; a 200 whose body says ``InternalError`` is
-    only found once the body is parsed, so it is retried here, with the same backoff.
+    The request layer retries 5xx answers, and the 200s that ``_xml.may_fail_in_200``
+    (copies, completes, deletes); for other requests a 200 whose body says
+    ``InternalError`` is only found once the body is parsed, so it is retried here.
     """
     backoff = getattr(client, "_backoff", None)
     attempt = 0
@@ -179,7 +181,8 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
     """Run ``work(session, stop)`` on ``n`` threads (this one included) until all return.
 
     The first exception sets ``stop`` (so the others stop taking work) and is raised
-    once every thread has finished. ``work`` takes its items from a shared source
+    once every thread has finished; a Ctrl-C (knoxpy._cancel) sets it too, and then
+    :class:`Cancelled` is raised. ``work`` takes its items from a shared source
     until it is exhausted, so once this thread's own ``work`` has returned, a helper
     that has not started yet would find nothing to do: it is not waited for (with
     every pool thread blocked in a nested ``fan_out``, it might never start).
@@ -189,10 +192,12 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
     cond = threading.Condition(threading.Lock())
     running = [0]  # helpers that started and have not finished
     closed = [False]  # set once nobody waits: late helpers return at once
+    since = _cancel.since()
 
     def one() -> None:
         try:
-            work(Session(on_retry), stop)
+            with _cancel.scope(since):
+                work(Session(on_retry), stop)
         except BaseException as exc:  # noqa: BLE001 - reported below, once all are done
             with cond:
                 errors.append(exc)
@@ -210,13 +215,16 @@ def fan_out(n: int, work: Callable[[Session, threading.Event], None],
                 running[0] -= 1
                 cond.notify_all()
 
-    for _ in range(n - 1):
-        spawn(helper)
-    one()
-    with cond:
-        while running[0]:
-            cond.wait()
-        closed[0] = True
+    with _cancel.watch(stop) as watched:
+        for _ in range(n - 1):
+            spawn(helper)
+        one()
+        with cond:
+            while running[0]:
+                cond.wait()
+            closed[0] = True
+    if watched.cancelled:  # what failed then failed because its connection was cut
+        raise Cancelled()
     if errors:
         raise errors[0]
 
@@ -257,9 +265,9 @@ class Shared:
                 self._done = True
                 return None
 
-    def take(self, n: int, convert: Callable[[Any], Optional[str]]) -> List[str]:
+    def take(self, n: int, convert: Callable[[Any], Optional[T]]) -> List[T]:
         """Up to ``n`` converted items (``None`` conversions are skipped)."""
-        out: List[str] = []
+        out: List[T] = []
         with self._lock:
             while not self._done and len(out) < n:
                 try:
@@ -293,10 +301,12 @@ def start(op: Operation, fn: Optional[Callback], body: Callable[[], Any]) -> Ope
     """Run ``body()`` on a worker now; settle ``op`` with what it returns or raises."""
     loop = op._loop
     loop.ref()
+    since = _cancel.since()  # a Ctrl-C from now on cancels it, even before it sends
 
     def drive() -> None:
         try:
-            result = body()
+            with _cancel.scope(since):
+                result = body()
         except BaseException as exc:  # noqa: BLE001 - every failure goes to the loop
             loop.call_soon(settle, op, fn, exc, None)
         else:

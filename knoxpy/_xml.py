@@ -4,23 +4,33 @@ Parsing is safe: a document type declaration (where entity-expansion and
 external-entity attacks live) is refused outright, documents over
 ``MAX_XML_BYTES`` are refused, and malformed XML raises :class:`MalformedXML`
 naming what was expected.
+
+Parsing is tolerant of what real S3-compatible stores send: a root named
+``...Response`` where AWS documents ``...Result`` (moto's ``ListPartsResponse``),
+namespace prefixes (``<s3:Key>``), attributes, and whitespace or a BOM before the
+document (S3 pads a slow 200 answer with whitespace). A required field that is
+missing is a :class:`MalformedXML` naming it.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from xml.parsers.expat import ExpatError
 
 from . import _validate
 from ._js import Record
-from .errors import KnoxError, S3Error
+from .errors import KnoxError, PreconditionFailed, S3Error
 
 __all__ = [
     "MalformedXML",
     "build_complete_multipart",
     "build_delete",
+    "build_restore",
+    "build_tagging",
     "error_from",
+    "error_in_200",
+    "may_fail_in_200",
     "parse",
     "parse_complete_multipart",
     "parse_copy_result",
@@ -30,12 +40,30 @@ __all__ = [
     "parse_list",
     "parse_list_multipart_uploads",
     "parse_list_parts",
+    "parse_tagging",
+    "parse_versions",
     "region_from_error",
+    "too_large",
     "unreadable_answer",
 ]
 
 MAX_XML_BYTES = 64 * 1024 * 1024
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_LEADING = b" \t\r\n\xef\xbb\xbf"  # whitespace (S3's keep-alive padding) and a UTF-8 BOM
+# The name of the first element, past an XML declaration and comments.
+_ROOT = re.compile(rb"(?:<\?xml[^>]*\?>)?(?:\s|<!--(?:[^-]|-[^-])*-->)*<([A-Za-z_][\w.:-]*)")
+
+# The status S3 documents for an error code, for a 200 answer whose body is an <Error>
+# (an unknown code counts as a server failure, as the 200 was one).
+ERROR_STATUS = {
+    "AccessDenied": 403, "BadDigest": 400, "EntityTooLarge": 400, "EntityTooSmall": 400,
+    "InternalError": 500, "InvalidArgument": 400, "InvalidDigest": 400, "InvalidObjectState": 403,
+    "InvalidPart": 400, "InvalidPartOrder": 400, "InvalidRange": 416, "InvalidRequest": 400,
+    "KeyTooLongError": 400, "MalformedXML": 400, "NoSuchBucket": 404, "NoSuchKey": 404,
+    "NoSuchUpload": 404, "NotImplemented": 501, "OperationAborted": 409,
+    "PreconditionFailed": 412, "RequestTimeTooSkewed": 403, "RequestTimeout": 400,
+    "ServiceUnavailable": 503, "SlowDown": 503,
+}
 
 
 class MalformedXML(KnoxError, ValueError):
@@ -46,9 +74,53 @@ class MalformedXML(KnoxError, ValueError):
     """
 
 
+def may_fail_in_200(method: str, target: str, headers: Mapping[str, Any]) -> bool:
+    """Whether S3 may answer ``200`` to this request and then fail in the body.
+
+    CopyObject and UploadPartCopy (a PUT with ``x-amz-copy-source``),
+    CompleteMultipartUpload (a POST with ``uploadId``) and DeleteObjects (a POST with
+    ``delete``): S3 sends 200 at once, whitespace to keep the connection open, then the
+    result or an ``<Error>``. Only the whole body says which.
+    """
+    method = method.upper()
+    query = target.partition("?")[2]
+    names = {kv.partition("=")[0] for kv in query.split("&")} if query else set()
+    if method == "PUT":
+        return any(k.lower() == "x-amz-copy-source" for k in headers)
+    return method == "POST" and ("uploadId" in names or "delete" in names)
+
+
+def error_in_200(body: bytes) -> Optional[Tuple[int, S3Error]]:
+    """For the body of a 200 that ``may_fail_in_200``: None if it is not an ``<Error>``,
+    else (the status S3 documents for its code, the error)."""
+    m = _ROOT.match(body.lstrip(_LEADING))
+    if m is None or m.group(1).rpartition(b":")[2] not in (b"Error", b"ErrorResponse"):
+        return None
+    data = parse_error(body, 500)
+    status = ERROR_STATUS.get(str(data["Code"]), 500)
+    return status, error_from(data, status)
+
+
+def too_large(max_bytes: int = MAX_XML_BYTES) -> MalformedXML:
+    """The error for an XML answer over ``max_bytes`` (refused before it is all read)."""
+    return MalformedXML(f"expected an XML document from S3, got one over {max_bytes} bytes "
+                        "(refused)")
+
+
+def _roots(root: str) -> Tuple[str, ...]:
+    """The names a store may give ``root``: AWS's ``...Result`` or a ``...Response``."""
+    if root.endswith("Result"):
+        return root, root[: -len("Result")] + "Response"
+    return (root,)
+
+
 def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTES
           ) -> Tuple[str, Dict[str, Any]]:
-    """Parse an S3 document safely; returns (root element name, its children as a dict)."""
+    """Parse an S3 document safely; returns (root element name, its children as a dict).
+
+    The root's name is given as ``root`` when the document carries a variant of it
+    (``ListPartsResponse`` for ``ListPartsResult``, or a namespace prefix).
+    """
     what = f"<{root}>" if root else "an XML document"
     if len(body) > max_bytes:
         raise MalformedXML(f"expected {what} from S3, got a document over {max_bytes} bytes")
@@ -58,27 +130,55 @@ def parse(body: bytes, root: Optional[str] = None, max_bytes: int = MAX_XML_BYTE
         # Whitespace is kept: keys may begin or end with spaces.
         import xmltodict  # on first use: it is a good part of knoxpy's import time
 
-        doc = xmltodict.parse(body, disable_entities=True, strip_whitespace=False)
+        doc = xmltodict.parse(body.lstrip(_LEADING), disable_entities=True,
+                              strip_whitespace=False)
     except (ExpatError, ValueError) as exc:
         raise MalformedXML(f"expected {what} from S3, got malformed XML: {exc}") from None
     if not isinstance(doc, dict) or len(doc) != 1:
         raise MalformedXML(f"expected {what} from S3, got an empty document")
     name, content = next(iter(doc.items()))
-    if root is not None and name != root and name != "Error":
-        raise MalformedXML(f"expected {what} from S3, got <{name}>")
-    return name, _clean(content) if isinstance(content, dict) else {}
+    name = _local(name)
+    if root is not None and name != "Error":
+        if name not in _roots(root):
+            raise MalformedXML(f"expected {what} from S3, got <{name}>")
+        name = root
+    content = _clean(content)
+    return name, content if isinstance(content, dict) else {}
+
+
+def _local(name: str) -> str:
+    """An element's name without its namespace prefix (``s3:Key`` -> ``Key``)."""
+    return name.rpartition(":")[2]
 
 
 def _clean(node: Any) -> Any:
-    """xml2js's shape: attributes dropped, empty elements as ''; elements as Records
-    (``data.Contents[0].Key`` reads as in JS)."""
+    """xml2js's shape: attributes and prefixes dropped, empty elements as ''; elements as
+    Records (``data.Contents[0].Key`` reads as in JS)."""
     if node is None:
         return ""
-    if isinstance(node, dict):  # '#text' beside child elements is only indentation
-        return Record({k: _clean(v) for k, v in node.items() if not k.startswith(("@", "#"))})
+    if isinstance(node, dict):
+        children = {k: v for k, v in node.items() if not k.startswith(("@", "#"))}
+        if not children and "#text" in node:  # text with attributes: <Key a="1">k</Key>
+            return node["#text"]
+        # '#text' beside child elements is only indentation
+        out = Record()
+        for k, v in children.items():
+            k, v = _local(k), _clean(v)
+            if k in out:  # the same element under two prefixes: one list, as xml2js's
+                v = _as_list(out[k]) + _as_list(v)
+            out[k] = v
+        return out if out or not node else ""
     if isinstance(node, list):
         return [_clean(v) for v in node]
     return node
+
+
+def _require(data: Dict[str, Any], shape: str, *fields: str) -> Dict[str, Any]:
+    """``data`` if each of ``fields`` is there and not empty, else a MalformedXML naming it."""
+    for f in fields:
+        if data.get(f) in (None, "") or isinstance(data.get(f), (dict, list)):
+            raise MalformedXML(f"expected <{f}> in <{shape}> from S3, got none")
+    return data
 
 
 def _as_list(value: Any) -> List[Any]:
@@ -127,10 +227,35 @@ def parse_list(body: bytes) -> Dict[str, Any]:
     An error document comes back normalised the same way (``Code``, ``Message``...),
     as knox passes whatever S3 sent.
     """
-    _, data = parse(body, "ListBucketResult")
+    name, data = parse(body, "ListBucketResult")
+    if name != "Error":
+        _each(data.get("Contents"), "Contents", "Key")
     data = _normalize(data)
     data.setdefault("Contents", [])
     return data
+
+
+def parse_versions(body: bytes) -> Dict[str, Any]:
+    """ListVersionsResult, knox's ``list`` shape: ``Versions`` holds every version and
+    delete marker in S3's order (by key, newest first), each with ``Key``, ``VersionId``,
+    ``IsLatest``, ``LastModified`` and ``DeleteMarker`` (bool); versions also ``ETag``,
+    ``Size``, ``StorageClass``. An error document comes back as :func:`parse_list`'s does.
+    """
+    _, data = parse(body, "ListVersionsResult")
+    data = _normalize(data)
+    versions = [dict(v, DeleteMarker=False) for v in data.pop("Version", [])]
+    markers = [dict(m, DeleteMarker=True) for m in data.pop("DeleteMarker", [])]
+    merged = versions + markers
+    # S3 sends them interleaved by key, newest first; grouping by tag loses that order, so
+    # it is rebuilt: by key, the latest first, then newest first (a stable sort for ties).
+    merged.sort(key=lambda e: (str(e.get("Key", "")), not e.get("IsLatest"),
+                               _newest_first(e.get("LastModified"))))
+    data["Versions"] = [Record(e) for e in merged]
+    return data
+
+
+def _newest_first(when: Any) -> float:
+    return -when.timestamp() if isinstance(when, _dt.datetime) else 0.0
 
 
 def _escape(text: str) -> str:
@@ -138,16 +263,20 @@ def _escape(text: str) -> str:
             .replace('"', "&quot;"))
 
 
-def build_delete(keys: Iterable[str], quiet: bool = False) -> bytes:
+def build_delete(keys: Iterable[Union[str, Tuple[str, Optional[str]]]], quiet: bool = False
+                 ) -> bytes:
     """knox's ``makeDeleteXmlBuffer``: a Delete document, leading slashes removed.
 
+    A key may come as ``(key, version_id)`` to delete that version (or delete marker).
     A key with a control character is refused (XML 1.0 cannot carry most of them)."""
-    keys = list(keys)
-    for k in keys:
+    objects = [(k, None) if isinstance(k, str) else (k[0], k[1]) for k in keys]
+    for k, _ in objects:
         _validate.check_key(k)
     tags = "".join(
-        "<Object><Key>" + _escape(k[1:] if k.startswith("/") else k) + "</Key></Object>"
-        for k in keys
+        "<Object><Key>" + _escape(k[1:] if k.startswith("/") else k) + "</Key>"
+        + ("" if version is None else "<VersionId>" + _escape(version) + "</VersionId>")
+        + "</Object>"
+        for k, version in objects
     )
     quiet_tag = "<Quiet>true</Quiet>" if quiet else ""
     return ('<?xml version="1.0" encoding="UTF-8"?><Delete>' + quiet_tag + tags
@@ -159,6 +288,8 @@ def parse_delete_result(body: bytes) -> Dict[str, List[Dict[str, Any]]]:
     name, data = parse(body, "DeleteResult")
     if name == "Error":
         raise error_from(data, 200)
+    _each(data.get("Deleted"), "Deleted", "Key")
+    _each(data.get("Error"), "Error", "Key", "Code")
     return {"Deleted": _as_list(data.get("Deleted")), "Errors": _as_list(data.get("Error"))}
 
 
@@ -173,9 +304,12 @@ def parse_error(body: bytes, status: int) -> Dict[str, Any]:
     data: Dict[str, Any] = {}
     if body and body.strip():
         try:
-            _, data = parse(body)
+            name, data = parse(body)
         except MalformedXML:
             data = {}
+        else:  # the AWS query protocol's <ErrorResponse><Error>...</Error></ErrorResponse>
+            if name == "ErrorResponse" and isinstance(data.get("Error"), dict):
+                data = data["Error"]
     data.setdefault("Code", _CODE_OF_STATUS.get(status, f"HTTP{status}"))
     data.setdefault("Message", "")
     return data
@@ -201,7 +335,8 @@ def region_from_error(body: bytes) -> Optional[str]:
 
 def parse_initiate_multipart(body: bytes) -> Dict[str, Any]:
     """InitiateMultipartUploadResult: ``{Bucket, Key, UploadId}``."""
-    return _expect(body, "InitiateMultipartUploadResult")
+    return _require(_expect(body, "InitiateMultipartUploadResult"),
+                    "InitiateMultipartUploadResult", "UploadId")
 
 
 def build_complete_multipart(parts: Sequence[Tuple[Any, ...]]) -> bytes:
@@ -222,7 +357,8 @@ def build_complete_multipart(parts: Sequence[Tuple[Any, ...]]) -> bytes:
 
 def parse_complete_multipart(body: bytes) -> Dict[str, Any]:
     """CompleteMultipartUploadResult; S3 may answer 200 with an <Error>: that raises."""
-    return _expect(body, "CompleteMultipartUploadResult")
+    return _require(_expect(body, "CompleteMultipartUploadResult"),
+                    "CompleteMultipartUploadResult", "ETag")
 
 
 def parse_copy_result(body: bytes) -> Dict[str, Any]:
@@ -230,23 +366,67 @@ def parse_copy_result(body: bytes) -> Dict[str, Any]:
     name, data = parse(body)
     if name == "Error":
         raise error_from(data, 200)
+    name = {"CopyObjectResponse": "CopyObjectResult",
+            "CopyPartResponse": "CopyPartResult"}.get(name, name)
     if name not in ("CopyObjectResult", "CopyPartResult"):
         raise MalformedXML(f"expected <CopyObjectResult> from S3, got <{name}>")
-    return _normalize(data)
+    return _require(_normalize(data), name, "ETag")
 
 
 def parse_list_parts(body: bytes) -> Dict[str, Any]:
     """ListPartsResult, with ``Part`` always a list."""
-    data = _normalize(_expect(body, "ListPartsResult"))
+    data = _expect(body, "ListPartsResult")
+    _each(data.get("Part"), "Part", "PartNumber", "ETag", "Size")
+    data = _normalize(data)
     data.setdefault("Part", [])
     return data
 
 
+MAX_TAGS = 10  # S3's limit per object
+
+
+def build_tagging(tags: Mapping[str, str]) -> bytes:
+    """A Tagging document (PutObjectTagging) from ``{key: value}``.
+
+    >>> build_tagging({'team': 'data & ml'})
+    b'<Tagging><TagSet><Tag><Key>team</Key><Value>data &amp; ml</Value></Tag></TagSet></Tagging>'
+    """
+    body = "".join(f"<Tag><Key>{_escape(k)}</Key><Value>{_escape(v)}</Value></Tag>"
+                   for k, v in tags.items())
+    return f"<Tagging><TagSet>{body}</TagSet></Tagging>".encode()
+
+
+def parse_tagging(body: bytes) -> Dict[str, str]:
+    """GetObjectTagging's Tagging document as ``{key: value}``."""
+    data = _expect(body, "Tagging")
+    tag_set = data.get("TagSet") or {}
+    tags = _as_list(tag_set.get("Tag") if isinstance(tag_set, dict) else None)
+    return {str(t.get("Key", "")): str(t.get("Value", "")) for t in tags if isinstance(t, dict)}
+
+
+def build_restore(days: int, tier: str) -> bytes:
+    """A RestoreRequest document (RestoreObject): keep the copy ``days``, fetch at ``tier``."""
+    return (f"<RestoreRequest><Days>{int(days)}</Days><GlacierJobParameters><Tier>"
+            f"{_escape(tier)}</Tier></GlacierJobParameters></RestoreRequest>").encode()
+
+
 def parse_list_multipart_uploads(body: bytes) -> Dict[str, Any]:
     """ListMultipartUploadsResult, with ``Upload`` always a list."""
-    data = _normalize(_expect(body, "ListMultipartUploadsResult"))
+    data = _expect(body, "ListMultipartUploadsResult")
+    _each(data.get("Upload"), "Upload", "Key", "UploadId")
+    data = _normalize(data)
     data.setdefault("Upload", [])
     return data
+
+
+def _each(items: Any, shape: str, *fields: str) -> None:
+    """Every ``<shape>`` element (``Contents``, ``Part``...), if any, holds ``fields``
+    (an empty one too: ``<Deleted/>`` is not "nothing deleted")."""
+    for item in [] if items is None else items if isinstance(items, list) else [items]:
+        if not isinstance(item, dict):
+            raise MalformedXML(f"expected <{shape}> elements holding <{fields[0]}> from S3, "
+                               f"got {item!r:.40}")
+        _require(item, shape, *fields)
 
 
 def _expect(body: bytes, root: str) -> Dict[str, Any]:
@@ -257,8 +437,10 @@ def _expect(body: bytes, root: str) -> Dict[str, Any]:
 
 
 def error_from(data: Dict[str, Any], status: int) -> S3Error:
-    """An :class:`S3Error` from a parsed error document."""
-    return S3Error(
+    """An :class:`S3Error` from a parsed error document (a 412: :class:`PreconditionFailed`)."""
+    kind = PreconditionFailed if status == 412 or data.get("Code") == "PreconditionFailed" \
+        else S3Error
+    return kind(
         str(data.get("Code") or f"HTTP{status}"), str(data.get("Message") or ""), status,
         data.get("RequestId") or None, key=data.get("Key") or None,
         bucket=data.get("BucketName") or None, region=data.get("Region") or None,

@@ -18,7 +18,7 @@ missing or ``None`` behaves as knox's ``undefined`` does (``''`` where JS joins 
 the way S3 checks: the path is not normalised and not double-encoded, and the request's
 wire form (path, query) is decoded and re-encoded once, as S3 does before it compares.
 
->>> from datetime import datetime, timezone
+>>> from datetime import datetime, timedelta, timezone
 >>> sign_v4(method='GET', host='examplebucket.s3.amazonaws.com', path='/test.txt',
 ...         query='', headers={'Range': 'bytes=0-9'}, key='AKIAIOSFODNN7EXAMPLE',
 ...         secret='wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', region='us-east-1',
@@ -32,8 +32,9 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import AbstractSet, Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, unquote_to_bytes
 
@@ -56,6 +57,7 @@ __all__ = [
     "derive_region",
     "hmacSha1",
     "hmac_sha1",
+    "post_policy_v4",
     "presign_v4",
     "queryStringToSign",
     "query_string_to_sign",
@@ -744,3 +746,68 @@ def presign_v4(
     request = canonical_request_v4(method, path, auth + given, signed, UNSIGNED_PAYLOAD)
     signature = _sign_traced(secret, amz_date, scope, request, trace)
     return canonical_query(auth + given) + "&X-Amz-Signature=" + signature
+
+
+def post_policy_v4(
+    *,
+    bucket: str,
+    key: str,
+    key_id: str,
+    secret: str,
+    region: Optional[str],
+    now: datetime,
+    expires: int,
+    conditions: Sequence[Any] = (),
+    fields: Optional[Mapping[str, str]] = None,
+    token: Optional[str] = None,
+) -> dict[str, str]:
+    """The form fields of a V4 presigned POST (a browser upload straight to S3).
+
+    ``key`` may end in ``${filename}`` (S3 puts the uploaded file's name there; the policy
+    then asks for a key that starts with the rest). ``fields`` (``Content-Type``, ``acl``,
+    ``success_action_status``...) go in the form, and each is also made a condition, so
+    the policy allows exactly the form it comes with; ``conditions`` add the caller's own
+    (``["content-length-range", 0, 10485760]``, ``["starts-with", "$Content-Type",
+    "image/"]``). ``expires``: seconds from ``now``. ``token`` adds
+    ``x-amz-security-token``.
+
+    >>> from datetime import datetime, timedelta, timezone
+    >>> form = post_policy_v4(bucket='b', key='up/${filename}', key_id='AKID', secret='s',
+    ...     region='us-east-1', now=datetime(2026, 1, 1, tzinfo=timezone.utc), expires=300)
+    >>> sorted(form)
+    ['key', 'policy', 'x-amz-algorithm', 'x-amz-credential', 'x-amz-date', 'x-amz-signature']
+    """
+    # Spec (S3 API, "Authenticating Requests: Browser-Based Uploads Using POST"):
+    #
+    #    policy    = Base64(UTF-8 JSON {"expiration": ISO 8601, "conditions": [...]})
+    #    signature = Hex(HMAC-SHA256(signing key of <date>/<region>/s3, policy))
+    #
+    # The conditions name the bucket, the key, x-amz-algorithm, x-amz-credential and
+    # x-amz-date (and x-amz-security-token); the form carries the same values.
+    if isinstance(expires, bool) or not isinstance(expires, int) or expires < 1:
+        raise ValidationError(f"expires must be a whole number of seconds, 1 or more; got "
+                              f"{expires!r}")
+    amz_date, date_stamp = _timestamps(now)
+    scope = credential_scope(date_stamp, derive_region(region))
+    form: dict[str, str] = {"key": key}
+    form.update({str(k): str(v) for k, v in (fields or {}).items()})
+    form.update({"x-amz-algorithm": ALGORITHM, "x-amz-credential": f"{key_id}/{scope}",
+                 "x-amz-date": amz_date})
+    if token:
+        form["x-amz-security-token"] = token
+    wildcard = "${filename}"
+    policy_conditions: list[Any] = [{"bucket": bucket}]
+    if key.endswith(wildcard):
+        policy_conditions.append(["starts-with", "$key", key[: -len(wildcard)]])
+    else:
+        policy_conditions.append({"key": key})
+    policy_conditions += list(conditions)
+    policy_conditions += [{name: value} for name, value in form.items() if name != "key"]
+    expiration = _utc(now).replace(microsecond=0) + timedelta(seconds=expires)
+    document = {"expiration": expiration.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "conditions": policy_conditions}
+    policy = base64.b64encode(json.dumps(document).encode("utf-8")).decode("ascii")
+    form["policy"] = policy
+    form["x-amz-signature"] = signature_v4(signing_key(secret, date_stamp, scope.split("/")[1]),
+                                           policy)
+    return form

@@ -36,12 +36,14 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Tuple,
     TypeVar,
+    Union,
 )
 
-from . import _xml, auth
+from . import _cancel, _xml, auth
 from ._emitter import Operation
 from ._loop import spawn
 from ._paging import PageGuard
@@ -366,6 +368,73 @@ class Lister(Operation):
         return entries, nxt
 
 
+class VersionLister(Lister):
+    """Every version and delete marker under a prefix, across pages: what
+    ``client.listAllVersions(params)`` returns; a readable and an iterator as :class:`Lister`.
+
+    Entries (ListObjectVersions, by key, newest first): ``Key``, ``VersionId``, ``IsLatest``,
+    ``LastModified``, ``DeleteMarker`` (bool) and, for versions, ``ETag``, ``Size``,
+    ``StorageClass``; with a delimiter, common prefixes as ``{'Prefix': ...}``. Give the
+    listing to ``deleteAll`` to delete those very versions.
+
+    >>> for v in client.listAllVersions({'prefix': 'logs/'}):      # doctest: +SKIP
+    ...     print(v['Key'], v['VersionId'], v['DeleteMarker'])
+    """
+
+    def __init__(self, client: Client, params: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(client, params)
+        self._query = _versions_query(params)
+        self._guard = PageGuard(f"version listing of bucket {client.bucket!r} prefix "
+                                f"{self._query.get('prefix', '')!r}")
+
+    def __repr__(self) -> str:
+        return (f"<knoxpy.bulk.VersionLister bucket={self._client.bucket!r} "
+                f"query={self._query!r}>")
+
+    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
+                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+        query = dict(self._query)
+        if current is not None:  # "version-marker": key and version id, as one opaque token
+            key_marker, _, version_marker = current[1].partition("\n")
+            query["key-marker"] = key_marker
+            if version_marker:
+                query["version-id-marker"] = version_marker
+        path = "/?versions&" + "&".join(
+            f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
+        _, body = session.send(self._client, "GET", path)
+        data = _xml.parse_versions(body)
+        if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
+            raise _xml.error_from(data, 200)
+        entries: List[Entry] = list(data["Versions"])
+        prefixes = [{"Prefix": p.get("Prefix", "")} if isinstance(p, dict) else {"Prefix": p}
+                    for p in data.get("CommonPrefixes") or []]
+        if prefixes:
+            entries = sorted(entries + prefixes, key=lambda e: str(e.get("Key", e.get("Prefix"))))
+        if not data.get("IsTruncated"):
+            return entries, None
+        next_key = str(data.get("NextKeyMarker") or "")
+        if not next_key:
+            raise _xml.MalformedXML("version listing truncated without a NextKeyMarker")
+        next_version = str(data.get("NextVersionIdMarker") or "")
+        return entries, ("version-marker", f"{next_key}\n{next_version}")
+
+
+def _versions_query(params: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    """ListObjectVersions parameters: ``prefix``, ``delimiter``, ``max-keys``; knox's
+    ``marker`` is the ``key-marker``."""
+    query = _list_query(params)
+    del query["list-type"]
+    if "start-after" in query:
+        query["key-marker"] = query.pop("start-after")
+    return query
+
+
+def list_all_versions(client: Client, params: Optional[Mapping[str, Any]] = None
+                      ) -> VersionLister:
+    """``client.listAllVersions(params)``: every version and delete marker, page by page."""
+    return VersionLister(client, params)
+
+
 def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> Lister:
     """``client.listAll(params)``: every key under a prefix, as a readable and an iterator.
 
@@ -377,17 +446,23 @@ def list_all(client: Client, params: Optional[Mapping[str, Any]] = None) -> List
 
 
 # -- deleteAll -------------------------------------------------------------------------------
-def _delete_key(item: Any) -> Optional[str]:
+ToDelete = Union[str, Tuple[str, Optional[str]]]  # a key, or (key, version id)
+
+
+def _delete_key(item: Any) -> Optional[ToDelete]:
     """A key as ``build_delete`` takes it; common prefixes (``{'Prefix'}``) are skipped.
 
     Strings follow knox's ``deleteMultiple`` (a leading ``/`` is dropped); a listing
-    entry's ``Key`` is the key itself, so it is given its own leading slash to drop.
+    entry's ``Key`` is the key itself, so it is given its own leading slash to drop. An
+    entry with a ``VersionId`` (from ``listAllVersions``) deletes that version.
     """
     if isinstance(item, str):
         return item
     if isinstance(item, Mapping):
         if "Key" in item:
-            return "/" + str(item["Key"])
+            key = "/" + str(item["Key"])
+            version = item.get("VersionId")
+            return key if version is None else (key, str(version))
         if "Prefix" in item:
             return None
     raise ValidationError(
@@ -395,7 +470,7 @@ def _delete_key(item: Any) -> Optional[str]:
     )
 
 
-def _delete_batch(session: Session, client: Client, keys: List[str]
+def _delete_batch(session: Session, client: Client, keys: List[ToDelete]
                   ) -> Tuple[int, List[Dict[str, str]]]:
     xml = _xml.build_delete(keys)
     md5 = auth.content_md5(xml)
@@ -403,7 +478,9 @@ def _delete_batch(session: Session, client: Client, keys: List[str]
                            {"Content-Length": len(xml), "Content-MD5": md5}, xml)
     result = _xml.parse_delete_result(body)
     errors = [{"Key": str(e.get("Key", "")), "Code": str(e.get("Code", "")),
-               "Message": str(e.get("Message", ""))} for e in result["Errors"]]
+               "Message": str(e.get("Message", "")),
+               **({"VersionId": str(e["VersionId"])} if e.get("VersionId") else {})}
+              for e in result["Errors"]]
     return len(result["Deleted"]), errors
 
 
@@ -411,12 +488,13 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
                concurrency: Optional[int] = None) -> Operation:
     """``client.deleteAll(keys, fn)``: delete any number of keys, 1000 per request, in parallel.
 
-    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``) or a
-    ``listAll`` listing. Deleting starts at once, whether or not anyone waits; up to
-    ``concurrency`` batches (client option, default 4) are in flight. Events:
-    ``'keyError'`` ``{Key, Code, Message}`` for each key S3 refused, as batches come
-    back; ``'retry'``; ``'end'`` (the result). ``'error'`` only when the operation fails
-    as a whole (a batch answered with an error after retries, a failing listing).
+    ``keys``: a list or iterator of keys (strings, or dicts with ``Key``, and
+    ``VersionId`` to delete one version) or a ``listAll``/``listAllVersions`` listing.
+    Deleting starts at once, whether or not anyone waits; up to ``concurrency`` batches
+    (client option, default 4) are in flight. Events: ``'keyError'`` ``{Key, Code,
+    Message}`` for each key S3 refused, as batches come back; ``'retry'``; ``'end'`` (the
+    result). ``'error'`` only when the operation fails as a whole (a batch answered with
+    an error after retries, a failing listing).
     Result: ``{'deleted': int, 'errors': [{Key, Code, Message}, ...]}``.
 
     >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
@@ -445,7 +523,7 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
 
     def work(session: Session, stop: threading.Event) -> None:
         while not stop.is_set():
-            batch = source.take(DELETE_BATCH, _delete_key)
+            batch: List[ToDelete] = source.take(DELETE_BATCH, _delete_key)
             if not batch:
                 return
             deleted, errors = _delete_batch(session, client, batch)
@@ -488,12 +566,9 @@ class _Copier:
             return self._copy_parts(session, key, dest_key)
         headers = {"x-amz-copy-source": copy_source(self.client.bucket, key),
                    "Content-Length": 0}
-
-        def once() -> str:
-            _, body = session.send(self.dest, "PUT", key_target(dest_key), headers)
-            return str(_xml.parse_copy_result(body).get("ETag", ""))
-
-        return with_200_retries(self.client, session, once)
+        # A 200 <Error> is retried by the request layer (as any 5xx answer).
+        _, body = session.send(self.dest, "PUT", key_target(dest_key), headers)
+        return str(_xml.parse_copy_result(body)["ETag"])
 
     def _copy_parts(self, session: Session, key: str, dest_key: str) -> str:
         """UploadPartCopy: initiate, copy ranges in parallel, complete; abort on failure."""
@@ -517,27 +592,20 @@ class _Copier:
                             "x-amz-copy-source-range": f"bytes={first}-{last}"}
             if etag:  # the source must not change under the copy
                 part_headers["x-amz-copy-source-if-match"] = etag
-
-            def once() -> Tuple[int, str]:
-                _, answer = s.send(self.dest, "PUT", f"{target}?partNumber={number}&{upload}",
-                                   part_headers)
-                return number, str(_xml.parse_copy_result(answer)["ETag"])
-
-            return with_200_retries(self.client, s, once)
+            _, answer = s.send(self.dest, "PUT", f"{target}?partNumber={number}&{upload}",
+                               part_headers)
+            return number, str(_xml.parse_copy_result(answer)["ETag"])
 
         try:
             parts = parallel_map(self.concurrency, part, _part_ranges(size), self.on_retry)
             xml = _xml.build_complete_multipart(parts)
-
-            def complete() -> str:
-                _, answer = session.send(self.dest, "POST", f"{target}?{upload}",
-                                         {"Content-Length": len(xml)}, xml)
-                return str(_xml.parse_complete_multipart(answer).get("ETag", ""))
-
-            return with_200_retries(self.client, session, complete)
+            _, answer = session.send(self.dest, "POST", f"{target}?{upload}",
+                                     {"Content-Length": len(xml)}, xml)
+            return str(_xml.parse_complete_multipart(answer)["ETag"])
         except BaseException:
             try:
-                session.send(self.dest, "DELETE", f"{target}?{upload}")
+                with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                    session.send(self.dest, "DELETE", f"{target}?{upload}")
             except Exception:  # noqa: BLE001 - the copy's own error is the one to report
                 log.warning("knoxpy: could not abort multipart copy to %r (upload %s)",
                             dest_key, upload_id, exc_info=True)
@@ -583,8 +651,40 @@ class _CopyPlan:
             return key, dest_key, entry.get("Size")
 
 
+class CopyTarget(NamedTuple):
+    """Where copyAll sends each key: ``dest_prefix + key[len(prefix):]`` in ``dest_client``'s
+    bucket; ``same_name``: that bucket has the source's name (it may be the source, so
+    its copies may be listed)."""
+
+    dest_client: Client
+    dest_prefix: str
+    same_name: bool
+
+
+def copy_target(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]
+                ) -> CopyTarget:
+    """copyAll's ``prefix`` and ``dest`` checked (``ValidationError``) and resolved."""
+    if not isinstance(prefix, str):
+        raise ValidationError("copyAll: prefix must be a string")
+    if dest is None:
+        dest = {}
+    if not isinstance(dest, Mapping):
+        raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
+    dest_prefix = dest.get("prefix")
+    dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
+    options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
+    dest_bucket = options.get("bucket") or client.bucket
+    same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
+    if same_bucket and dest_prefix == prefix:
+        raise ValidationError("copyAll: the destination is the source (same bucket, "
+                              "same prefix)")
+    dest_client = client if same_bucket else Client(dict(client.options, **options))
+    return CopyTarget(dest_client, dest_prefix, dest_bucket == client.bucket)
+
+
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
-             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None) -> Operation:
+             fn: Optional[Callback] = None, *, concurrency: Optional[int] = None,
+             entries: Optional[List[Entry]] = None) -> Operation:
     """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
 
     ``dest``: ``{'bucket': ..., 'prefix': ...}``, either left out meaning the source's
@@ -598,27 +698,22 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     fails as a whole (the listing failed, the destination bucket does not exist).
     Result: ``{'copied': int, 'errors': [{Key, DestKey, Code, Message}, ...]}``.
 
+    ``entries`` (knoxpy's own use: a partition of the listing, copied on a cluster
+    worker by :mod:`knoxpy.cluster`): copy exactly these listing entries (``Key``,
+    ``Size``), all under ``prefix``, instead of listing the prefix.
+
     >>> client.copyAll('2024/', {'prefix': 'old/2024/'}).wait()   # doctest: +SKIP
     {'copied': 2500, 'errors': []}
     """
     op = Operation()
     try:
-        if not isinstance(prefix, str):
-            raise ValidationError("copyAll: prefix must be a string")
-        if dest is None:
-            dest = {}
-        if not isinstance(dest, Mapping):
-            raise ValidationError("copyAll: dest must be a dict {'bucket': ..., 'prefix': ...}")
         n = concurrency_option(client, concurrency, COPY_CONCURRENCY)
-        dest_prefix = dest.get("prefix")
-        dest_prefix = prefix if dest_prefix is None else str(dest_prefix)
-        options = {k: v for k, v in dest.items() if k != "prefix" and v is not None}
-        dest_bucket = options.get("bucket") or client.bucket
-        same_bucket = dest_bucket == client.bucket and set(options) <= {"bucket"}
-        if same_bucket and dest_prefix == prefix:
-            raise ValidationError("copyAll: the destination is the source (same bucket, "
-                                  "same prefix)")
-        dest_client = client if same_bucket else Client(dict(client.options, **options))
+        dest_client, dest_prefix, same_name = copy_target(client, prefix, dest)
+        if entries is not None and not all(
+                isinstance(e, Mapping) and str(e.get("Key", "")).startswith(prefix)
+                for e in entries):
+            raise ValidationError(f"copyAll: every entry must be a dict with a 'Key' under "
+                                  f"the prefix {prefix!r}")
     except ValidationError as err:
         return fail_later(op, fn, err)
 
@@ -626,10 +721,15 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
         op._post("retry", info)
 
     copier = _Copier(client, dest_client, n, on_retry)
-    listing = Lister(client, {"prefix": prefix})
-    listing._on_retry = on_retry
-    # A destination bucket of the source's name may be the source: its copies may be listed.
-    source = Shared(_CopyPlan(listing, prefix, dest_prefix, dest_bucket == client.bucket))
+    if entries is None:
+        listing = Lister(client, {"prefix": prefix})
+        listing._on_retry = on_retry
+        # A destination bucket of the source's name may be the source: its copies may be
+        # listed.
+        source = Shared(_CopyPlan(listing, prefix, dest_prefix, same_name))
+    else:
+        source = Shared(iter([(str(e["Key"]), dest_prefix + str(e["Key"])[len(prefix):],
+                               e.get("Size")) for e in entries]))
     lock = threading.Lock()
     totals: Dict[str, Any] = {"copied": 0, "errors": []}
 

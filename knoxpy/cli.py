@@ -27,16 +27,16 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import __version__, _config, _validate
+from . import __version__, _cancel, _config, _parts, _validate, _xml
+from ._loop import MAIN_WAKE
 from ._work import s3_error
 from .client import Client
-from .errors import KnoxError, ValidationError
+from .errors import Cancelled, KnoxError, PreconditionFailed, ValidationError
 
 _tqdm: Any
 try:
@@ -48,7 +48,6 @@ __all__ = ["S3Url", "main", "parse_s3"]
 
 PROG = "knoxpy"
 DEFAULT_JOBS = 8
-PART_SUFFIX = ".knoxpy-part"  # a download in progress; renamed into place when complete
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -203,6 +202,9 @@ class Context:
         self.out = out
         self.dryrun = bool(getattr(args, "dryrun", False))
         self.jobs = int(getattr(args, "jobs", DEFAULT_JOBS))
+        # put --no-overwrite: S3's create-only write, checked when the object is made
+        self.put_headers = {"If-None-Match": "*"} if getattr(args, "no_overwrite", False) \
+            else {}
         explicit = {k: v for k, v in (("profile", args.profile), ("region", args.region),
                                       ("endpoint_url", args.endpoint_url)) if v}
         self._base = _config.client_options(explicit, os.environ)
@@ -258,12 +260,17 @@ def _filename(key: str) -> str:
 
 
 # -- transfers: the one place that chooses how bytes move -------------------------------------
-def send_file(client: Client, path: str, key: str, bar: _Bar) -> None:
+def send_file(client: Client, path: str, key: str, bar: _Bar,
+              headers: Optional[Dict[str, str]] = None) -> None:
     """Upload ``path`` as ``key`` with ``client.upload``: one PUT when small, a parallel
     multipart upload (aborted on failure) when large, so files over 5 GB go too."""
-    op = client.upload(path, _filename(key))  # Content-Type from the name, as putFile
+    op = client.upload(path, _filename(key), dict(headers or {}))  # Content-Type: the name's
     op.on("progress", lambda p: bar.to(int(p["written"])))
-    op.wait()
+    try:
+        op.wait()
+    except PreconditionFailed:
+        raise CLIError(f"s3://{client.bucket}/{key} exists: not overwritten "
+                       "(--no-overwrite)") from None
 
 
 def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
@@ -285,8 +292,7 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
     bar.reset(size)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=PART_SUFFIX)
+    fd, tmp = _parts.create_partial(path)
     md5 = hashlib.md5()
     written = 0
     try:
@@ -317,9 +323,13 @@ def copy_object(ctx: Context, src: S3Url, dst: S3Url) -> None:
     """Server-side copy (knox's ``copyTo``); S3 may answer 200 with an ``<Error>`` body."""
     req = ctx.client(src.bucket).copyTo(_filename(src.key), dst.bucket, _filename(dst.key))
     res = req.end().wait()
-    body = res.read()
-    if res.statusCode >= 300 or b"<Error>" in body[:512]:
-        raise CLIError(f"{src} to {dst}: {s3_error(res, body)}")
+    try:
+        body = res.read_xml()  # the whole body: a padded 200 <Error> has a 5xx statusCode
+        if res.statusCode >= 300:
+            raise s3_error(res, body)
+        _xml.parse_copy_result(body)  # a copy is done only with a <CopyObjectResult> ETag
+    except KnoxError as err:  # mv deletes its source only after this returns
+        raise CLIError(f"{src} to {dst}: {err}") from None
 
 
 class Job(NamedTuple):
@@ -341,34 +351,57 @@ def run_jobs(ctx: Context, jobs: List[Job], after: Optional[Callable[[Job], None
         return 0
     failed = 0
     out.start_total(len(jobs), sum(j.size for j in jobs))
+    since = _cancel.generation()  # a Ctrl-C cancels every job, even one not begun yet
 
     def one(job: Job) -> None:
+        if _cancel.cancelled_since(since):
+            raise Cancelled()
         bar = out.bar(os.path.basename(job.src.rstrip("/")) or job.src, job.size)
         try:
-            job.run(bar)
+            with _cancel.scope(since):
+                job.run(bar)
         finally:
             bar.close()
 
     try:
         with concurrent.futures.ThreadPoolExecutor(max(1, min(ctx.jobs, len(jobs)))) as pool:
-            futures = {pool.submit(one, job): job for job in jobs}
-            for future in concurrent.futures.as_completed(futures):
-                job = futures[future]
-                err = future.exception()
-                if err is None:
-                    out.line(f"{job.verb}: {job.src} to {job.dst}" if job.dst
-                             else f"{job.verb}: {job.src}")
-                    if after is not None:
-                        after(job)
-                else:
-                    failed += 1
-                    where = f"{job.src} to {job.dst}" if job.dst else job.src
-                    reason = str(err)
-                    out.error(reason if reason.startswith(("s3://", where)) else
-                              f"{job.verb} failed: {where}: {_reason(err)}", err)
+            try:
+                futures = {pool.submit(one, job): job for job in jobs}
+                for future in _as_completed(futures):
+                    job = futures[future]
+                    err = future.exception()
+                    if err is None:
+                        out.line(f"{job.verb}: {job.src} to {job.dst}" if job.dst
+                                 else f"{job.verb}: {job.src}")
+                        if after is not None:
+                            after(job)
+                    else:
+                        failed += 1
+                        where = f"{job.src} to {job.dst}" if job.dst else job.src
+                        reason = str(err)
+                        out.error(reason if reason.startswith(("s3://", where)) else
+                                  f"{job.verb} failed: {where}: {_reason(err)}", err)
+            except KeyboardInterrupt as exc:
+                # the running jobs stop (uploads aborted, partial files removed) and are
+                # waited for, so that exit finds them clean; the others never begin
+                _cancel.interrupted(exc)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         out.end_total()
     return failed
+
+
+def _as_completed(futures: Dict[concurrent.futures.Future[None], Job]
+                  ) -> Iterator[concurrent.futures.Future[None]]:
+    """``concurrent.futures.as_completed``, waking at least every ``MAIN_WAKE`` seconds:
+    a SIGINT the kernel gives another thread wakes no lock, and Python raises the
+    KeyboardInterrupt only in the main thread, once it wakes (knoxpy._loop)."""
+    pending = set(futures)
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, timeout=MAIN_WAKE, return_when=concurrent.futures.FIRST_COMPLETED)
+        yield from done
 
 
 def _reason(err: BaseException) -> str:
@@ -378,12 +411,17 @@ def _reason(err: BaseException) -> str:
 
 
 # -- local and remote listings ----------------------------------------------------------------
+def _unreadable(err: OSError) -> None:
+    raise CLIError(f"cannot read the directory {err.filename}: {err.strerror}")
+
+
 def _walk(root: str) -> Iterator[Tuple[str, str]]:
-    """``(path, key suffix)`` of every file under ``root``, in sorted order."""
-    for folder, dirs, files in os.walk(root):
+    """``(path, key suffix)`` of every file under ``root``, in sorted order, but knoxpy's
+    own partial downloads; a directory that cannot be read is an error, not "empty"."""
+    for folder, dirs, files in os.walk(root, onerror=_unreadable):
         dirs.sort()
         for name in sorted(files):
-            if name.endswith(PART_SUFFIX):
+            if _parts.is_partial_name(name):
                 continue
             path = os.path.join(folder, name)
             rel = os.path.relpath(path, root)
@@ -409,6 +447,8 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     if not args.recursive:
         params["delimiter"] = "/"
     shown = url.key[: url.key.rfind("/") + 1]  # names are shown relative to the "directory"
+    if args.versions:
+        return _ls_versions(client, params, shown, args)
     count = total = 0
     for entry in client.listAll(params):
         if "Prefix" in entry:
@@ -427,13 +467,32 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ls_versions(client: Client, params: Dict[str, Any], shown: str,
+                 args: argparse.Namespace) -> int:
+    """``ls --versions``: every version and delete marker, newest first for each key."""
+    for entry in client.listAllVersions(params):
+        if "Prefix" in entry:
+            print(f"{'PRE':>30} {entry['Prefix'][len(shown):]}")
+            continue
+        modified = entry.get("LastModified")
+        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
+        size = int(entry.get("Size", 0))
+        what = "DELETED" if entry.get("DeleteMarker") else (
+            human_size(size) if args.human_readable else str(size))
+        name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
+        latest = " (latest)" if entry.get("IsLatest") else ""
+        print(f"{when} {what:>10} {name} {entry.get('VersionId', '')}{latest}")
+    return 0
+
+
 def _upload_jobs(ctx: Context, src: str, dst: S3Url, recursive: bool) -> List[Job]:
     client = ctx.client(dst.bucket)
     if recursive:
         if not os.path.isdir(src):
             raise CLIError(f"{src!r} is not a directory (--recursive uploads a directory)")
         return [Job("upload", path, str(dst.under(rel)), os.path.getsize(path),
-                    _sender(client, path, dst.dir_prefix + rel))
+                    _sender(client, path, dst.dir_prefix + rel, ctx.put_headers))
                 for path, rel in _walk(src)]
     if os.path.isdir(src):
         raise CLIError(f"{src!r} is a directory: add --recursive")
@@ -441,11 +500,12 @@ def _upload_jobs(ctx: Context, src: str, dst: S3Url, recursive: bool) -> List[Jo
         raise CLIError(f"{src!r}: no such file")
     key = dst.key if dst.key and not dst.key.endswith("/") else dst.key + os.path.basename(src)
     return [Job("upload", src, f"s3://{dst.bucket}/{key}", os.path.getsize(src),
-                _sender(client, src, key))]
+                _sender(client, src, key, ctx.put_headers))]
 
 
-def _sender(client: Client, path: str, key: str) -> Callable[[_Bar], None]:
-    return lambda bar: send_file(client, path, key, bar)
+def _sender(client: Client, path: str, key: str, headers: Optional[Dict[str, str]] = None
+            ) -> Callable[[_Bar], None]:
+    return lambda bar: send_file(client, path, key, bar, headers)
 
 
 def _fetcher(client: Client, key: str, path: str) -> Callable[[_Bar], None]:
@@ -537,6 +597,8 @@ def _remover(ctx: Context, s3_src: Optional[S3Url]) -> Callable[[Job], None]:
 
 
 def cmd_cp(ctx: Context, args: argparse.Namespace) -> int:
+    if _on_a_cluster(args):
+        return _on_cluster(ctx, args)
     return _transfer(ctx, args)
 
 
@@ -560,15 +622,23 @@ def cmd_get(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
     url = _need_s3(args.path, "rm's address")
+    if _on_a_cluster(args):
+        return _on_cluster(ctx, args)
     client = ctx.client(url.bucket)
+    if args.version_id is not None and (args.recursive or not args.version_id.strip()):
+        raise CLIError("--version-id takes one version of one key (not with --recursive)")
     if not args.recursive:
+        what = f"{url} (version {args.version_id})" if args.version_id else str(url)
         if ctx.dryrun:
-            ctx.out.line(f"(dryrun) delete: {url}")
+            ctx.out.line(f"(dryrun) delete: {what}")
             return 0
-        res = client.del_(_filename(url.key)).end().wait()
+        filename = _filename(url.key)
+        if args.version_id:
+            filename += "?versionId=" + args.version_id  # that version, for good
+        res = client.del_(filename).end().wait()
         _check(res, url)
         res.resume()
-        ctx.out.line(f"delete: {url}")
+        ctx.out.line(f"delete: {what}")
         return 0
     keys = [str(e["Key"]) for e in client.listAll({"prefix": url.dir_prefix})]
     return _delete_keys(ctx, client, keys)
@@ -691,16 +761,26 @@ def differs(path: str, entry: Dict[str, Any], upload: bool) -> bool:
 
 
 def cmd_sync(ctx: Context, args: argparse.Namespace) -> int:
+    if _on_a_cluster(args):
+        return _on_cluster(ctx, args)
     s3_src, s3_dst = parse_s3(args.src), parse_s3(args.dst)
     if (s3_src is None) == (s3_dst is None):
         raise CLIError("sync needs one local directory and one s3://bucket/prefix")
     if s3_dst is not None:
-        return _sync_up(ctx, args.src, s3_dst, args.delete)
+        return _sync_up(ctx, args.src, s3_dst, args.delete, args.force)
     assert s3_src is not None
-    return _sync_down(ctx, s3_src, args.dst, args.delete)
+    return _sync_down(ctx, s3_src, args.dst, args.delete, args.force)
 
 
-def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool) -> int:
+def _refuse_empty_source(source: str, doomed: int, where: str, force: bool) -> None:
+    """A ``--delete`` from a source that lists nothing would empty the destination: a
+    wrong prefix or an unmounted disk, far more often than a wish; ``--force`` says so."""
+    if doomed and not force:
+        raise CLIError(f"sync --delete: the source {source} lists nothing, so all {doomed} "
+                       f"files in {where} would be deleted; refusing (add --force to do it)")
+
+
+def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool, force: bool) -> int:
     if not os.path.isdir(root):
         raise CLIError(f"{root!r} is not a directory")
     client = ctx.client(dst.bucket)
@@ -714,15 +794,25 @@ def _sync_up(ctx: Context, root: str, dst: S3Url, delete: bool) -> int:
         if entry is None or differs(path, entry, upload=True):
             jobs.append(Job("upload", path, str(dst.under(rel)),
                             os.path.getsize(path), _sender(client, path, prefix + rel)))
+    # a key whose file exists is never deleted, whatever the walk skipped it for
+    gone = [prefix + rel for rel in sorted(remote)
+            if rel not in local and not _local_exists(root, rel)] if delete else []
+    if not local:
+        _refuse_empty_source(repr(root), len(gone), str(dst), force)
     failed = run_jobs(ctx, jobs)
-    if delete:
-        gone = [prefix + rel for rel in sorted(remote) if rel not in local]
-        if gone:
-            failed += _delete_keys(ctx, client, gone)
+    if gone:
+        failed += _delete_keys(ctx, client, gone)
     return 1 if failed or ctx.out.failures else 0
 
 
-def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
+def _local_exists(root: str, rel: str) -> bool:
+    try:
+        return os.path.lexists(_validate.local_path_for_key(root, rel))
+    except ValidationError:  # a key no file under root could be (../x): not the walk's
+        return False
+
+
+def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool, force: bool) -> int:
     client = ctx.client(src.bucket)
     prefix = src.dir_prefix
     jobs = []
@@ -741,22 +831,85 @@ def _sync_down(ctx: Context, src: S3Url, root: str, delete: bool) -> int:
         if not os.path.exists(path) or differs(path, entry, upload=False):
             jobs.append(Job("download", f"s3://{src.bucket}/{key}", os.path.join(root, rel),
                             int(entry.get("Size", 0)), _fetcher(client, key, path)))
+    gone = [path for path, _ in _walk(root)
+            if os.path.normcase(os.path.realpath(path)) not in wanted
+            ] if delete and os.path.isdir(root) else []
+    if not wanted:
+        _refuse_empty_source(str(src), len(gone), repr(root), force)
     failed = run_jobs(ctx, jobs)
-    if delete and os.path.isdir(root):
-        for path, _ in _walk(root):
-            full = os.path.realpath(path)
-            if os.path.normcase(full) in wanted:
-                continue
-            if ctx.dryrun:
-                ctx.out.line(f"(dryrun) delete: {path}")
-                continue
-            try:
-                os.remove(path)
-                ctx.out.line(f"delete: {path}")
-            except OSError as err:
-                failed += 1
-                ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
+    for path in gone:
+        if ctx.dryrun:
+            ctx.out.line(f"(dryrun) delete: {path}")
+            continue
+        try:
+            os.remove(path)
+            ctx.out.line(f"delete: {path}")
+        except OSError as err:
+            failed += 1
+            ctx.out.error(f"delete failed: {path}: {_reason(err)}", err)
     return 1 if failed or ctx.out.failures else 0
+
+
+# -- bulk work on a Dask cluster (--scheduler; knoxpy.cluster, the dask extra) ---------------
+def _on_a_cluster(args: argparse.Namespace) -> bool:
+    """Whether the command runs on a Dask cluster (``--scheduler``)."""
+    if args.manifest and not args.scheduler:
+        raise CLIError("--manifest goes with --scheduler")
+    return bool(args.scheduler)
+
+
+def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
+    """``cp -r`` or ``sync`` between s3:// prefixes, or ``rm -r`` of one, on a Dask cluster."""
+    try:
+        from . import cluster
+    except ImportError as err:
+        raise CLIError(f"--scheduler: {err}") from None
+    if not (args.command == "sync" or args.recursive) or ctx.dryrun:
+        raise CLIError("--scheduler goes with --recursive (and without --dryrun)")
+    if args.command == "rm":
+        src, dst = _need_s3(args.path, "rm's address"), None
+    else:  # the workers cannot read this machine's files
+        src = _need_s3(args.src, "with --scheduler the source")
+        dst = _need_s3(args.dst, "with --scheduler the destination")
+    client = ctx.client(src.bucket)
+    verb = {"rm": "delete", "cp": "copy", "sync": "sync"}[args.command]
+    with cluster.connect(args.scheduler) as dask:
+        options = {"manifest": args.manifest, "concurrency": ctx.jobs}
+        if dst is None:
+            op = client.deleteAll(client.listAll({"prefix": src.dir_prefix}), cluster=dask,
+                                  **options)
+        else:
+            target = {"bucket": dst.bucket, "prefix": dst.dir_prefix}
+            op = (cluster.sync(client, src.dir_prefix, target, dask, delete=args.delete,
+                               **options) if verb == "sync" else
+                  client.copyAll(src.dir_prefix, target, cluster=dask, **options))
+        bar = ctx.out.bar(f"{verb} on the cluster", None)
+        op.on("progress", lambda p: bar.to(int(p["bytes"])))
+        op.on("keyError", lambda e: ctx.out.error(
+            f"{verb} failed: s3://{src.bucket}/{e['Key']}: {e['Code']}: {e['Message']}"))
+        try:
+            result = op.wait()
+        finally:
+            bar.close()
+    done = (f"{result['copied']} copied, {result['deleted']} deleted, {result['unchanged']} "
+            "unchanged" if verb == "sync" else
+            f"{result['deleted' if dst is None else 'copied']} objects")
+    ctx.out.line(f"{verb}: {done} ({human_size(result['bytes'])}) under {src}"
+                 + (f" to {dst.bucket}/{dst.dir_prefix}" if dst else "")
+                 + f", {result['partitions']} partitions"
+                 + (f" ({result['skipped']} keys done before, per the manifest)"
+                    if result["skipped"] else ""))
+    return 1 if result["errors"] else 0
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="between s3:// addresses (cp -r, sync) or under one (rm -r): run on "
+                        "a Dask cluster (the dask extra): a scheduler's address such as "
+                        "tcp://host:8786, or local:N for N local worker processes")
+    p.add_argument("--manifest", metavar="FILE",
+                   help="with --scheduler: record finished partitions in FILE (JSON); a "
+                        "rerun with it skips them")
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -823,7 +976,8 @@ _COMMANDS: Dict[str, Tuple[str, str, str]] = {
              "s3:// prefix) to the other. Files differ when their sizes differ or, for the\n"
              "same size, when the file's MD5 differs from a single-part ETag; for multipart\n"
              "ETags (not an MD5) the newer side wins (mtime vs LastModified). --delete also\n"
-             "removes what the source side no longer has; --dryrun shows what would be done.",
+             "removes what the source side no longer has (refused when the source lists\n"
+             "nothing, unless --force); --dryrun shows what would be done.",
              "  knoxpy sync ./site s3://www/ --delete\n"
              "  knoxpy sync s3://backup/db/ ./db --dryrun"),
 }
@@ -889,6 +1043,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-h", "--human-readable", action="store_true",
                     help="sizes in KiB, MiB, GiB...")
     ls.add_argument("--summarize", action="store_true", help="end with the count and total size")
+    ls.add_argument("--versions", action="store_true",
+                    help="every version and delete marker, with its version id")
     ls.set_defaults(func=cmd_ls)
     for name, func in (("put", cmd_put), ("get", cmd_get), ("cp", cmd_cp), ("mv", cmd_mv)):
         p = cmds[name]
@@ -898,11 +1054,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-r", "--recursive", action="store_true",
                        help="a whole directory or prefix")
         p.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
+        if name in ("put", "cp"):
+            p.add_argument("--no-overwrite", action="store_true",
+                           help="uploads: never replace an existing key (If-None-Match: *)")
+        if name == "cp":
+            _cluster_arguments(p)
         p.set_defaults(func=func)
     rm = cmds["rm"]
     rm.add_argument("path", metavar="s3://bucket/key")
     rm.add_argument("-r", "--recursive", action="store_true", help="every key under the prefix")
     rm.add_argument("--dryrun", action="store_true", help="show what would be deleted")
+    rm.add_argument("--version-id", metavar="ID", help="delete that version of the key")
+    _cluster_arguments(rm)
     rm.set_defaults(func=cmd_rm)
     cat = cmds["cat"]
     cat.add_argument("path", metavar="s3://bucket/key")
@@ -926,7 +1089,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("dst", metavar="DEST", help="the other one")
     sync.add_argument("--delete", action="store_true",
                       help="also delete what the source side does not have")
+    sync.add_argument("--force", action="store_true",
+                      help="with --delete: go on even when the source lists nothing")
     sync.add_argument("--dryrun", action="store_true", help="show what would be done, do nothing")
+    _cluster_arguments(sync)
     sync.set_defaults(func=cmd_sync)
     return parser
 
@@ -944,7 +1110,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ctx = Context(args, out)
         status: int = args.func(ctx, args)
         return status
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        _cancel.interrupted(exc)  # what runs stops; the exit hook waits for its cleanup
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except (CLIError, KnoxError, OSError) as err:

@@ -43,7 +43,7 @@ Callback = Callable[[Optional[BaseException], Any], Any]
 Headers = Dict[str, Any]
 
 BUCKET_OPS_MAX = 1000  # the most keys one multi-object delete or list page holds
-LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix")
+LIST_PARAMS = ("delimiter", "marker", "max-keys", "prefix", "key-marker", "version-id-marker")
 # Common types knox's mime@1 knows that the stdlib table lacks before Python 3.12/3.13
 # (knox's README example is putFile('Readme.md', ...)).
 _EXTRA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".webp": "image/webp",
@@ -361,7 +361,7 @@ class Client:
 
             exchange = Exchange(raw=self._explain.exchange(
                 req.method, f"{scheme}://{host}{target}", target, headers, trace, send,
-                (self.secret, self.token)))
+                (self.secret, self.token, *_explain.customer_keys(headers))))
         if req.frame is not None:  # a framed body is a stream: its exchange is finished
             if exchange.finish().status < 300:
                 _TRAILERS[self.endpoint] = True  # streams that cannot be replayed may use it
@@ -375,7 +375,7 @@ class Client:
         ...                  'Content-Type': 'application/json'})   # doctest: +SKIP
         >>> res = req.end('{"foo":"bar"}').wait()                   # doctest: +SKIP
         """
-        return self.request("PUT", _key_path(filename), headers)
+        return self.request("PUT", _key_path(filename, versioned=False), headers)
 
     def get(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A GET of ``filename`` (knox's ``get``); ``end()`` sends it."""
@@ -549,6 +549,28 @@ class Client:
         >>> data = client.list({'prefix': 'my-prefix'}).wait()   # doctest: +SKIP
         >>> [o['Key'] for o in data['Contents']]                  # doctest: +SKIP
         """
+        return self._list_page("", params, headers, fn, _xml.parse_list)
+
+    def listVersions(self, params: Any = None, headers: Any = None,
+                     fn: Optional[Callback] = None) -> Operation:
+        """List one page of versions and delete markers, as ``list`` lists keys (beyond knox).
+
+        ``params``: ``prefix``, ``delimiter``, ``max-keys``, ``key-marker``,
+        ``version-id-marker`` (``marker`` is the key marker). ``data`` has ``IsTruncated``,
+        ``NextKeyMarker``, ``NextVersionIdMarker`` and ``Versions``: every version and delete
+        marker by key, newest first, each with ``Key``, ``VersionId``, ``IsLatest``,
+        ``LastModified``, ``DeleteMarker`` (bool) and, for versions, ``ETag`` and ``Size``.
+
+        >>> data = client.listVersions({'prefix': 'logs/'}).wait()       # doctest: +SKIP
+        >>> [(v.Key, v.VersionId, v.DeleteMarker) for v in data.Versions]  # doctest: +SKIP
+        """
+        if isinstance(params, Mapping) and "marker" in params:
+            params = {("key-marker" if k == "marker" else k): v for k, v in params.items()}
+        return self._list_page("versions", params, headers, fn, _xml.parse_versions)
+
+    def _list_page(self, subresource: str, params: Any, headers: Any,
+                   fn: Optional[Callback], parse: Callable[[bytes], Any]) -> Operation:
+        """One page of a listing (``?versions`` or the keys), parsed, to ``fn(err, data)``."""
         if callable(headers):
             fn, headers = headers, {}
         if callable(params):
@@ -556,20 +578,33 @@ class Client:
         params = _js.defined(params)  # {'marker': None}: no marker, not marker=None
         if params and next(iter(params)) not in LIST_PARAMS:
             headers, params = params, None
-        query = ""
+        query = "?" + subresource if subresource else ""
         if params:
-            query = "?" + urllib.parse.urlencode(params, quote_via=_js_querystring_quote)
+            query += ("&" if query else "?") + urllib.parse.urlencode(
+                params, quote_via=_js_querystring_quote)
         req = self.request("GET", query, headers)
         op = Operation()
         req.on("response", lambda res: op.emit("response", res))
 
         def on_response(res: IncomingMessage) -> None:
             parts: List[bytes] = []
-            res.on("data", parts.append)
+            read = [0]
+
+            def on_data(chunk: bytes) -> None:  # bounded: a huge answer is refused unread
+                read[0] += len(chunk)
+                if read[0] > _xml.MAX_XML_BYTES:
+                    res._refuse(_xml.too_large())
+                else:
+                    parts.append(chunk)
+
+            declared = res.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > _xml.MAX_XML_BYTES:
+                res._refuse(_xml.too_large())
+            res.on("data", on_data)
 
             def on_end() -> None:
                 try:
-                    data = _xml.parse_list(b"".join(parts))
+                    data = parse(b"".join(parts))
                 except _xml.MalformedXML as err:
                     _finish(op, fn, _xml.unreadable_answer(
                         err, res.statusCode, f"{req.method} {req.url}",
@@ -644,6 +679,40 @@ class Client:
             self._explain.presigned(url, trace, (self.secret, self.token))
         return url
 
+    def presignedPost(self, filename: str, options: Optional[Mapping[str, Any]] = None
+                      ) -> Dict[str, Any]:
+        """A browser upload straight to S3: the URL to POST a form to, and its fields
+        (Signature V4; beyond knox).
+
+        ``options``: ``expires`` (seconds from now, or a datetime; default 3600),
+        ``conditions`` (extra policy conditions, such as ``["content-length-range", 0,
+        10485760]``), ``fields`` (more form fields, each also a condition). ``filename`` may
+        end in ``${filename}``. The form's last field must be the file itself.
+
+        >>> import knoxpy
+        >>> client = knoxpy.createClient(key='AKID', secret='s3cr3t', bucket='learnboost')
+        >>> post = client.presignedPost('/uploads/${filename}', {'expires': 600})
+        >>> post['url'], post['fields']['key']
+        ('https://learnboost.s3.amazonaws.com/', 'uploads/${filename}')
+        """
+        options = _js.defined(options)
+        now = _dt.datetime.now(_dt.timezone.utc)
+        expires = options.get("expires", 3600)
+        if isinstance(expires, _dt.datetime):
+            expires = _epoch(expires) - int(now.timestamp())
+        elif isinstance(expires, float) and math.isfinite(expires):
+            expires = int(expires)
+        fields = auth.post_policy_v4(
+            bucket=self.bucket, key=_naming.ensure_leading_slash(filename)[1:],
+            key_id=self.key, secret=self.secret, region=self.region, now=now,
+            expires=expires, conditions=options.get("conditions") or (),
+            fields=_js.defined(options.get("fields")), token=self.token,
+        )
+        scheme = "https" if self.secure else "http"
+        url = scheme + "://" + self._authority(self.host) + _naming.request_target(
+            self.style, self.bucket, "/")
+        return _js.Record(url=url, fields=_js.Record(fields))
+
     def _signed_url_v2(self, filename: str, epoch: int, options: Dict[str, Any]) -> str:
         pathname = auth.url_pathname(filename)
         resource = "/" + self.bucket + _naming.ensure_leading_slash(pathname)
@@ -700,23 +769,79 @@ class Client:
 
         return list_all(self, params)
 
-    def deleteAll(self, keys: Any, fn: Optional[Callback] = None) -> Operation:
-        """Delete any number of keys in parallel batches of 1000.
+    def getTags(self, filename: str, fn: Optional[Callback] = None) -> Operation:
+        """The object's tags, ``{key: value}`` (beyond knox; ``knoxpy.objects``).
+
+        >>> client.getTags('/report.pdf').wait()        # doctest: +SKIP
+        {'team': 'data'}
+        """
+        from .objects import get_tags
+
+        op: Operation = get_tags(self, filename, fn)
+        return op
+
+    def putTags(self, filename: str, tags: Mapping[str, Any], fn: Optional[Callback] = None
+                ) -> Operation:
+        """Replace the object's tags (at most 10) with ``tags`` (beyond knox).
+
+        >>> client.putTags('/report.pdf', {'team': 'data'}).wait()   # doctest: +SKIP
+        {'team': 'data'}
+        """
+        from .objects import put_tags
+
+        op: Operation = put_tags(self, filename, tags, fn)
+        return op
+
+    def restore(self, filename: str, options: Optional[Mapping[str, Any]] = None,
+                fn: Optional[Callback] = None) -> Operation:
+        """Bring back an archived (Glacier) object: ``{days, tier, wait, poll}``; emits
+        ``'progress'`` ``{Key, ongoing, expiry}`` until the copy is readable (beyond knox).
+
+        >>> client.restore('/2019/logs.tar', {'days': 2}).wait()     # doctest: +SKIP
+        """
+        from .objects import restore
+
+        op: Operation = restore(self, filename, options, fn)
+        return op
+
+    def listAllVersions(self, params: Optional[Mapping[str, Any]] = None) -> Any:
+        """Every version and delete marker under a prefix, across pages (beyond knox).
+
+        >>> for v in client.listAllVersions({'prefix': 'logs/'}):   # doctest: +SKIP
+        ...     print(v['Key'], v['VersionId'], v['IsLatest'], v['DeleteMarker'])
+        """
+        from .bulk import list_all_versions
+
+        return list_all_versions(self, params)
+
+    def deleteAll(self, keys: Any, fn: Optional[Callback] = None, *, cluster: Any = None,
+                  **cluster_options: Any) -> Operation:
+        """Delete any number of keys in parallel batches of 1000; with ``cluster`` (a
+        ``distributed.Client``), in partitions on its workers (knoxpy.cluster).
 
         >>> client.deleteAll(client.listAll({'prefix': 'tmp/'})).wait()   # doctest: +SKIP
         {'deleted': 2500, 'errors': []}
         """
+        if cluster is not None or cluster_options:
+            from .cluster import delete_all as on_cluster
+
+            return on_cluster(self, keys, cluster, fn, **cluster_options)
         from .bulk import delete_all
 
         op: Operation = delete_all(self, keys, fn)
         return op
 
-    def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None
-                ) -> Operation:
-        """Copy every key under ``prefix`` to ``{'bucket': ..., 'prefix': ...}``, in parallel.
+    def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None,
+                *, cluster: Any = None, **cluster_options: Any) -> Operation:
+        """Copy every key under ``prefix`` to ``{'bucket': ..., 'prefix': ...}``, in parallel;
+        with ``cluster`` (a ``distributed.Client``), in partitions on its workers.
 
         >>> client.copyAll('2024/', {'prefix': 'archive/2024/'}).wait()   # doctest: +SKIP
         """
+        if cluster is not None or cluster_options:
+            from .cluster import copy_all as on_cluster
+
+            return on_cluster(self, prefix, dest, cluster, fn, **cluster_options)
         from .bulk import copy_all
 
         op: Operation = copy_all(self, prefix, dest, fn)
@@ -734,7 +859,12 @@ class Client:
     copy_file_to = copyFileTo
     delete_multiple = deleteMultiple
     signed_url = signedUrl
+    presigned_post = presignedPost
     list_all = listAll
+    list_versions = listVersions
+    get_tags = getTags
+    put_tags = putTags
+    list_all_versions = listAllVersions
     delete_all = deleteAll
     copy_all = copyAll
 
@@ -777,17 +907,20 @@ def _clean_options(opts: Dict[str, Any]) -> None:
             f"agent must be a urllib3.PoolManager or None, not {type(agent).__name__}")
 
 
-def _key_path(filename: str) -> str:
-    """A key as knox puts it in a request path; control characters are refused first."""
+def _key_path(filename: str, versioned: bool = True) -> str:
+    """A key as knox puts it in a request path; control characters are refused first.
+    Reads and deletes take a trailing ``?versionId=ID`` as that version; a PUT makes one."""
     _validate.check_key(filename)
-    return _naming.encode_special_characters(filename)
+    if not versioned:
+        return _naming.encode_special_characters(filename)
+    return _naming.encode_key(filename)
 
 
 def _copy_headers(source_bucket: str, source: str, headers: Optional[Headers]) -> Headers:
     """knox's ``getCopyHeaders``."""
     out = dict(headers or {})
     _validate.check_key(source)
-    out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_special_characters(
+    out["x-amz-copy-source"] = "/" + source_bucket + _naming.encode_key(
         _naming.ensure_leading_slash(source)
     )
     out["Content-Length"] = 0

@@ -9,8 +9,12 @@
           │                                    ECONNRESET, ETIMEDOUT, ECONNREFUSED, ENOTFOUND,
           │                                    EPIPE, EPROTO, ECONNABORTED (aborted by the caller)
           ├── S3Error                        an S3 error answer (beyond-knox calls only):
-          │                                    .code .message .statusCode .requestId
+          │    │                               .code .message .statusCode .requestId
+          │    └── PreconditionFailed         412: a conditional write (If-None-Match: *,
+          │                                    If-Match: ETag) or read found another object
           ├── IntegrityError                 a body that is short, long or corrupt
+          ├── Cancelled                      stopped by Ctrl-C (knoxpy._cancel): an upload
+          │                                    aborted, a partial file removed
           └── MalformedXML (ValueError)      XML from the server that is bad or hostile
                                                (knoxpy._xml; exported as knoxpy.MalformedXML)
 
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-__all__ = ["IntegrityError", "KnoxError", "RequestError", "S3Error", "ValidationError"]
+__all__ = ["Cancelled", "IntegrityError", "KnoxError", "PreconditionFailed", "RequestError",
+           "S3Error",
+           "ValidationError"]
 
 
 class KnoxError(Exception):
@@ -94,5 +100,25 @@ class S3Error(KnoxError):
         return text
 
 
+class PreconditionFailed(S3Error):
+    """412 Precondition Failed: the object is not the one a condition named.
+
+    A write with ``If-None-Match: *`` (create only) found the key taken; one with
+    ``If-Match: <ETag>`` (compare-and-swap) found another version; a read with
+    ``If-Match`` found the object changed. Never retried: trying again cannot help.
+    """
+
+
 class IntegrityError(KnoxError):
     """A body did not match what was promised (length, ETag or checksum)."""
+
+
+class Cancelled(KnoxError):
+    """The operation was stopped because everything was cancelled (Ctrl-C).
+
+    What it had begun is undone as on any failure: a multipart upload is aborted, a
+    partial download removed. Its callback and ``wait()`` get this error.
+    """
+
+    def __init__(self, message: str = "cancelled (interrupted)") -> None:
+        super().__init__(message)

@@ -30,7 +30,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from . import _parts, _xml
+from . import _cancel, _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
 from ._paging import PageGuard
@@ -53,7 +53,6 @@ from ._work import (
     key_target,
     quote_query,
     start,
-    with_200_retries,
 )
 from .client import Client, _split_callback, content_type_for
 from .errors import IntegrityError, S3Error, ValidationError
@@ -65,6 +64,9 @@ log = logging.getLogger("knoxpy")
 
 UPLOAD_JOURNAL_SUFFIX = ".knoxpy-upload.jsonl"  # beside the file being uploaded
 _SSE_C = "x-amz-server-side-encryption-customer-"  # SSE-C headers go on every part too
+# Conditional writes: S3 checks them on PutObject and on CompleteMultipartUpload, not on
+# the initiate (If-None-Match: * is "create only": an existing key answers 412).
+_CONDITIONS = ("if-none-match", "if-match")
 
 Callback = Callable[[Optional[BaseException], Any], Any]
 Digest = Tuple[str, str]  # ('crc32', base64 value) or ('md5', hex digest) of a part's bytes
@@ -146,6 +148,7 @@ class _Upload:
         if reader.path is not None and header_value(headers, "content-type") is None:
             self.headers["Content-Type"] = content_type_for(reader.path)
         self.part_headers = {k: v for k, v in headers.items() if k.lower().startswith(_SSE_C)}
+        self.conditions = {k: v for k, v in headers.items() if k.lower() in _CONDITIONS}
         self.meter = Meter(op, reader.size)
         self.journal: Optional[_parts.Journal] = None
         self.checksum = _Checksum(client, opts.checksum)
@@ -266,25 +269,21 @@ class _Upload:
             xml = _xml.build_complete_multipart(
                 [(n, p.etag, p.named) if named else (n, p.etag) for n, p in sorted(parts.items())])
 
-            tried: List[bool] = []
-
-            def complete() -> Tuple[IncomingMessage, Dict[str, Any]]:
-                try:
-                    res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
-                                             {"Content-Length": len(xml)}, xml)
-                    return res, _xml.parse_complete_multipart(body)
-                except S3Error as err:
-                    # A 200 <Error> may come after S3 did complete: a retry then finds no
-                    # upload. The object is ours if its ETag is the one our parts make.
-                    done = tried and err.code == "NoSuchUpload" and self._completed(
-                        session, {n: p.etag for n, p in parts.items()})
-                    if done:
-                        return done
+            try:
+                # A 200 <Error> is retried by the request layer (as any 5xx answer).
+                res, body = session.send(self.client, "POST", f"{self.target}?{upload}",
+                                         dict(self.conditions, **{"Content-Length": len(xml)}),
+                                         xml)
+                data = _xml.parse_complete_multipart(body)
+            except S3Error as err:
+                # A 200 <Error> may come after S3 did complete: the retry then finds no
+                # upload. The object is ours if its ETag is the one our parts make.
+                completed = None
+                if err.code == "NoSuchUpload":
+                    completed = self._completed(session, {n: p.etag for n, p in parts.items()})
+                if completed is None:
                     raise
-                finally:
-                    tried.append(True)
-
-            res, data = with_200_retries(self.client, session, complete)
+                res, data = completed
         except BaseException:
             if self.journal is None:  # resume=True keeps the upload for the next attempt
                 self._abort(session, upload)
@@ -294,7 +293,7 @@ class _Upload:
         return self._result(data.get("ETag"), res, data.get("Location"))
 
     def _initiate(self, session: Session) -> str:
-        headers = dict(self.headers)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _CONDITIONS}
         headers["Content-Length"] = 0
         if self.checksum.kind == "crc32":  # S3 takes part checksums only when told at first
             headers["x-amz-checksum-algorithm"] = "CRC32"
@@ -331,7 +330,8 @@ class _Upload:
 
     def _abort(self, session: Session, upload: str) -> None:
         try:
-            session.send(self.client, "DELETE", f"{self.target}?{upload}")
+            with _cancel.shielded():  # also, and above all, after a Ctrl-C
+                session.send(self.client, "DELETE", f"{self.target}?{upload}")
         except Exception:  # noqa: BLE001 - the upload's own error is the one to report
             log.warning("knoxpy: could not abort the multipart upload of %r (%s)", self.key,
                         upload, exc_info=True)
@@ -469,6 +469,9 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     op = Operation()
     try:
         opts = Options(client, options)
+        if opts.version_id is not None:
+            raise ValidationError("upload: versionId is a download option (S3 gives each "
+                                  "upload its own version)")
         key = key_of(filename)
         if not key:
             raise ValidationError("upload: filename must name a key")
@@ -486,7 +489,8 @@ def download(client: Client, filename: str, dest: Any, headers: Any = None,
     knoxpy writable, written on your loop with its ``'drain'``; it is not closed). Objects
     over ``partSize`` come as ``concurrency`` parallel ranged GETs, each with If-Match on
     the ETag (a changing object fails instead of mixing versions). To a path, bytes go to
-    ``<path>.knoxpy-part`` and are renamed into place only once the length (and the MD5,
+    a new ``.<name>.<random>.knoxpy-part`` beside it (``<path>.knoxpy-part`` with
+    ``resume``) and are renamed into place only once the length (and the MD5,
     when the ETag is one) is verified. Options: ``partSize``, ``concurrency``, ``resume``
     (keep the partial file and go on from it next time). Events: ``'progress'``,
     ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Key, size, ETag, path}`` (path None

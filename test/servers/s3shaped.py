@@ -66,6 +66,11 @@ defaults to half the body.
   answer_v1            a ListObjectsV2 request is served as V1, as a store that speaks only V1:
                        list-type, continuation-token and start-after ignored, marker honoured
                        (default match: ListObjects)
+  hold                 arrived=Event, release=Event, seconds=30: set ``arrived``, then hold the
+                       request (before its body is read) until ``release`` is set or the
+                       seconds pass (or the server stops), then go on; after=N: send the
+                       answer's headers and N body bytes first, then hold, sending one more
+                       byte every ``trickle`` seconds (default 1) so no read times out
   barrier              parties=N (default: count), timeout=S (30): each matched request, once
                        read, is held until N of them have arrived, then all are answered. It
                        proves N requests in flight at once without a clock: if fewer than N
@@ -162,8 +167,8 @@ FAULTS = frozenset({
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
     'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
     'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length',
-    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'barrier', 'gate'})
-_CUTS = ('reset_response_body', 'short_body', 'stall_mid_body')
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold', 'barrier', 'gate'})
+_CUTS = ('reset_response_body', 'short_body', 'stall_mid_body', 'hold')
 _GET_FAULTS = ('lie_range', 'swap_version', 'ignore_range', 'chunked_no_length')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
          'cache-control', 'expires')
@@ -776,6 +781,8 @@ class S3Server:
         if 'answer_v1' in faults:
             for name in ('list-type', 'continuation-token', 'start-after'):
                 req.query.pop(name, None)
+        if 'hold' in faults and 'after' not in faults['hold']:
+            self._hold(faults.pop('hold'))
         conn = h.get('connection', '').lower()
         keep = 'close' not in conn if version == 'HTTP/1.1' else 'keep-alive' in conn
         resp = self._early(req, faults)
@@ -802,12 +809,13 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
-        resp = self._hold(req, resp, faults)
+        resp = self._barrier_and_gate(req, resp, faults)
         self._send(sock, req, self._hostile_get(req, self._replace_body(req, resp, faults), faults),
                    faults, keep)
         return keep and 'drop_keepalive' not in faults
 
-    def _hold(self, req: Request, resp: Response, faults: Dict[str, Dict[str, Any]]) -> Response:
+    def _barrier_and_gate(self, req: Request, resp: Response,
+                          faults: Dict[str, Dict[str, Any]]) -> Response:
         """barrier, then gate: hold the answer; a hold that does not end in time answers 400."""
         if 'barrier' in faults:
             p = faults['barrier']
@@ -1027,7 +1035,10 @@ class S3Server:
             if cut and sent + len(chunk) > after:
                 sock.sendall(chunk[:after - sent])
                 chunk, sent = chunk[after - sent:], after
-                self._cut(cut, faults[cut])
+                if cut == 'hold':
+                    chunk = self._hold(faults[cut], sock, chunk)
+                else:
+                    self._cut(cut, faults[cut])
                 cut = None
             sock.sendall(chunk)
             sent += len(chunk)
@@ -1040,7 +1051,27 @@ class S3Server:
             return
         if name == 'reset_response_body':
             time.sleep(0.05)  # let the bytes already sent reach the client before the RST
+        if name == 'hold':
+            self._hold(p)
+            return
         raise _Abort(name == 'reset_response_body')
+
+    def _hold(self, p: Dict[str, Any], sock: Optional[socket.socket] = None,
+              pending: Any = b'') -> Any:
+        """The ``hold`` fault; ``pending`` (body bytes) trickles out on ``sock`` meanwhile.
+        Returns what is still to send."""
+        arrived, release = p.get('arrived'), p.get('release') or threading.Event()
+        if arrived is not None:
+            arrived.set()
+        now = time.monotonic()
+        deadline, tick = now + p.get('seconds', 30), now + p.get('trickle', 1.0)
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            if release.wait(0.05):
+                break
+            if sock is not None and len(pending) > 1 and time.monotonic() >= tick:
+                sock.sendall(pending[:1])
+                pending, tick = pending[1:], time.monotonic() + p.get('trickle', 1.0)
+        return pending
 
     # -- S3 ---------------------------------------------------------------------------------
     def _bucket(self, name: str) -> Bucket:

@@ -43,6 +43,12 @@ def test_knox_auth_and_utils_names() -> None:
     assert knoxpy.utils.merge({}, {"a": 1}) == {"a": 1}
 
 
+def test_cancelled_is_a_public_knox_error() -> None:
+    assert "Cancelled" in knoxpy.__all__
+    assert issubclass(knoxpy.Cancelled, knoxpy.KnoxError)
+    assert str(knoxpy.Cancelled()) == "cancelled (interrupted)"
+
+
 def test_package_is_typed() -> None:
     assert (Path(knoxpy.__file__).parent / "py.typed").exists()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -136,3 +137,53 @@ def test_utils_are_knoxs() -> None:
     assert utils.merge(a, {"b": 2}) is a and a == {"a": 1, "b": 2}
     assert utils.base64.encode("knox ☃") == "a25veCDimIM="
     assert utils.base64.decode("a25veCDimIM=") == "knox ☃"
+
+
+# -- issue 11: which 200s may fail, and what S3-compatible stores send ------------------------
+@pytest.mark.parametrize("method,target,headers,may", [
+    ("PUT", "/b/k", {"x-amz-copy-source": "/b/a"}, True),            # CopyObject
+    ("PUT", "/b/k?partNumber=2&uploadId=u", {"X-Amz-Copy-Source": "/b/a"}, True),  # UploadPartCopy
+    ("POST", "/b/k?uploadId=u", {}, True),                            # CompleteMultipartUpload
+    ("POST", "/b/?delete", {}, True),                                 # DeleteObjects
+    ("PUT", "/b/k", {}, False), ("PUT", "/b/k?partNumber=1&uploadId=u", {}, False),
+    ("POST", "/b/k?uploads", {}, False), ("GET", "/b/?delete", {}, False),
+    ("GET", "/b/k?uploadId=u", {}, False),
+])
+def test_may_fail_in_200(method: str, target: str, headers: dict, may: bool) -> None:
+    assert _xml.may_fail_in_200(method, target, headers) is may
+
+
+def test_an_error_after_padding_gets_its_documented_status() -> None:
+    body = b" " * 100_000 + b'<?xml version="1.0"?>\n<Error><Code>SlowDown</Code></Error>'
+    status, err = _xml.error_in_200(body)  # type: ignore[misc]
+    assert (status, err.code, err.statusCode) == (503, "SlowDown", 503)
+    assert _xml.error_in_200(b"  \n<CopyObjectResult><ETag>e</ETag></CopyObjectResult>") is None
+    prefixed = b"\xef\xbb\xbf<s3:Error xmlns:s3='u'><s3:Code>AccessDenied</s3:Code></s3:Error>"
+    assert _xml.error_in_200(prefixed)[0] == 403  # type: ignore[index]
+
+
+def test_response_roots_prefixes_attributes_and_a_bom_are_read() -> None:
+    body = (b"\xef\xbb\xbf \n<?xml version='1.0'?><p:ListPartsResponse xmlns:p='u'>"
+            b"<p:Part><p:PartNumber>1</p:PartNumber><p:ETag a='1'>\"e\"</p:ETag>"
+            b"<p:Size>5</p:Size></p:Part></p:ListPartsResponse>")
+    assert _xml.parse_list_parts(body)["Part"] == [{"PartNumber": 1, "ETag": '"e"', "Size": 5}]
+
+
+@pytest.mark.parametrize("parse,body,missing", [
+    (_xml.parse_initiate_multipart, b"<InitiateMultipartUploadResult><Key>k</Key>"
+     b"</InitiateMultipartUploadResult>", "UploadId"),
+    (_xml.parse_copy_result, b"<CopyObjectResult><LastModified>x</LastModified>"
+     b"</CopyObjectResult>", "ETag"),
+    (_xml.parse_complete_multipart, b"<CompleteMultipartUploadResult><Key>k</Key>"
+     b"</CompleteMultipartUploadResult>", "ETag"),
+    (_xml.parse_list_parts, b"<ListPartsResult><Part><PartNumber>1</PartNumber></Part>"
+     b"</ListPartsResult>", "ETag"),
+    (_xml.parse_list, b"<ListBucketResult><Contents><Size>1</Size></Contents>"
+     b"</ListBucketResult>", "Key"),
+    (_xml.parse_delete_result, b"<DeleteResult><Deleted/></DeleteResult>", "Key"),
+    (_xml.parse_list_multipart_uploads, b"<ListMultipartUploadsResult><Upload><Key>k</Key>"
+     b"</Upload></ListMultipartUploadsResult>", "UploadId"),
+])
+def test_a_missing_required_field_is_named(parse: Any, body: bytes, missing: str) -> None:
+    with pytest.raises(_xml.MalformedXML, match=f"<{missing}>"):
+        parse(body)

@@ -170,3 +170,23 @@ def test_node_debug_variable(value: str, expected: bool) -> None:
 def test_explain_option_is_checked() -> None:
     with pytest.raises(TypeError):
         knoxpy.createClient(key="k", secret="s", bucket="bucket", explain=42)
+
+
+def test_an_sse_c_key_is_masked_like_the_secret(server: S3Server) -> None:
+    """SSE-C keys are signed headers: the canonical request would show them."""
+    import base64
+
+    texts: List[str] = []
+    client = knoxpy.createClient(key="AKIDSSEC", secret=SECRET, bucket="explained",
+                                 endpoint="localhost", port=server.port, style="path",
+                                 explain=texts.append)
+    key = base64.b64encode(b"k" * 32).decode()
+    copy_key = base64.b64encode(b"c" * 32).decode()
+    client.putBuffer(b"sealed", "/sealed", {
+        "x-amz-server-side-encryption-customer-algorithm": "AES256",
+        "x-amz-server-side-encryption-customer-key": key,
+        "x-amz-copy-source-server-side-encryption-customer-key": copy_key,
+    }).wait(10)
+    text = "".join(texts)
+    assert "x-amz-server-side-encryption-customer-key:<SSE-C key>" in text
+    assert key not in text and copy_key not in text and SECRET not in text

@@ -1,4 +1,5 @@
-"""Every ```python block of README.md, docs/porting.md and docs/index.md, run against moto
+"""Every ```python block of README.md, docs/porting.md, docs/index.md and docs/modern-s3.md,
+run against moto
 in both URL styles.
 
 docs/porting.md is knox's README example by example: each ```js block is followed by its
@@ -51,6 +52,7 @@ import knoxpy
 README = ROOT / "README.md"
 PORTING = ROOT / "docs" / "porting.md"
 INDEX = ROOT / "docs" / "index.md"  # the quick start
+MODERN = ROOT / "docs" / "modern-s3.md"  # what S3 has grown since knox
 SKIP_MARKER = re.compile(r"<!--\s*readme-test:\s*skip\s*(?:\((?P<reason>.*?)\))?\s*-->")
 TIMEOUT = 20
 BUCKETS = ("learnboost", "dest-bucket")  # the buckets the README names
@@ -127,6 +129,8 @@ def fences(text: str) -> List[tuple[int, str]]:
 BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
 PORTING_BLOCKS = readme_blocks(PORTING.read_text(encoding="utf-8"), PORTING)
 INDEX_BLOCKS = readme_blocks(INDEX.read_text(encoding="utf-8"), INDEX)
+MODERN_BLOCKS = readme_blocks(MODERN.read_text(encoding="utf-8"), MODERN)
+DOCS_BLOCKS = {PORTING: PORTING_BLOCKS, INDEX: INDEX_BLOCKS, MODERN: MODERN_BLOCKS}
 
 
 # -- what each example must have done -------------------------------------------------------
@@ -283,6 +287,27 @@ def check_signed_url(ran: Ran) -> None:
     assert (res.status, res.data) == (200, READ_ME)
 
 
+def check_presigned_post(ran: Ran) -> None:
+    fields = ran.ns["post"]["fields"]
+    assert fields["key"] == "uploads/${filename}" and fields["Content-Type"] == "text/plain"
+    assert "x-amz-signature" in fields and "policy" in fields
+
+
+def check_versions(ran: Ran) -> None:
+    assert ran.out.splitlines()[:2] == ["notes.txt True False", "notes.txt False False"]
+    assert "b'draft'" in ran.out
+
+
+def check_tags_and_restore(ran: Ran) -> None:
+    assert ran.out.splitlines()[0] == "{'team': 'finance'}"
+    assert ran.out.splitlines()[-1] == "True" and "restore ongoing: False" in ran.out
+
+
+def check_conditional_writes(ran: Ran) -> None:
+    assert ran.out.splitlines() == ["taken: 412"]
+    assert _body(ran, "/config.json") == b"v2"
+
+
 # A piece of each block's text -> its check. Every entry must match a block.
 CHECKS: Dict[str, Callable[[Ran], None]] = {
     "    bucket='learnboost',\n)": check_client,
@@ -294,6 +319,10 @@ CHECKS: Dict[str, Callable[[Ran], None]] = {
     "agent=urllib3.PoolManager(maxsize=16)": check_options,
     "client.upload(lines(), '/logs/app.log'": check_upload_download,
     "{'prefix': 'porting-backup/'}": check_bulk,
+    "post = client.presignedPost('/uploads/${filename}'": check_presigned_post,
+    "data = client.listVersions({'prefix': 'notes'}).wait()": check_versions,
+    "op = client.restore('/archive/2019.log'": check_tags_and_restore,
+    "except knoxpy.PreconditionFailed as err:": check_conditional_writes,
     "client.download('/backups/obj.json', 'restored.json')": check_quick_start,
     "req.end(string)": check_put_string,
     "{'x-amz-acl': 'public-read'}": check_acl_header,
@@ -398,16 +427,18 @@ def test_readme_example(block: Block, on_moto: Any, capsys: pytest.CaptureFixtur
     _run_block(block, BLOCKS, on_moto, capsys)
 
 
-@pytest.mark.parametrize("block", PORTING_BLOCKS + INDEX_BLOCKS,
-                         ids=[f"{b.source.stem}-{b.id}" for b in PORTING_BLOCKS + INDEX_BLOCKS])
+@pytest.mark.parametrize("block", [b for page in DOCS_BLOCKS.values() for b in page],
+                         ids=[f"{b.source.stem}-{b.id}" for page in DOCS_BLOCKS.values()
+                              for b in page])
 def test_docs_example(block: Block, on_moto: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    _run_block(block, PORTING_BLOCKS if block.source == PORTING else INDEX_BLOCKS, on_moto, capsys)
+    _run_block(block, DOCS_BLOCKS[block.source], on_moto, capsys)
 
 
 def test_the_readme_has_examples_and_every_check_has_its_block() -> None:
     assert len(BLOCKS) >= 15
     for piece in CHECKS:
-        assert any(piece in b.code for b in BLOCKS + PORTING_BLOCKS + INDEX_BLOCKS), \
+        assert any(piece in b.code for b in BLOCKS + [b for page in DOCS_BLOCKS.values()
+                                                      for b in page]), \
             f"no block of README.md or docs/ holds {piece!r}"
 
 
