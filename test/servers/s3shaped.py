@@ -78,6 +78,18 @@ defaults to half the body.
                        byte every ``trickle`` seconds (default 1) so no read times out
   wrong_checksum       value='..' (default: the stored one with its first byte flipped): a GET or
                        HEAD answer's x-amz-checksum-<alg> header says that value instead
+  barrier              parties=N (default: count), timeout=S (30): each matched request, once
+                       read, is held until N of them have arrived, then all are answered. It
+                       proves N requests in flight at once without a clock: if fewer than N
+                       arrive within S seconds (they came one after another), the held ones and
+                       any later are answered 400 BarrierBroken naming how many came
+  gate                 name='gate', timeout=S (30): each matched request, once read, is held
+                       until the test calls ``srv.release(name)`` (the gate opens for good) or
+                       ``srv.release(name, n)`` (n more requests pass); one still held after S
+                       seconds is answered 400 GateTimeout. ``srv.held(name)``: how many it
+                       holds now (those let through not counted); ``srv.wait_held(name, n)``:
+                       wait until it holds n; ``srv.most_held(name)``: the most it held at once.
+                       Injecting a name again makes a new, closed gate
 
 Options: ``require_region`` (a SigV4 credential scope naming another region -> 400
 AuthorizationHeaderMalformed with <Region> and x-amz-bucket-region), ``reject_checksum_trailer``
@@ -162,7 +174,8 @@ FAULTS = frozenset({
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
     'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
     'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length',
-    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold', 'wrong_checksum'})
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold', 'wrong_checksum',
+    'barrier', 'gate'})
 _CUTS = ('reset_response_body', 'short_body', 'stall_mid_body', 'hold')
 _GET_FAULTS = ('lie_range', 'swap_version', 'ignore_range', 'chunked_no_length')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
@@ -308,6 +321,72 @@ class _Fault:
         if self.match is None or callable(self.match):
             return self.match is None or bool(self.match(req))
         return str(self.match) in f'{req.method} {req.path}'
+
+
+class _Hold:
+    """Where the barrier and gate faults hold requests: a count of those waiting, and what
+    lets them go (enough arrivals, or the test's permits)."""
+
+    def __init__(self, stopping: threading.Event, parties: int = 0) -> None:
+        self.cond = threading.Condition()
+        self.stopping = stopping
+        self.parties, self.arrived, self.broken = parties, 0, False  # barrier
+        self.opened, self.permits = False, 0  # gate
+        self.held = 0  # requests waiting here, some perhaps let through and not yet gone
+        self.most = 0  # the most ever blocked at once
+
+    def barrier(self, timeout: float) -> bool:
+        """Wait until ``parties`` requests have arrived; False if they did not in time (then
+        the barrier stays broken: the ones still waiting, and any later, fail at once)."""
+        with self.cond:
+            self.arrived += 1
+            self.cond.notify_all()
+            met = self._wait(lambda: self.arrived >= self.parties or self.broken, timeout)
+            if not met or self.arrived < self.parties:
+                self.broken = True
+                self.cond.notify_all()
+                return False
+            return True
+
+    def gate(self, timeout: float) -> bool:
+        """Wait until the test lets this request through; False if it did not in time."""
+        with self.cond:
+            passed = self._wait(lambda: self.opened or self.permits > 0, timeout)
+            if passed and not self.opened and self.permits > 0:
+                self.permits -= 1
+            return passed
+
+    def release(self, n: Optional[int]) -> None:
+        with self.cond:
+            if n is None:
+                self.opened = True
+            else:
+                self.permits += n
+            self.cond.notify_all()
+
+    @property
+    def blocked(self) -> int:
+        """Requests waiting here that nothing has let through yet."""
+        return 0 if self.opened else max(0, self.held - self.permits)
+
+    def wait_blocked(self, n: int, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.blocked >= n, timeout)
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:  # cond held
+        self.held += 1
+        self.most = max(self.most, self.blocked)
+        self.cond.notify_all()
+        try:
+            return self.cond.wait_for(lambda: done() or self.stopping.is_set(), timeout) \
+                and done()
+        finally:
+            self.held -= 1
+            self.cond.notify_all()
 
 
 try:
@@ -616,6 +695,8 @@ class S3Server:
         self._sock: Optional[socket.socket] = None
         self._acceptor: Optional[threading.Thread] = None
         self._hosts: Dict[str, Optional[str]] = {}  # Host header -> virtual-hosted bucket
+        self._holds: List[_Hold] = []  # every barrier and gate, woken by stop()
+        self._gates: Dict[str, _Hold] = {}  # the gate of each name, as last injected
 
     # -- control ----------------------------------------------------------------------------
     def start(self) -> S3Server:
@@ -645,6 +726,10 @@ class S3Server:
         for sock, _ in conns:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes its reader, whose thread closes it
+        with self._lock:
+            holds = list(self._holds)
+        for hold in holds:
+            hold.wake()  # requests held at a barrier or gate see the server stopping
         for _, t in conns:
             t.join(5)
         self._sock = None
@@ -665,8 +750,36 @@ class S3Server:
         if fault in _LISTINGS and match is None:
             match = _LISTINGS[fault]
         with self._lock:
+            if fault in ('barrier', 'gate'):
+                hold = _Hold(self._stopping, params.get('parties', count))
+                params = dict(params, hold=hold)
+                self._holds.append(hold)
+                if fault == 'gate':
+                    self._gates[params.get('name', 'gate')] = hold
             self._faults.append(_Fault(fault, count, match, params))
         return self
+
+    def release(self, name: str = 'gate', n: Optional[int] = None) -> None:
+        """Let requests held at gate ``name`` go: all, for good (``n=None``), or ``n`` more."""
+        self._gate(name).release(n)
+
+    def held(self, name: str = 'gate') -> int:
+        """How many requests gate ``name`` holds now (not counting those let through)."""
+        return self._gate(name).blocked
+
+    def most_held(self, name: str = 'gate') -> int:
+        """The most requests gate ``name`` has held at once."""
+        return self._gate(name).most
+
+    def wait_held(self, name: str = 'gate', n: int = 1, timeout: float = 30) -> bool:
+        """Wait until gate ``name`` holds ``n`` requests; False if it did not in time."""
+        return self._gate(name).wait_blocked(n, timeout)
+
+    def _gate(self, name: str) -> _Hold:
+        with self._lock:
+            if name not in self._gates:
+                raise ValueError(f'no gate {name!r} was injected; known: {sorted(self._gates)}')
+            return self._gates[name]
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -776,11 +889,30 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
+        resp = self._barrier_and_gate(req, resp, faults)
         resp = self._hostile_get(req, self._replace_body(req, resp, faults), faults)
         if 'wrong_checksum' in faults and req.method in ('GET', 'HEAD'):
             resp = _wrong_checksum(resp, faults['wrong_checksum'])
         self._send(sock, req, resp, faults, keep)
         return keep and 'drop_keepalive' not in faults
+
+    def _barrier_and_gate(self, req: Request, resp: Response,
+                          faults: Dict[str, Dict[str, Any]]) -> Response:
+        """barrier, then gate: hold the answer; a hold that does not end in time answers 400."""
+        if 'barrier' in faults:
+            p = faults['barrier']
+            hold, timeout = p['hold'], p.get('timeout', 30)
+            if not hold.barrier(timeout):
+                return self._error(req, S3Error('BarrierBroken', (
+                    f'barrier: only {hold.arrived} of {hold.parties} requests arrived within '
+                    f'{timeout} s; they were not in flight at once'), 400))
+        if 'gate' in faults:
+            p = faults['gate']
+            timeout = p.get('timeout', 30)
+            if not p['hold'].gate(timeout):
+                return self._error(req, S3Error('GateTimeout', (
+                    f"gate {p.get('name', 'gate')!r}: not released within {timeout} s"), 400))
+        return resp
 
     def _take_faults(self, req: Request) -> Dict[str, Dict[str, Any]]:
         got: Dict[str, Dict[str, Any]] = {}
