@@ -8,7 +8,8 @@ chunked request bodies, ``Expect: 100-continue``, ``Content-Encoding: aws-chunke
         srv.inject('status', status=503, code='SlowDown', headers={'Retry-After': '1'})
 
 S3 subset, no auth checks: buckets (PUT, HEAD, DELETE, ?location; auto-created on first use unless
-``auto_create_buckets=False``); objects: PUT (verifies Content-MD5, x-amz-checksum-crc32/sha1/
+``auto_create_buckets=False``); SSE-C as S3 checks it (the key's MD5 kept, never the key; an
+encrypted object read, copied or given parts only with its own key); objects: PUT (verifies Content-MD5, x-amz-checksum-crc32/sha1/
 sha256, and crc32c/crc64nvme where awscrt is installed, a hex x-amz-content-sha256), GET/HEAD (one Range, If-Match/If-None-Match, response-*
 overrides), DELETE, copy; ListObjects V1/V2; multi-object delete; multipart (initiate, part, part
 copy, complete, abort, ListParts, ListMultipartUploads; an upload begun with
@@ -77,6 +78,18 @@ defaults to half the body.
                        byte every ``trickle`` seconds (default 1) so no read times out
   wrong_checksum       value='..' (default: the stored one with its first byte flipped): a GET or
                        HEAD answer's x-amz-checksum-<alg> header says that value instead
+  barrier              parties=N (default: count), timeout=S (30): each matched request, once
+                       read, is held until N of them have arrived, then all are answered. It
+                       proves N requests in flight at once without a clock: if fewer than N
+                       arrive within S seconds (they came one after another), the held ones and
+                       any later are answered 400 BarrierBroken naming how many came
+  gate                 name='gate', timeout=S (30): each matched request, once read, is held
+                       until the test calls ``srv.release(name)`` (the gate opens for good) or
+                       ``srv.release(name, n)`` (n more requests pass); one still held after S
+                       seconds is answered 400 GateTimeout. ``srv.held(name)``: how many it
+                       holds now (those let through not counted); ``srv.wait_held(name, n)``:
+                       wait until it holds n; ``srv.most_held(name)``: the most it held at once.
+                       Injecting a name again makes a new, closed gate
 
 Options: ``require_region`` (a SigV4 credential scope naming another region -> 400
 AuthorizationHeaderMalformed with <Region> and x-amz-bucket-region), ``reject_checksum_trailer``
@@ -161,7 +174,8 @@ FAULTS = frozenset({
     'stall_mid_body', 'short_body', 'bad_xml', 'hostile_xml', 'error_in_200', 'drop_keepalive',
     'close_no_response', 'redirect', 'corrupt_body', 'delete_errors',
     'lie_range', 'swap_version', 'ignore_range', 'chunked_no_length',
-    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold', 'wrong_checksum'})
+    'cycle_tokens', 'stuck_marker', 'bad_header', 'answer_v1', 'hold', 'wrong_checksum',
+    'barrier', 'gate'})
 _CUTS = ('reset_response_body', 'short_body', 'stall_mid_body', 'hold')
 _GET_FAULTS = ('lie_range', 'swap_version', 'ignore_range', 'chunked_no_length')
 _KEEP = ('content-type', 'content-encoding', 'content-disposition', 'content-language',
@@ -309,6 +323,72 @@ class _Fault:
         return str(self.match) in f'{req.method} {req.path}'
 
 
+class _Hold:
+    """Where the barrier and gate faults hold requests: a count of those waiting, and what
+    lets them go (enough arrivals, or the test's permits)."""
+
+    def __init__(self, stopping: threading.Event, parties: int = 0) -> None:
+        self.cond = threading.Condition()
+        self.stopping = stopping
+        self.parties, self.arrived, self.broken = parties, 0, False  # barrier
+        self.opened, self.permits = False, 0  # gate
+        self.held = 0  # requests waiting here, some perhaps let through and not yet gone
+        self.most = 0  # the most ever blocked at once
+
+    def barrier(self, timeout: float) -> bool:
+        """Wait until ``parties`` requests have arrived; False if they did not in time (then
+        the barrier stays broken: the ones still waiting, and any later, fail at once)."""
+        with self.cond:
+            self.arrived += 1
+            self.cond.notify_all()
+            met = self._wait(lambda: self.arrived >= self.parties or self.broken, timeout)
+            if not met or self.arrived < self.parties:
+                self.broken = True
+                self.cond.notify_all()
+                return False
+            return True
+
+    def gate(self, timeout: float) -> bool:
+        """Wait until the test lets this request through; False if it did not in time."""
+        with self.cond:
+            passed = self._wait(lambda: self.opened or self.permits > 0, timeout)
+            if passed and not self.opened and self.permits > 0:
+                self.permits -= 1
+            return passed
+
+    def release(self, n: Optional[int]) -> None:
+        with self.cond:
+            if n is None:
+                self.opened = True
+            else:
+                self.permits += n
+            self.cond.notify_all()
+
+    @property
+    def blocked(self) -> int:
+        """Requests waiting here that nothing has let through yet."""
+        return 0 if self.opened else max(0, self.held - self.permits)
+
+    def wait_blocked(self, n: int, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.blocked >= n, timeout)
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:  # cond held
+        self.held += 1
+        self.most = max(self.most, self.blocked)
+        self.cond.notify_all()
+        try:
+            return self.cond.wait_for(lambda: done() or self.stopping.is_set(), timeout) \
+                and done()
+        finally:
+            self.held -= 1
+            self.cond.notify_all()
+
+
 try:
     from awscrt import checksums as _crt
 except ImportError:  # crc32c/crc64nvme values are then stored as given, unverified
@@ -419,8 +499,50 @@ def _etag_in(header: str, etag: str) -> bool:
                for t in header.split(','))
 
 
+_SSE_C = 'x-amz-server-side-encryption-customer-'
+_COPY_SSE_C = 'x-amz-copy-source-server-side-encryption-customer-'
+
+
+def _sse_c(h: Dict[str, str], prefix: str = _SSE_C) -> Optional[str]:
+    """The key MD5 of the SSE-C headers given (checked as S3 checks them), or None."""
+    algorithm = h.get(prefix + 'algorithm')
+    if algorithm is None:
+        if prefix + 'key' in h or prefix + 'key-md5' in h:
+            raise S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with '
+                          'Customer provided keys must provide a valid encryption algorithm.')
+        return None
+    if algorithm != 'AES256':
+        raise S3Error('InvalidEncryptionAlgorithmError', 'The encryption request you specified '
+                      'is not valid. The valid value is AES256.')
+    try:
+        key = base64.b64decode(h.get(prefix + 'key', ''), validate=True)
+    except ValueError:
+        key = b''
+    md5 = base64.b64encode(hashlib.md5(key).digest()).decode()
+    if len(key) != 32 or h.get(prefix + 'key-md5') != md5:
+        raise S3Error('InvalidArgument', 'The calculated MD5 hash of the key did not match the '
+                      'hash that was provided.')
+    return md5
+
+
+def _check_sse_c(stored: Dict[str, str], h: Dict[str, str], prefix: str = _SSE_C) -> None:
+    """An SSE-C object is read (or copied, or a part added) only with its own key."""
+    given, kept = _sse_c(h, prefix), stored.get(_SSE_C + 'key-md5')
+    if kept is not None and given is None:
+        raise S3Error('InvalidRequest', 'The object was stored using a form of Server Side '
+                      'Encryption. The correct parameters must be provided to retrieve the object.')
+    if kept is None and given is not None:
+        raise S3Error('InvalidRequest', 'The encryption parameters are not applicable to this '
+                      'object.')
+    if kept != given:
+        raise S3Error('AccessDenied', 'Access Denied', status=403)
+
+
 def _meta(h: Dict[str, str]) -> Dict[str, str]:
     m = {k: v for k, v in h.items() if k in _KEEP or k.startswith('x-amz-meta-')}
+    md5 = _sse_c(h)
+    if md5 is not None:  # S3 keeps the key's MD5 (never the key) and says so on reads
+        m[_SSE_C + 'algorithm'], m[_SSE_C + 'key-md5'] = 'AES256', md5
     ce = [x.strip() for x in m.pop('content-encoding', '').split(',')]
     if any(x and x != 'aws-chunked' for x in ce):
         m['content-encoding'] = ', '.join(x for x in ce if x and x != 'aws-chunked')
@@ -573,6 +695,8 @@ class S3Server:
         self._sock: Optional[socket.socket] = None
         self._acceptor: Optional[threading.Thread] = None
         self._hosts: Dict[str, Optional[str]] = {}  # Host header -> virtual-hosted bucket
+        self._holds: List[_Hold] = []  # every barrier and gate, woken by stop()
+        self._gates: Dict[str, _Hold] = {}  # the gate of each name, as last injected
 
     # -- control ----------------------------------------------------------------------------
     def start(self) -> S3Server:
@@ -602,6 +726,10 @@ class S3Server:
         for sock, _ in conns:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes its reader, whose thread closes it
+        with self._lock:
+            holds = list(self._holds)
+        for hold in holds:
+            hold.wake()  # requests held at a barrier or gate see the server stopping
         for _, t in conns:
             t.join(5)
         self._sock = None
@@ -622,8 +750,36 @@ class S3Server:
         if fault in _LISTINGS and match is None:
             match = _LISTINGS[fault]
         with self._lock:
+            if fault in ('barrier', 'gate'):
+                hold = _Hold(self._stopping, params.get('parties', count))
+                params = dict(params, hold=hold)
+                self._holds.append(hold)
+                if fault == 'gate':
+                    self._gates[params.get('name', 'gate')] = hold
             self._faults.append(_Fault(fault, count, match, params))
         return self
+
+    def release(self, name: str = 'gate', n: Optional[int] = None) -> None:
+        """Let requests held at gate ``name`` go: all, for good (``n=None``), or ``n`` more."""
+        self._gate(name).release(n)
+
+    def held(self, name: str = 'gate') -> int:
+        """How many requests gate ``name`` holds now (not counting those let through)."""
+        return self._gate(name).blocked
+
+    def most_held(self, name: str = 'gate') -> int:
+        """The most requests gate ``name`` has held at once."""
+        return self._gate(name).most
+
+    def wait_held(self, name: str = 'gate', n: int = 1, timeout: float = 30) -> bool:
+        """Wait until gate ``name`` holds ``n`` requests; False if it did not in time."""
+        return self._gate(name).wait_blocked(n, timeout)
+
+    def _gate(self, name: str) -> _Hold:
+        with self._lock:
+            if name not in self._gates:
+                raise ValueError(f'no gate {name!r} was injected; known: {sorted(self._gates)}')
+            return self._gates[name]
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -733,11 +889,30 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
+        resp = self._barrier_and_gate(req, resp, faults)
         resp = self._hostile_get(req, self._replace_body(req, resp, faults), faults)
         if 'wrong_checksum' in faults and req.method in ('GET', 'HEAD'):
             resp = _wrong_checksum(resp, faults['wrong_checksum'])
         self._send(sock, req, resp, faults, keep)
         return keep and 'drop_keepalive' not in faults
+
+    def _barrier_and_gate(self, req: Request, resp: Response,
+                          faults: Dict[str, Dict[str, Any]]) -> Response:
+        """barrier, then gate: hold the answer; a hold that does not end in time answers 400."""
+        if 'barrier' in faults:
+            p = faults['barrier']
+            hold, timeout = p['hold'], p.get('timeout', 30)
+            if not hold.barrier(timeout):
+                return self._error(req, S3Error('BarrierBroken', (
+                    f'barrier: only {hold.arrived} of {hold.parties} requests arrived within '
+                    f'{timeout} s; they were not in flight at once'), 400))
+        if 'gate' in faults:
+            p = faults['gate']
+            timeout = p.get('timeout', 30)
+            if not p['hold'].gate(timeout):
+                return self._error(req, S3Error('GateTimeout', (
+                    f"gate {p.get('name', 'gate')!r}: not released within {timeout} s"), 400))
+        return resp
 
     def _take_faults(self, req: Request) -> Dict[str, Dict[str, Any]]:
         got: Dict[str, Dict[str, Any]] = {}
@@ -1091,6 +1266,7 @@ class S3Server:
 
     def _get(self, req: Request, o: Optional[Obj] = None) -> Response:
         o, h, q = o or self._lookup(req.bucket, req.key), req.headers, req.query
+        _check_sse_c(o.meta, h)
         hdrs = [('Last-Modified', _httpdate(int(o.mtime))), ('ETag', o.etag)]
         if 'if-match' in h and not _etag_in(h['if-match'], o.etag):
             raise S3Error('PreconditionFailed', extra=[('Condition', 'If-Match')])
@@ -1122,6 +1298,7 @@ class S3Server:
         if not sb or not sk:
             raise S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key')
         so = self._lookup(sb, sk)
+        _check_sse_c(so.meta, req.headers, _COPY_SSE_C)  # an SSE-C source: its key to read it
         start, end = 0, so.size - 1
         spec = req.headers.get('x-amz-copy-source-range') if ranged else None
         if spec:
@@ -1143,7 +1320,12 @@ class S3Server:
         if self.mode == 'store':
             data = pattern(0, so.size) if data is None else data
             etag = f'"{hashlib.md5(data).hexdigest()}"'
-        o = Obj(data, so.size, etag, _meta(req.headers) if replace else dict(so.meta), so.checksum)
+        meta = _meta(req.headers) if replace else {
+            k: v for k, v in so.meta.items() if not k.startswith(_SSE_C)}
+        md5 = _sse_c(req.headers)  # the copy's own encryption, not the source's
+        if md5 is not None:
+            meta[_SSE_C + 'algorithm'], meta[_SSE_C + 'key-md5'] = 'AES256', md5
+        o = Obj(data, so.size, etag, meta, so.checksum)
         with self._lock:
             b.put(req.key, o)
         return _xml(f'<CopyObjectResult{_NS}><LastModified>{_iso(o.mtime)}</LastModified>'
@@ -1155,6 +1337,7 @@ class S3Server:
         if not 1 <= pn <= 10000:
             raise S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000,'
                           ' inclusive', extra=[('ArgumentName', 'partNumber')])
+        _check_sse_c(up.meta, req.headers)  # every part of an SSE-C upload carries its key
         if 'x-amz-copy-source' in req.headers:
             _, _, so, start, end = self._copy_source(req, True)
             data: Optional[bytes] = None

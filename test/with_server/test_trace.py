@@ -217,14 +217,20 @@ def test_memory_is_bounded_the_oldest_summarised(srv: Any) -> None:
 
 def test_no_secret_reaches_either_file(srv: Any, tmp_path: Path) -> None:
     secret, token = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY", "FQoGZXIvYXdzEXAMPLE/TOKEN+x="
-    sse_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 bytes
+    import base64
+    import hashlib
+
+    raw_key = b"0123456789abcdef0123456789abcdef"
+    sse_key = base64.b64encode(raw_key).decode()
     sse = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
            "x-amz-server-side-encryption-customer-key": sse_key,
-           "x-amz-server-side-encryption-customer-key-MD5": "dGhlIE1ENSBvZiB0aGUga2V5IQ=="}
+           "x-amz-server-side-encryption-customer-key-MD5":
+               base64.b64encode(hashlib.md5(raw_key).digest()).decode()}
     har_path, page = tmp_path / "s.har", tmp_path / "s.html"
     client = fault_client(srv, secret=secret, token=token, trace=str(har_path))
-    client.put("/enc", dict(sse, **{"Content-Length": 1})).end("x").wait()
-    client.get("/enc", sse).end().wait().read()
+    assert client.put("/enc", dict(sse, **{"Content-Length": 1})).end("x").wait(
+        ).statusCode == 200
+    assert client.get("/enc", sse).end().wait().read() == b"x"
     client.upload(os.urandom(6 * MIB), "/big", sse, partSize=5 * MIB).wait()
     client.trace.save()
     client.trace.save(str(page))
