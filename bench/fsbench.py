@@ -156,7 +156,7 @@ def copy(client: str, a: Any) -> Dict[str, Any]:
     import distributed
     dest = f'fs/copies/{client}-{a.workers}-{os.getpid()}/'
     with distributed.LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=':0') as cluster, \
             distributed.Client(cluster) as dask:
         dask.run(lambda: None)  # every worker up before the clock starts
         if client == 'knoxpy':
