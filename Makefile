@@ -34,7 +34,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check knoxpy test
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+# The fsspec peers (s3fs, obstore) go in .bench-peers, not .venv: s3fs pins an older
+# botocore than the test suite's boto3, and only the benchmark's client processes need them.
+PEERS := .bench-peers/.installed
+$(PEERS):
+	$(PY) -m pip install -q --target .bench-peers s3fs obstore
+	touch $(PEERS)
+
+bench: $(STAMP) $(PEERS)
 	$(PY) bench/run.py
 
 soak: $(STAMP)

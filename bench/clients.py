@@ -16,6 +16,7 @@ scenario, so CPU time (``time.process_time``: every thread of the process) and p
                       (upload_file / download_file with their defaults): MB/s; knoxpy's
                       upload with --checksum crc32 is what it sends over HTTPS
   footprint   import the client and create it: seconds, peak RSS
+  fs_*        the fsspec scenarios (knoxpy, s3fs, obstore): bench/fsbench.py
 
 Knoxpy runs with 'progress' listeners attached to its transfers, as users run it.
 """
@@ -30,6 +31,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional
+
+import fsbench  # bench/ is this script's directory
 
 KEY, SECRET = 'AKIDBENCHMARK0000000', 'bench/secret/' + 'x' * 27  # the server checks no auth
 BUCKET, REGION = 'bench', 'us-east-1'
@@ -280,10 +283,15 @@ def footprint(name: str, port: int) -> Dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description='one benchmark scenario for one client')
-    ap.add_argument('client', choices=sorted(CLIENTS))
+    ap.add_argument('client', choices=sorted(set(CLIENTS) | set(fsbench.CLIENTS)))
     ap.add_argument('scenario', choices=('small', 'inflight', 'put', 'get', 'upload', 'download',
-                                         'footprint'))
+                                         'footprint', 'fs_setup', *fsbench.SCENARIOS))
     ap.add_argument('--port', type=int, required=True)
+    ap.add_argument('--store-port', type=int, help="the 'store' mode server (fs_setup, fs_parquet)")
+    ap.add_argument('--keys', type=int, default=10_000, help='fs_find and fs_copy keys')
+    ap.add_argument('--ranges', type=int, default=1000, help='fs_ranges 64 KiB ranges')
+    ap.add_argument('--parquet-bytes', type=int, default=100 * 10**6, help='fs_setup')
+    ap.add_argument('--workers', type=int, default=1, help='fs_copy Dask worker processes')
     ap.add_argument('--size', type=int, default=1 << 30)
     ap.add_argument('--file', help='source file (put, upload)')
     ap.add_argument('--dest', help='destination file (get, download)')
@@ -293,7 +301,9 @@ def main() -> None:
     a = ap.parse_args()
     s = a.scenario
     out: Dict[str, Any]
-    if s == 'footprint':
+    if s.startswith('fs_'):
+        out = fsbench.run(a.client, s, a)
+    elif s == 'footprint':
         out = footprint(a.client, a.port)
     elif s == 'small':
         c = CLIENTS[a.client](a.port)

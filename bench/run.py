@@ -3,6 +3,7 @@
     make bench                    # = .venv/bin/python bench/run.py: 5 runs, 1 GiB, BENCHMARKS.md
     .venv/bin/python bench/run.py --quick        # 1 run, 64 MiB, prints only (< 1 minute)
     .venv/bin/python bench/run.py --runs 5 --only small,inflight8
+    .venv/bin/python bench/run.py --quick --only fs   # the fsspec rows: knoxpy.fs, s3fs, obstore
 
 It starts bench/server.py (s3shaped's discard mode without body hashing) in its own process,
 then runs every client on every scenario, each in a fresh process (bench/clients.py), so CPU
@@ -10,6 +11,12 @@ time and peak RSS are that client's alone. Clients alternate within a run and th
 rotates between runs; ratios are taken within each run (the same machine load for all three),
 then the median over runs. The table checks the targets of issue 4; a full run rewrites the
 generated part of BENCHMARKS.md (between its ``bench:results`` markers).
+
+The ``fs_*`` scenarios (bench/fsbench.py) put knoxpy.fs beside s3fs and obstore's fsspec
+adapter (``make bench`` installs both into ``.bench-peers`` at the top of the checkout,
+``pip install --target .bench-peers s3fs obstore``, put on the path of their processes
+only: s3fs's aiobotocore would downgrade the venv's botocore below what boto3 needs). Their
+parquet file is served by a second server, s3shaped in 'store' mode (real bytes).
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,9 +39,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLIENTS = ('urllib3', 'knoxpy', 'boto3')
+FS_CLIENTS = ('knoxpy', 's3fs', 'obstore')
+FS_PEERS = FS_CLIENTS[1:]
+COPY_WORKERS = (1, 2, 4)
+RANGES_OBJECT = 1 << 30  # cat_ranges reads a generated object: no bytes to store
+PEERS_DIR = os.path.join(ROOT, '.bench-peers')
 MIB, GIB = 1 << 20, 1 << 30
 SMALL_OPS = ('put', 'get', 'head', 'delete')
 BEGIN, END = '<!-- bench:results -->', '<!-- /bench:results -->'
+FS_BEGIN, FS_END = '<!-- bench:fs-results -->', '<!-- /bench:fs-results -->'
 
 Result = Dict[str, Any]
 
@@ -46,6 +60,9 @@ class Plan:
     seconds: float  # per timed phase of the small-operation scenarios
     footprints: int  # fresh processes per client per run
     note: str = ''
+    fs_keys: int = 10_000  # the fs_find listing and the fs_copy keys
+    fs_parquet: int = 100 * 10**6  # bytes of the parquet file (about)
+    fs_ranges: int = 1000  # 64 KiB ranges of one cat_ranges
 
 
 # -- running children ---------------------------------------------------------------------
@@ -59,27 +76,38 @@ class Bench:
         for k in ('AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
                   'AWS_SESSION_TOKEN', 'AWS_DEFAULT_REGION', 'AWS_ENDPOINT_URL'):
             self.env.pop(k, None)
+        # Children import this checkout's knoxpy and bench/fsbench.py (Dask workers too).
+        path = [ROOT, HERE] + ([PEERS_DIR] if os.path.isdir(PEERS_DIR) else [])
+        self.env['PYTHONPATH'] = os.pathsep.join(path)
         self.server: Optional[subprocess.Popen[str]] = None
-        self.port = 0
+        self.store: Optional[subprocess.Popen[str]] = None
+        self.port = self.store_port = 0
         # results[run][(scenario, client)] = the child's JSON (or {'error': ...})
         self.results: List[Dict[Tuple[str, str], Any]] = []
         self.command = 'bench/run.py ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else 'make bench'
 
+    def _serve(self, *cmd: str) -> Tuple[subprocess.Popen[str], int]:
+        server = subprocess.Popen([sys.executable, *cmd], stdout=subprocess.PIPE, text=True,
+                                  cwd=ROOT, env=self.env)
+        assert server.stdout is not None
+        return server, int(server.stdout.readline())
+
     def start_server(self) -> None:
-        self.server = subprocess.Popen([sys.executable, os.path.join(HERE, 'server.py')],
-                                       stdout=subprocess.PIPE, text=True, cwd=ROOT, env=self.env)
-        assert self.server.stdout is not None
-        self.port = int(self.server.stdout.readline())
+        self.server, self.port = self._serve(os.path.join(HERE, 'server.py'))
+        if any(self.wanted(name) for name, _, _ in self.scenarios() if name.startswith('fs_')):
+            self.store, self.store_port = self._serve(
+                os.path.join(ROOT, 'test', 'servers', 's3shaped.py'), '--mode', 'store')
 
     def stop_server(self) -> None:
-        if self.server is not None:
-            self.server.terminate()
-            self.server.wait(10)
-            self.server = None
+        for server in (self.server, self.store):
+            if server is not None:
+                server.terminate()
+                server.wait(10)
+        self.server = self.store = None
 
     def child(self, client: str, scenario: str, *args: str, timeout: float = 300) -> Result:
         cmd = [sys.executable, os.path.join(HERE, 'clients.py'), client, scenario,
-               '--port', str(self.port), *args]
+               '--port', str(self.port), '--store-port', str(self.store_port), *args]
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=self.env,
                                timeout=timeout)
@@ -87,7 +115,9 @@ class Bench:
             return {'error': f'timed out after {timeout:.0f}s'}
         lines = p.stdout.strip().splitlines()
         if p.returncode != 0 or not lines:
-            err = (p.stderr.strip().splitlines() or [f'exit {p.returncode}'])[-1]
+            died = f'killed by {signal.Signals(-p.returncode).name}' if p.returncode < 0 \
+                else f'exit {p.returncode}'
+            err = (p.stderr.strip().splitlines() or [died])[-1]
             return {'error': err[:200]}
         out: Result = json.loads(lines[-1])
         return out
@@ -136,7 +166,42 @@ class Bench:
                                                    '--checksum', 'crc32')),
             ('download', both, transfer('download', p.big, big_src)),
             ('footprint', CLIENTS, self.footprint),
-        ]
+        ] + self.fs_scenarios(big_src, fresh)
+
+    def fs_scenarios(self, big_src: str, fresh: str
+                     ) -> List[Tuple[str, Tuple[str, ...], Callable[[str], Result]]]:
+        p = self.plan
+        common = ('--keys', str(p.fs_keys), '--ranges', str(p.fs_ranges))
+
+        def fs(scenario: str, *extra: str) -> Callable[[str], Result]:
+            return lambda c: self.child(c, scenario, *common, *extra, timeout=900)
+
+        def get_file(client: str) -> Result:
+            warm_pages(fresh, p.big)
+            try:
+                return fs('fs_get', '--size', str(p.big), '--dest', fresh)(client)
+            finally:
+                if os.path.exists(fresh):
+                    os.unlink(fresh)
+
+        return [
+            ('fs_parquet', FS_CLIENTS, fs('fs_parquet')),
+            ('fs_ranges', FS_CLIENTS, fs('fs_ranges', '--size', str(RANGES_OBJECT))),
+            ('fs_find', FS_CLIENTS, fs('fs_find')),
+            ('fs_put', FS_CLIENTS, fs('fs_put', '--size', str(p.big), '--file', big_src)),
+            ('fs_get', FS_CLIENTS, get_file),
+        ] + [(f'fs_copy{n}', FS_CLIENTS, fs('fs_copy', '--workers', str(n)))
+             for n in COPY_WORKERS]
+
+    def fs_setup(self) -> None:
+        """The parquet file and the listed keys, made once by knoxpy (bench/fsbench.py)."""
+        if not any(self.wanted(name) for name, _, _ in self.fs_scenarios('', '')):
+            return
+        got = self.child('knoxpy', 'fs_setup', '--keys', str(self.plan.fs_keys),
+                         '--parquet-bytes', str(self.plan.fs_parquet), timeout=900)
+        if 'error' in got:
+            raise SystemExit(f'fs_setup failed: {got["error"]}')
+        self.plan.fs_parquet = int(got['parquet_bytes'])
 
     def footprint(self, client: str) -> Result:
         samples = [self.child(client, 'footprint') for _ in range(self.plan.footprints)]
@@ -147,6 +212,7 @@ class Bench:
                 'maxrss_mib': statistics.median(s['maxrss_mib'] for s in good)}
 
     def run(self) -> None:
+        self.fs_setup()
         for r in range(self.plan.runs):
             res: Dict[Tuple[str, str], Any] = {}
             self.results.append(res)
@@ -169,6 +235,8 @@ def _brief(r: Result) -> str:
         return ' '.join(f'{op} {r[op]["ops_s"]:.0f}/s' for op in SMALL_OPS)
     if 'ops_s' in r:
         return f'{r["ops_s"]:.0f}/s {r["cpu_us"]:.0f}us/op'
+    if 'rate' in r:
+        return f'{r["rate"]:.0f}/s in {r["seconds"]:.2f}s'
     if 'mb_s' in r:
         return f'{r["mb_s"]:.0f} MB/s rss {r["maxrss_mib"]:.0f} MiB'
     return f'{r["seconds"]:.3f}s rss {r["maxrss_mib"]:.0f} MiB'
@@ -294,6 +362,68 @@ def build_rows(b: Bench) -> List[Row]:
     return rows
 
 
+def build_fs_rows(b: Bench) -> List[Row]:
+    """The fsspec rows: knoxpy.fs over s3fs, over obstore's adapter and over the better of
+    the two in each run (all rates: higher is better). Target: ahead of s3fs."""
+    p, runs = b.plan, b.results
+    specs = [
+        (f'pandas read_parquet, {p.fs_parquet / 1e6:.0f} MB file', 'MB/s', 'fs_parquet'),
+        (f'cat_ranges, {p.fs_ranges} random 64 KiB ranges', 'ranges/s', 'fs_ranges'),
+        (f'find over {p.fs_keys:,} keys', 'keys/s', 'fs_find'),
+        (f'put_file {_size(p.big)}', 'MB/s', 'fs_put'),
+        (f'get_file {_size(p.big)}', 'MB/s', 'fs_get'),
+    ] + [(f'bulk copy {p.fs_keys:,} keys, {n} Dask worker' + ('s' if n > 1 else ''), 'keys/s',
+          f'fs_copy{n}') for n in COPY_WORKERS]
+    rows = []
+    for what, unit, scenario in specs:
+        if not any((scenario, c) in run for run in runs for c in FS_CLIENTS):
+            continue
+        values = {c: _median([_get(run.get((scenario, c)), ('rate',)) for run in runs])
+                  for c in FS_CLIENTS}
+        ratios: Dict[str, Optional[float]] = {}
+        for other in FS_PEERS + ('best',):
+            per_run = []
+            for run in runs:
+                k = _get(run.get((scenario, 'knoxpy')), ('rate',))
+                peers = [_get(run.get((scenario, c)), ('rate',)) for c in FS_PEERS]
+                o = max((x for x in peers if x is not None), default=None) \
+                    if other == 'best' else peers[FS_PEERS.index(other)]
+                per_run.append(k / o if k is not None and o else None)
+            ratios[other] = _median(per_run)
+        got = ratios['s3fs']
+        rows.append(Row(what, unit, values, ratios, '>= 1x s3fs',
+                        None if got is None else got >= 1))
+    return rows
+
+
+def fs_table(rows: List[Row]) -> str:
+    head = ['', 'unit', 'knoxpy.fs', 's3fs', 'obstore', 'k/s3fs', 'k/obstore', 'k/best peer',
+            'target', '']
+    body = [[r.what, r.unit] + [_fmt(r.values[c]) for c in FS_CLIENTS]
+            + [_ratio(r.ratios[o]) for o in FS_PEERS + ('best',)]
+            + [r.target, 'n/a' if r.ok is None else 'PASS' if r.ok else 'FAIL'] for r in rows]
+    return _grid(head, body, left=(0, 8))
+
+
+def fs_summary(rows: List[Row]) -> str:
+    def ahead(peer: str) -> int:
+        return sum(1 for r in rows if (r.ratios[peer] or 0) >= 1)
+
+    return (f'knoxpy.fs is ahead of s3fs on {ahead("s3fs")} of {len(rows)} rows and of '
+            f"obstore's adapter on {ahead('obstore')} of {len(rows)}.")
+
+
+def fs_failures(b: Bench) -> str:
+    """The fsspec runs a client did not finish: their rows hold the other runs only."""
+    failed: Dict[Tuple[str, str], List[str]] = {}
+    for run in b.results:
+        for (scenario, client), r in run.items():
+            if scenario.startswith('fs_') and isinstance(r, dict) and 'error' in r:
+                failed.setdefault((scenario, client), []).append(str(r['error']))
+    return ''.join(f' {client} failed {scenario} in {len(errs)} of {len(b.results)} runs '
+                   f'({errs[-1]}).' for (scenario, client), errs in sorted(failed.items()))
+
+
 def _again(r: Row, target: Tuple[str, str, float]) -> Row:
     """The same measurement checked against a second target (one line of the table each)."""
     other, op, factor = target
@@ -343,12 +473,18 @@ def table(rows: List[Row]) -> str:
             got = r.ratios[r.target.split()[-1]]
             cells[6] = f'{got:.3f}x' if got is not None else 'n/a'
         body.append(cells + [r.target, verdict])
+    return _grid(head, body, left=(0, 7))
+
+
+def _grid(head: List[str], body: List[List[str]], left: Tuple[int, ...]) -> str:
+    """A markdown table, its ``left`` columns left-aligned, the others right-aligned."""
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+
     def line(cells: List[str]) -> str:
-        return '| ' + ' | '.join(c.ljust(w) if i in (0, 7) else c.rjust(w)
+        return '| ' + ' | '.join(c.ljust(w) if i in left else c.rjust(w)
                                  for i, (c, w) in enumerate(zip(cells, widths))) + ' |'
 
-    sep = '|' + '|'.join('-' * (w + 2) if i in (0, 7) else '-' * (w + 1) + ':'
+    sep = '|' + '|'.join('-' * (w + 2) if i in left else '-' * (w + 1) + ':'
                          for i, w in enumerate(widths)) + '|'
     return '\n'.join([line(head), sep] + [line(c) for c in body])
 
@@ -384,17 +520,22 @@ def machine() -> Dict[str, str]:
             'versions': ', '.join(f'{k} {v}' for k, v in versions.items())}
 
 
-def report(b: Bench, rows: List[Row], started: float, load_before: str) -> str:
+def report(b: Bench, rows: List[Row], fs_rows: List[Row], started: float,
+           load_before: str) -> Dict[Tuple[str, str], str]:
+    """The generated blocks, by their markers: the core rows and the fsspec rows, each only
+    when its scenarios ran (a run of one part keeps the other's last results)."""
     m, p = machine(), b.plan
     fails = failures(rows)
-    lines = [
-        BEGIN,
+    core = any(not name.startswith('fs_') for run in b.results for name, _ in run)
+    head = [
         f'Generated by `{b.command}` on {dt.date.today().isoformat()}, '
         f'{p.runs} runs, {time.perf_counter() - started:.0f} s in all.',
         '',
         f'- Machine: {m["nproc"]} CPUs ({m["cpu"]}), {m["os"]}; load average '
         f'{load_before} before the run, {m["load"]} after.',
         f'- Python {m["python"]}; {m["versions"]}.',
+    ]
+    about = head + [
         f'- Sizes: {_size(p.big)} for the single-stream and multipart transfers, '
         f'{_size(p.flat)} for the RSS flatness check; {p.seconds:g} s per timed phase of the '
         f'small-request scenarios; {p.footprints} fresh processes per client per run for the '
@@ -402,23 +543,50 @@ def report(b: Bench, rows: List[Row], started: float, load_before: str) -> str:
         '',
         'Values are medians over runs; ratios are knoxpy over the other client, taken within '
         'each run, then the median.',
-        '',
-        table(rows),
-        '',
-        ('Targets not met: ' + '; '.join(fails) + '.') if fails else 'Every target is met.',
-        END,
     ]
-    return '\n'.join(lines)
+    blocks: Dict[Tuple[str, str], str] = {}
+    if core:
+        verdict = ('Targets not met: ' + '; '.join(fails) + '.') if fails else \
+            'Every target is met.'
+        blocks[(BEGIN, END)] = '\n'.join([BEGIN] + about + ['', table(rows), '', verdict, END])
+    if fs_rows:
+        method = (f"Parquet on a 'store' mode server; a {_size(RANGES_OBJECT)} generated "
+                  'object for cat_ranges; bulk copies server-side on a LocalCluster (one '
+                  'thread per worker process, its start not timed), the peers as a Dask map '
+                  'of `fs.copy` over the same 1000-key partitions. Peers: '
+                  f'{machine_peers()}')
+        sizes = (f'- Sizes: a {p.fs_parquet / 1e6:.0f} MB parquet file, {p.fs_keys:,} keys, '
+                 f'{_size(p.big)} for put_file and get_file.' + (f' {p.note}' if p.note else ''))
+        blocks[(FS_BEGIN, FS_END)] = '\n'.join(
+            [FS_BEGIN] + head + [sizes, '', 'Values are medians over runs; ratios are '
+                                 'knoxpy.fs over the other client (and over the better '
+                                 'peer), taken within each run, then the median.', '', method,
+                                 '', fs_table(fs_rows), '', fs_summary(fs_rows) + fs_failures(b),
+                                 FS_END])
+    return blocks
 
 
-def write_benchmarks(path: str, block: str) -> None:
-    """Replace the generated block of BENCHMARKS.md, keeping the hand-written text around it."""
+def machine_peers() -> str:
+    """The peers' versions, as their processes import them."""
+    code = ('import importlib.metadata as m\n'
+            'print(", ".join(f"{p} {m.version(p)}" for p in ("s3fs", "aiobotocore", "botocore",'
+            ' "obstore", "fsspec", "pandas", "pyarrow", "dask", "distributed")))')
+    path = os.pathsep.join([PEERS_DIR, ROOT]) if os.path.isdir(PEERS_DIR) else ROOT
+    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=path))
+    return (p.stdout.strip() or 'peer versions: unknown') + '.'
+
+
+def write_benchmarks(path: str, blocks: Dict[Tuple[str, str], str]) -> None:
+    """Replace the generated blocks of BENCHMARKS.md, keeping the hand-written text around
+    them (a block whose markers are missing goes at the end)."""
     text = open(path).read() if os.path.exists(path) else '# Benchmarks\n\n'
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip('\n') + '\n\n' + block + '\n'
+    for (begin, end), block in blocks.items():
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = head + block + rest.split(end, 1)[1]
+        else:
+            text = text.rstrip('\n') + '\n\n' + block + '\n'
     with open(path, 'w') as f:
         f.write(text)
 
@@ -429,17 +597,24 @@ def main() -> int:
                     help='one run, 64 MiB transfers, short phases; prints only')
     ap.add_argument('--runs', type=int)
     ap.add_argument('--size', type=int, help='bytes of the big transfers (default 1 GiB)')
-    ap.add_argument('--only', help='comma-separated scenario prefixes, e.g. small,inflight8')
+    ap.add_argument('--only', help='comma-separated scenario prefixes, e.g. small,inflight8 '
+                    'or fs (every fsspec row)')
+    ap.add_argument('--keys', type=int, help='keys of the fs find and copy rows '
+                    '(default 10,000; --quick 2,000)')
+    ap.add_argument('--parquet-mb', type=int, help='MB of the parquet file (default 100; '
+                    '--quick 25)')
     ap.add_argument('--out', help='write the results into this file (full runs: BENCHMARKS.md)')
     ap.add_argument('--no-write', action='store_true', help='print only')
     ap.add_argument('--tmp', help='directory for the transfer files (default: the system temp)')
     a = ap.parse_args()
     if a.quick:
         plan = Plan(runs=a.runs or 1, big=a.size or 64 * MIB, flat=(a.size or 64 * MIB) // 4,
-                    seconds=0.3, footprints=2)
+                    seconds=0.3, footprints=2, fs_keys=2000, fs_parquet=25 * 10**6)
     else:
         plan = Plan(runs=a.runs or 5, big=a.size or GIB, flat=(a.size or GIB) // 4,
                     seconds=1.0, footprints=5)
+    plan.fs_keys = a.keys or plan.fs_keys
+    plan.fs_parquet = a.parquet_mb * 10**6 if a.parquet_mb else plan.fs_parquet
     out = None if a.no_write or (a.quick and not a.out) else \
         (a.out or os.path.join(ROOT, 'BENCHMARKS.md'))
     tmp = tempfile.mkdtemp(prefix='knoxpy-bench-', dir=a.tmp)
@@ -467,10 +642,11 @@ def main() -> int:
         b.stop_server()
         shutil.rmtree(tmp, ignore_errors=True)
     rows = build_rows(b)
-    block = report(b, rows, started, load_before)
-    print(block.replace(BEGIN + '\n', '').replace('\n' + END, ''))
+    blocks = report(b, rows, build_fs_rows(b), started, load_before)
+    for (begin, end), block in blocks.items():
+        print(block.replace(begin + '\n', '').replace('\n' + end, ''))
     if out:
-        write_benchmarks(out, block)
+        write_benchmarks(out, blocks)
         print(f'\nwrote {os.path.relpath(out, ROOT)}', file=sys.stderr)
     return 0
 

@@ -222,6 +222,40 @@ def command_line(port: int) -> None:
     knoxpy_cli("--explain", "stat", f"s3://{BUCKET}/test/obj.json", "--endpoint-url", endpoint)
 
 
+def pandas_through_knox(port: int) -> None:
+    """pandas reads and writes ``knox://`` URLs: knoxpy is an fsspec filesystem."""
+    import pandas as pd
+
+    step("pandas through knox:// (knoxpy as an fsspec filesystem, docs/ecosystem.md)")
+    storage_options = {"key": "<api-key-here>", "secret": "<secret-here>",
+                       "endpoint_url": f"http://127.0.0.1:{port}", "style": "path"}
+    url = f"knox://{BUCKET}/tables/weather.parquet"
+    weather = pd.DataFrame({"city": ["Oslo", "Lima", "Pune"], "high_c": [4.5, 23.0, 31.5]})
+    weather.to_parquet(url, storage_options=storage_options)
+    back = pd.read_parquet(url, storage_options=storage_options)
+    print(f"  df.to_parquet({url!r}), then pd.read_parquet: {len(back)} rows, "
+          f"the same frame: {back.equals(weather)}")
+    for line in back.to_string(index=False).splitlines():
+        print("    " + line)
+
+
+def bulk_copy_on_a_cluster(client: knoxpy.Client) -> None:
+    """copyAll on a local Dask cluster of two worker processes (docs/bulk.md)."""
+    import distributed
+
+    step(f"copyAll on a local Dask cluster: 2 worker processes, {MANY} keys in partitions")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=logging.ERROR
+                                  ) as cluster, distributed.Client(cluster) as dask:
+        op = client.copyAll("many/", {"prefix": "cluster-copy/"}, cluster=dask,
+                            partition_keys=100)
+        workers = set()
+        op.on("partition", lambda p: workers.add(p["worker"]))
+        result = op.wait()
+    print(f"  {result['copied']} copied in {result['partitions']} partitions by "
+          f"{len(workers)} workers, errors: {result['errors']}")
+
+
 def _md5(path: str) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as f:
@@ -260,6 +294,8 @@ def main() -> int:
             any_size(client, tmp)
         at_any_scale(client)
         command_line(port)
+        pandas_through_knox(port)
+        bulk_copy_on_a_cluster(client)
 
         step("clean up with deleteAll")
         print(f"  {client.deleteAll(client.listAll()).wait()}")

@@ -35,6 +35,9 @@ def test_the_demo_tells_the_whole_story_in_under_a_minute() -> None:
         "20.0 MiB random.bin",
         "4. The signing key",  # --explain
         "StorageClass:  STANDARD",  # stat's own output after the explanation
+        "then pd.read_parquet: 3 rows, the same frame: True",  # pandas through knox://
+        "300 copied in 3 partitions by ",  # copyAll on a LocalCluster
+        ", errors: []",
         "keys left in the bucket: 0",
         "/knoxpy-demo/trace.html in a browser",  # the trace, written
         "demo finished",
