@@ -144,12 +144,16 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
     root_marker = ""
     cachable = True
     default_block_size = 8 * 1024 * 1024  # knoxpy's partSize: a written block is a part
+    # fsspec gathers up to 1280 coroutines at once for bulk calls (pipe, cat, put); each
+    # knoxpy operation holds a worker thread while its requests need more of them, so that
+    # many at once exhausted the pool (512 threads) and hung. 128 keeps every link busy.
+    default_batch_size = 128
     _pid: int  # fsspec's: the process the instance was made in
 
     def __init__(self, *, asynchronous: bool = False, loop: Any = None,
                  batch_size: Optional[int] = None, **options: Any) -> None:
-        super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size,
-                         **options)
+        super().__init__(asynchronous=asynchronous, loop=loop,
+                         batch_size=batch_size or self.default_batch_size, **options)
         if options.get("default_block_size"):
             self.default_block_size = int(options["default_block_size"])
         self._options = {k: v for k, v in options.items() if k not in _FSSPEC_OPTIONS}

@@ -496,3 +496,17 @@ def test_the_entry_point_needs_no_import_of_knoxpy(options: Dict[str, Any], base
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, timeout=HANG_GUARD, check=True).stdout
     assert out.strip() == "found by its entry point"
+
+
+def test_piping_many_objects_at_once_does_not_exhaust_the_workers(srv: Any) -> None:
+    """fsspec gathers up to 1280 writes at once; each upload holds a knoxpy worker while its
+    request needs another: more than the pool's 512 threads hung (found by the benchmark)."""
+    from conftest import fault_client
+
+    c = fault_client(srv)
+    opts = {k: c.options[k] for k in ("key", "secret", "endpoint", "port", "style")}
+    fs = KnoxFileSystem(skip_instance_cache=True, **opts)
+    values = {f"bkt/many/{i:04d}": b"x" * 100 for i in range(1300)}
+    done = concurrent.futures.ThreadPoolExecutor(1).submit(fs.pipe, values)
+    done.result(timeout=300)  # a hang guard only: it hung for good before
+    assert len(fs.find("bkt/many/")) == 1300
