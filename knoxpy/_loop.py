@@ -51,7 +51,7 @@ from . import _cancel
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Loop", "call_later", "get_loop", "run", "spawn"]
+__all__ = ["Claim", "Loop", "call_later", "get_loop", "run", "spawn", "spawn_claim"]
 
 log = logging.getLogger("knoxpy")
 
@@ -98,6 +98,11 @@ class Loop:
         self._wake: Optional[Tuple[socket.socket, socket.socket]] = None
         self.thread = threading.current_thread()
         self._main = self.thread is threading.main_thread()
+        # A loop of a knoxpy-io worker (a Session's) runs all of its own I/O, streams too:
+        # its thread has nothing else to do while it waits, and if it handed that I/O to
+        # another worker, a pool full of waiting drivers would wait for ever.
+        self.runs_own_io = getattr(_worker, "active", False)
+        self._own_tasks: List[Task] = []  # spawned by a worker loop, for its thread only
 
     steals = True  # may run small requests' I/O itself while it waits (not under asyncio)
 
@@ -190,7 +195,10 @@ class Loop:
                 return
             fd = item.fileno() if _POLL is not None and hasattr(item, "fileno") else None
             if fd is None:
-                _POOL.spawn(_drive, (gen, item), None)
+                if self.runs_own_io:  # a sleep before a retry: this thread would only wait
+                    _drive(gen, item)
+                else:
+                    _POOL.spawn(_drive, (gen, item), None)
                 return
             if self._refs != 1 or self._waits:
                 break
@@ -292,6 +300,7 @@ class AsyncioLoop(Loop):
 
 
 _local = threading.local()
+_worker = threading.local()  # .active on knoxpy-io worker threads
 _aio_loops: dict[int, AsyncioLoop] = {}
 _main_loop: Optional[Loop] = None
 
@@ -382,6 +391,9 @@ class _Pool:
 
     def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
         with self._lock:
+            if stealer is not None and stealer.runs_own_io:  # never kicked to another worker
+                stealer._own_tasks.append((fn, args, stealer, 0.0))
+                return
             if stealer is not None:
                 self._stealable_tasks.append((fn, args, stealer, time.monotonic()))
                 self._stealable += 1
@@ -450,18 +462,19 @@ class _Pool:
     def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
         """Start every stealable task of ``loop``'s on its thread; ``loop_cond`` is held."""
         with self._lock:
-            tasks = self._stealable_tasks
-            if not tasks:
-                return False
-            mine = [task for task in tasks if task[2] is loop]
-            if not mine:
-                return False
-            if len(mine) < len(tasks):
-                rest = [task for task in tasks if task[2] is not loop]
-                tasks.clear()
-                tasks.extend(rest)
+            if loop._own_tasks:
+                mine, loop._own_tasks = loop._own_tasks, []
             else:
-                tasks.clear()
+                tasks = self._stealable_tasks
+                mine = [task for task in tasks if task[2] is loop]
+                if not mine:
+                    return False
+                if len(mine) < len(tasks):
+                    rest = [task for task in tasks if task[2] is not loop]
+                    tasks.clear()
+                    tasks.extend(rest)
+                else:
+                    tasks.clear()
         loop_cond.release()
         try:
             for i, task in enumerate(mine):
@@ -480,6 +493,7 @@ class _Pool:
         return True
 
     def _work(self) -> None:
+        _worker.active = True
         cond, tasks = self._cond, self._tasks
         while True:
             with cond:
@@ -532,6 +546,49 @@ def spawn(fn: Callback, *args: Any, stealable_by: Optional[Loop] = None) -> None
     if _spawn_hook is not None:
         fn, args = _spawn_hook(fn, args)
     _POOL.spawn(fn, args, stealable_by)
+
+
+class Claim:
+    """A task that a worker runs, or the thread that would wait for it, whichever comes first.
+
+    A thread that waits for a task it spawned would wait for ever when every worker is
+    itself waiting (a pool of 512 busy drivers); with a claim it runs the task itself.
+
+    >>> ran = []
+    >>> claim = Claim(ran.append, ("here",))
+    >>> claim.run_here(), claim.run_here(), ran
+    (True, False, ['here'])
+    """
+
+    __slots__ = ("_fn", "_args", "_lock", "_taken")
+
+    def __init__(self, fn: Callback, args: Tuple[Any, ...]) -> None:
+        self._fn, self._args = fn, args
+        self._lock = threading.Lock()
+        self._taken = False
+
+    def _take(self) -> bool:
+        with self._lock:
+            taken, self._taken = self._taken, True
+        return not taken
+
+    def __call__(self) -> None:
+        if self._take():
+            self._fn(*self._args)
+
+    def run_here(self) -> bool:
+        """Run the task on this thread unless a worker has started it; say whether it ran."""
+        if not self._take():
+            return False
+        self._fn(*self._args)
+        return True
+
+
+def spawn_claim(fn: Callback, *args: Any) -> Claim:
+    """``spawn(fn, *args)``, with a :class:`Claim` the waiting thread may run it by."""
+    claim = Claim(fn, args)
+    spawn(claim)
+    return claim
 
 
 # -- timers that run in the background (not on a loop) ------------------------------

@@ -427,7 +427,7 @@ class ClientRequest(Operation):
             self.traced.queued()
         self._loop.ref()
         small = whole is not None and len(whole) <= CHUNK
-        steal = small and self._loop.steals
+        steal = (small or self._loop.runs_own_io) and self._loop.steals
         spawn(self._run, stream, whole, stealable_by=self._loop if steal else None)
 
     def _total(self, whole: Optional[bytes]) -> Optional[int]:

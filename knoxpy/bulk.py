@@ -45,7 +45,7 @@ from typing import (
 
 from . import _cancel, _xml, auth
 from ._emitter import Operation
-from ._loop import spawn
+from ._loop import Claim, spawn_claim
 from ._paging import PageGuard
 from ._work import (
     Session,
@@ -157,6 +157,7 @@ class Lister(Operation):
         self._next: Optional[Tuple[str, str]] = None  # (query name, value) of the next page
         self._more = True  # pages remain to be fetched
         self._fetching = False
+        self._fetch_claim: Optional[Claim] = None  # the fetch spawned last, for an iterator
         self._fetch_error: Optional[BaseException] = None
         self._mode: Optional[str] = None  # 'flowing' (events) or 'iterating'
         self._flowing = False
@@ -260,6 +261,14 @@ class Lister(Operation):
                 if not self._more:
                     raise StopIteration
                 self._want_fetch_locked()
+                claim, self._fetch_claim = self._fetch_claim, None
+                if claim is not None:  # unless a worker took it already, fetch it here
+                    self._cond.release()
+                    try:
+                        claim.run_here()
+                    finally:
+                        self._cond.acquire()
+                    continue
                 self._cond.wait()
 
     # -- fetching (on a worker) -------------------------------------------------------------
@@ -284,7 +293,7 @@ class Lister(Operation):
         posting = self._mode == "flowing"
         if posting:
             self._loop.ref()
-        spawn(self._fetch, posting)
+        self._fetch_claim = spawn_claim(self._fetch, posting)
 
     def _fetch(self, posting: bool) -> None:
         """On a worker: fetch pages until ``READ_AHEAD_PAGES`` are buffered or none remain."""
