@@ -624,7 +624,7 @@ def _contents(key: str) -> str:
             '</StorageClass></Contents>')
 
 
-def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: int) -> Response:
+def _endless_pages(req: Request, resp: Response, faults: Dict[str, Any], n: int) -> Response:
     """cycle_tokens and stuck_marker: pages whose continuation never ends."""
     page = f'<ListBucketResult{_NS}><Name>{escape(req.bucket)}</Name><IsTruncated>true</IsTruncated>'
     if 'cycle_tokens' in faults:
@@ -649,19 +649,6 @@ def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: in
     sent = req.query.get('marker', req.query.get('start-after'))
     key = keys[(keys.index(sent) + 1) % len(keys)] if sent in keys else keys[0]
     return _xml(f'{page}{_contents(key)}</ListBucketResult>')
-
-
-def _wrong_checksum(resp: Response, p: Dict[str, Any]) -> Response:
-    status, hdrs, body = resp
-    out = []
-    for k, v in hdrs:
-        if k.startswith('x-amz-checksum-') and k != 'x-amz-checksum-type':
-            value, dash, count = v.partition('-')
-            raw = bytearray(base64.b64decode(value))
-            raw[0] ^= 0xFF
-            v = p.get('value', base64.b64encode(bytes(raw)).decode() + dash + count)
-        out.append((k, v))
-    return status, out, body
 
 
 def _set_header(lines: List[str], p: Dict[str, Any]) -> List[str]:
@@ -697,6 +684,12 @@ class S3Server:
         self._hosts: Dict[str, Optional[str]] = {}  # Host header -> virtual-hosted bucket
         self._holds: List[_Hold] = []  # every barrier and gate, woken by stop()
         self._gates: Dict[str, _Hold] = {}  # the gate of each name, as last injected
+        # The answer rewriters, applied in this order to every answer that took a fault: each
+        # acts on its own faults only and passes the answer on otherwise. A new fault that
+        # rewrites answers is one more method in this list.
+        self._rewriters: List[Callable[[Request, Response, Dict[str, Any]], Response]] = [
+            self._barrier_and_gate, self._replace_body, self._endless_listing, self._hostile_get,
+            self._wrong_checksum]
 
     # -- control ----------------------------------------------------------------------------
     def start(self) -> S3Server:
@@ -889,10 +882,8 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
-        resp = self._barrier_and_gate(req, resp, faults)
-        resp = self._hostile_get(req, self._replace_body(req, resp, faults), faults)
-        if 'wrong_checksum' in faults and req.method in ('GET', 'HEAD'):
-            resp = _wrong_checksum(resp, faults['wrong_checksum'])
+        for rewrite in self._rewriters if faults else ():
+            resp = rewrite(req, resp, faults)
         self._send(sock, req, resp, faults, keep)
         return keep and 'drop_keepalive' not in faults
 
@@ -1069,6 +1060,7 @@ class S3Server:
         return e.status, [('Content-Type', 'application/xml')] + e.headers, body.encode()
 
     def _replace_body(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """bad_xml, hostile_xml, error_in_200: another body in place of the answer."""
         for name in ('bad_xml', 'hostile_xml', 'error_in_200'):
             if name in faults:
                 p = faults[name]
@@ -1079,9 +1071,29 @@ class S3Server:
                 else:
                     body = self._error(req, S3Error(p.get('code', 'InternalError')))[2]
                 resp = p.get('status', 200), [('Content-Type', 'application/xml')], body
-        if 'cycle_tokens' in faults or 'stuck_marker' in faults:
-            resp = _endless_listing(req, resp, faults, next(self._rids))
         return resp
+
+    def _endless_listing(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """cycle_tokens, stuck_marker: a listing page that never ends."""
+        if 'cycle_tokens' not in faults and 'stuck_marker' not in faults:
+            return resp
+        return _endless_pages(req, resp, faults, next(self._rids))
+
+    def _wrong_checksum(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """wrong_checksum: a GET or HEAD answer's x-amz-checksum-<alg> says another value."""
+        if 'wrong_checksum' not in faults or req.method not in ('GET', 'HEAD'):
+            return resp
+        p = faults['wrong_checksum']
+        status, hdrs, body = resp
+        out = []
+        for k, v in hdrs:
+            if k.startswith('x-amz-checksum-') and k != 'x-amz-checksum-type':
+                value, dash, count = v.partition('-')
+                raw = bytearray(base64.b64decode(value))
+                raw[0] ^= 0xFF
+                v = p.get('value', base64.b64encode(bytes(raw)).decode() + dash + count)
+            out.append((k, v))
+        return status, out, body
 
     def _send(self, sock: socket.socket, req: Request, resp: Response, faults: Dict[str, Any],
               keep: bool) -> None:
