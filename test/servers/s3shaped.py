@@ -16,7 +16,8 @@ copy, complete, abort, ListParts, ListMultipartUploads; an upload begun with
 x-amz-checksum-algorithm and x-amz-checksum-type FULL_OBJECT or COMPOSITE has each part's
 Checksum<ALG> checked at completion, and a FULL_OBJECT one the whole object's x-amz-checksum-<alg>
 too; GET/HEAD with x-amz-checksum-mode ENABLED and no Range give the stored checksum and
-x-amz-checksum-type, as S3 does). Path style ``/bucket/key`` or
+x-amz-checksum-type, as S3 does; GET/HEAD ?partNumber=k give part k, the count of parts in
+x-amz-mp-parts-count and, for a COMPOSITE one with checksum mode, part k's checksum). Path style ``/bucket/key`` or
 virtual-hosted ``Host: bucket.localhost:PORT``. Every response carries x-amz-request-id (also
 ``req.request_id``). Not served: ListBuckets, versioning, ACLs, auth checks.
 
@@ -146,6 +147,7 @@ _ERRORS = {  # code: (status, S3's message)
     'InvalidArgument': (400, 'Invalid Argument'),
     'InvalidDigest': (400, 'The Content-MD5 you specified is not valid.'),
     'InvalidPart': (400, 'One or more of the specified parts could not be found.'),
+    'InvalidPartNumber': (416, 'The requested partnumber is not satisfiable'),
     'InvalidPartOrder': (400, 'The list of parts was not in ascending order.'),
     'InvalidRange': (416, 'The requested range is not satisfiable'),
     'InvalidRequest': (400, 'Invalid Request'),
@@ -277,6 +279,8 @@ class Obj:
     checksum: Optional[Tuple[str, str]] = None  # (algorithm, base64; '-N' for COMPOSITE)
     mtime: float = field(default_factory=time.time)
     checksum_type: str = 'FULL_OBJECT'
+    # a multipart object's parts, in order: (size, its checksum's base64 or None)
+    parts: Optional[List[Tuple[int, Optional[str]]]] = None
 
 
 @dataclass
@@ -1294,6 +1298,8 @@ class S3Server:
             e.extra = [('RangeRequested', h['range']), ('ActualObjectSize', o.size)]
             e.headers = [('Content-Range', f'bytes */{o.size}')]
             raise
+        if 'partNumber' in q:
+            r = self._part(req, o, hdrs)
         if r:
             (start, end), status = r, 206
             hdrs.append(('Content-Range', f'bytes {start}-{end}/{o.size}'))
@@ -1303,6 +1309,27 @@ class S3Server:
         if o.data is None:
             return status, hdrs, Gen(start, end - start + 1)
         return status, hdrs, o.data if status == 200 else o.data[start:end + 1]
+
+    def _part(self, req: Request, o: Obj, hdrs: List[Tuple[str, str]]) -> Tuple[int, int]:
+        """GET/HEAD ?partNumber=k: part k's bytes, the count of parts and, with
+        x-amz-checksum-mode ENABLED, part k's own checksum (as S3 answers for a COMPOSITE
+        upload); an object of one PUT has one part, itself."""
+        if 'range' in req.headers:
+            raise S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber '
+                          'query parameter')
+        k = _int(req.query['partNumber'], 'partNumber')
+        parts = o.parts or [(o.size, None)]
+        if not 1 <= k <= len(parts):
+            raise S3Error('InvalidPartNumber', extra=[('PartNumberRequested', k),
+                                                      ('ActualPartCount', len(parts))])
+        start = sum(size for size, _ in parts[:k - 1])
+        hdrs.append(('x-amz-mp-parts-count', str(len(parts))))
+        value = parts[k - 1][1]
+        if o.checksum and value and o.checksum_type == 'COMPOSITE' and \
+                req.headers.get('x-amz-checksum-mode', '').upper() == 'ENABLED':
+            hdrs += [(f'x-amz-checksum-{o.checksum[0]}', value),
+                     ('x-amz-checksum-type', 'COMPOSITE')]
+        return start, start + parts[k - 1][0] - 1
 
     def _copy_source(self, req: Request, ranged: bool) -> Tuple[str, str, Obj, int, int]:
         src = unquote(req.headers['x-amz-copy-source'].split('?versionId=')[0]).lstrip('/')
@@ -1408,7 +1435,8 @@ class S3Server:
         digests = b''.join(bytes.fromhex(_norm(p.etag)) for p in parts)
         etag = f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
         data = b''.join(p.data or b'' for p in parts) if self.mode == 'store' else None
-        obj = Obj(data, sum(p.size for p in parts), etag, up.meta)
+        obj = Obj(data, sum(p.size for p in parts), etag, up.meta,
+                  parts=[(p.size, p.checksum[1] if p.checksum else None) for p in parts])
         if up.checksum is not None:
             obj.checksum, obj.checksum_type = self._whole_checksum(req, up, parts, data), \
                 up.checksum[1]
