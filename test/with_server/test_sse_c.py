@@ -87,3 +87,52 @@ def test_the_key_is_never_logged_or_shown(srv: Any, caplog: pytest.LogCaptureFix
     shown = base64.b64encode(KEY).decode(), base64.b64encode(OTHER).decode()
     everything = "".join(texts) + caplog.text + repr(res) + repr(c)
     assert texts and not any(k in everything for k in shown)
+
+
+# -- copyAll: headers on every copy (issue 15 leftovers, item 2) --------------------------------
+def test_copy_all_re_encrypts_every_key_with_its_headers(srv: Any, monkeypatch: Any,
+                                                         caplog: Any) -> None:
+    from knoxpy import bulk
+    monkeypatch.setattr(bulk, "MULTIPART_COPY_THRESHOLD", 5 * 1024 * 1024)  # BIG goes by parts
+    monkeypatch.setattr(bulk, "MULTIPART_COPY_PART_SIZE", 5 * 1024 * 1024)
+    c = fault_client(srv, partSize=5 * 1024 * 1024)
+    c.putBuffer(b"small", "/src/a", sse_c(KEY)).wait(10)
+    c.upload(BIG, "/src/big", sse_c(KEY)).wait(60)
+    headers = {**sse_c(KEY, copy_source=True), **sse_c(OTHER),
+               "x-amz-storage-class": "STANDARD_IA"}
+    # without the source's key, every copy fails, each one per key
+    failed = c.copyAll("src/", {"prefix": "dst/"}, headers=sse_c(OTHER)).wait(60)
+    assert failed["copied"] == 0 and len(failed["errors"]) == 2
+    with caplog.at_level(logging.DEBUG, logger="knoxpy"):
+        result = c.copyAll("src/", {"prefix": "dst/"}, headers=headers).wait(60)
+    assert result == {"copied": 2, "errors": []}
+    for name, data in (("/dst/a", b"small"), ("/dst/big", BIG)):
+        assert c.get(name, sse_c(OTHER)).end().wait(10).read() == data  # the new key reads it
+        old = c.get(name, sse_c(KEY)).end().wait(10)
+        assert old.statusCode == 403  # the source's key does not
+        old.resume()
+    copies = [r for r in srv.requests if "/dst/" in r.path and r.method in ("PUT", "POST")]
+    assert all(r.headers.get("x-amz-server-side-encryption-customer-key") for r in copies
+               if r.method == "PUT")
+    initiate = [r for r in copies if r.method == "POST" and "uploads" in r.query]
+    assert initiate and initiate[0].headers["x-amz-storage-class"] == "STANDARD_IA"
+    secret = [headers[k] for k in headers if k.endswith("-key")]
+    assert not any(s in caplog.text for s in secret)
+
+
+@pytest.mark.parametrize("headers, says", [
+    ({"x-amz-copy-source": "/b/k"}, "set by copyAll itself"),
+    ({"x-amz-metadata-directive": "MERGE"}, "COPY or REPLACE"),
+    ({"x-amz-server-side-encryption-customer-key": base64.b64encode(KEY).decode()},
+     "needs both"),
+    ({**sse_c(b"short"), }, "256-bit key"),
+    ({**sse_c(KEY), "x-amz-server-side-encryption-customer-key-MD5": "AAAA"}, "is not the MD5"),
+    ("x-amz-storage-class", "must be a dict"),
+])
+def test_copy_all_headers_are_checked_and_keys_never_shown(srv: Any, headers: Any,
+                                                           says: str) -> None:
+    with pytest.raises(knoxpy.ValidationError, match=says) as info:
+        fault_client(srv).copyAll("src/", {"prefix": "dst/"}, headers=headers).wait(10)
+    if isinstance(headers, dict):
+        assert not any(str(v) in str(info.value) for k, v in headers.items() if "key" in k)
+    assert not srv.requests  # refused before anything was sent
