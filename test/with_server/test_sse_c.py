@@ -136,3 +136,42 @@ def test_copy_all_headers_are_checked_and_keys_never_shown(srv: Any, headers: An
     if isinstance(headers, dict):
         assert not any(str(v) in str(info.value) for k, v in headers.items() if "key" in k)
     assert not srv.requests  # refused before anything was sent
+
+
+def test_cli_cp_r_copies_with_the_keys_from_files(srv: Any, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    c = fault_client(srv)
+    for name in ("a", "b"):
+        c.putBuffer(name.encode() * 10, f"/cli/{name}", sse_c(KEY)).wait(10)
+    (tmp_path / "old.key").write_bytes(KEY)
+    (tmp_path / "new.key").write_bytes(OTHER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "DEBUG"}
+    env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID="AKID", AWS_SECRET_ACCESS_KEY="s3cr3t",
+               PYTHONPATH=str(Path(knoxpy.__file__).parents[1]))  # this checkout's knoxpy
+
+    def cli(*args: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([sys.executable, "-m", "knoxpy", "--endpoint-url", srv.url, *args],
+                              env=env, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, cwd=tmp_path)
+
+    done = cli("cp", "-r", "--sse-c-copy-source-key", "fileb://old.key", "--sse-c-key",
+               "new.key", "--storage-class", "STANDARD_IA", "s3://bkt/cli/", "s3://bkt/out/")
+    assert done.returncode == 0, done.stderr
+    for name in ("a", "b"):
+        assert c.get(f"/out/{name}", sse_c(OTHER)).end().wait(10).read() == name.encode() * 10
+    copies = [r for r in srv.requests if r.method == "PUT" and "/out/" in r.path]
+    assert len(copies) == 2 and all(r.headers["x-amz-storage-class"] == "STANDARD_IA"
+                                    for r in copies)
+    without = cli("cp", "-r", "s3://bkt/cli/", "s3://bkt/out2/")  # no source key: refused
+    assert without.returncode == 1
+    short = tmp_path / "short.key"
+    short.write_bytes(b"x" * 31)
+    bad = cli("cp", "--sse-c-key", str(short), "s3://bkt/cli/a", "s3://bkt/x")
+    assert bad.returncode != 0 and "must hold a 256-bit key" in bad.stderr
+    upload = cli("cp", "--sse-c-key", "new.key", "new.key", "s3://bkt/x")
+    assert upload.returncode != 0 and "go with cp between s3:// addresses" in upload.stderr
+    secrets = [base64.b64encode(k).decode() for k in (KEY, OTHER)]
+    for out in (done, without, bad, upload):
+        assert not any(s in out.stdout + out.stderr for s in secrets)
