@@ -767,6 +767,7 @@ def cmd_stat(ctx: Context, args: argparse.Namespace) -> int:
     }
     for name, label in (("x-amz-version-id", "VersionId"),
                         ("x-amz-server-side-encryption", "ServerSideEncryption"),
+                        ("x-amz-server-side-encryption-aws-kms-key-id", "SSEKMSKeyId"),
                         ("content-encoding", "ContentEncoding"),
                         ("cache-control", "CacheControl"),
                         ("content-disposition", "ContentDisposition")):

@@ -31,7 +31,10 @@ def reported(client: Any, name: str) -> Dict[str, str]:
 def test_moto_keeps_and_reports_sse_kms_on_put_upload_copy(client: Any) -> None:
     base = f"/kms/{uuid.uuid4().hex[:8]}"
     assert client.putBuffer(b"sealed", base + "/one", KMS).wait(10).statusCode == 200
-    client.upload(BIG, base + "/big", KMS, partSize=5 * MIB).wait(60)
+    big = client.upload(BIG, base + "/big", KMS, partSize=5 * MIB).wait(60)
+    small = client.upload(b"small", base + "/small", KMS).wait(10)
+    for result in (big, small):  # the upload's result reports what S3 answered
+        assert (result["ServerSideEncryption"], result["SSEKMSKeyId"]) == tuple(KMS.values())
     assert client.copyFile(base + "/one", base + "/copy", KMS).end().wait(10).statusCode == 200
     for name in ("/one", "/big", "/copy"):
         assert reported(client, base + name) == KMS
