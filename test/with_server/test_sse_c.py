@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict
 
@@ -13,6 +16,7 @@ import pytest
 from conftest import fault_client
 
 import knoxpy
+from knoxpy import bulk
 
 BIG = bytes(range(256)) * (24 * 1024)  # 6 MiB: two parts, two ranges of 5 MiB
 
@@ -92,7 +96,6 @@ def test_the_key_is_never_logged_or_shown(srv: Any, caplog: pytest.LogCaptureFix
 # -- copyAll: headers on every copy (issue 15 leftovers, item 2) --------------------------------
 def test_copy_all_re_encrypts_every_key_with_its_headers(srv: Any, monkeypatch: Any,
                                                          caplog: Any) -> None:
-    from knoxpy import bulk
     monkeypatch.setattr(bulk, "MULTIPART_COPY_THRESHOLD", 5 * 1024 * 1024)  # BIG goes by parts
     monkeypatch.setattr(bulk, "MULTIPART_COPY_PART_SIZE", 5 * 1024 * 1024)
     c = fault_client(srv, partSize=5 * 1024 * 1024)
@@ -139,9 +142,6 @@ def test_copy_all_headers_are_checked_and_keys_never_shown(srv: Any, headers: An
 
 
 def test_cli_cp_r_copies_with_the_keys_from_files(srv: Any, tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
     c = fault_client(srv)
     for name in ("a", "b"):
         c.putBuffer(name.encode() * 10, f"/cli/{name}", sse_c(KEY)).wait(10)
@@ -151,7 +151,7 @@ def test_cli_cp_r_copies_with_the_keys_from_files(srv: Any, tmp_path: Path) -> N
     env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID="AKID", AWS_SECRET_ACCESS_KEY="s3cr3t",
                PYTHONPATH=str(Path(knoxpy.__file__).parents[1]))  # this checkout's knoxpy
 
-    def cli(*args: str) -> "subprocess.CompletedProcess[str]":
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "knoxpy", "--endpoint-url", srv.url, *args],
                               env=env, capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL, cwd=tmp_path)
