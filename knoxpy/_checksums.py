@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import re
 import zlib
@@ -43,9 +44,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Opt
 
 from .errors import ValidationError
 
-__all__ = ["ALGORITHMS", "CHOICES", "CRCS", "EXTRA", "Running", "Stored", "available", "combine",
-           "combine_all", "decode", "encode", "new", "reference_crc", "require", "size_of",
-           "stored_checksum", "value_of"]
+__all__ = ["ALGORITHMS", "CHOICES", "CRCS", "EXTRA", "PartSums", "Running", "Stored", "available",
+           "combine", "combine_all", "composite_of", "decode", "encode", "new", "reference_crc",
+           "require", "size_of", "stored_checksum", "value_of"]
 
 ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1")  # sent as x-amz-checksum-<alg>
 # The ``checksum`` option of uploads: an algorithm above, or 'sha256' (the payload's SHA-256,
@@ -99,7 +100,7 @@ class Running:
         self.name = name
         self._crc = 0
         self._fn = _FAST.get(name)
-        self._hash: Any = hashlib.sha1() if name == "sha1" else None
+        self._hash: Any = hashlib.new(name) if name in ("sha1", "sha256") else None
         if self._fn is None and self._hash is None:
             require(name)
 
@@ -111,7 +112,7 @@ class Running:
             self._crc = self._fn(data, self._crc)
 
     def value(self) -> Union[int, bytes]:
-        """The CRC as an unsigned integer, or SHA-1's digest."""
+        """The CRC as an unsigned integer, or the SHA's digest."""
         return self._crc if self._hash is None else self._hash.digest()
 
     def b64(self) -> str:
@@ -155,9 +156,10 @@ class Stored(NamedTuple):
     """A checksum S3 keeps for an object, as GET or HEAD gives it (x-amz-checksum-mode).
 
     ``kind``: ``'FULL_OBJECT'`` (of the whole object's bytes: what a download checks),
-    ``'COMPOSITE'`` (a checksum of the parts' checksums, ``value-N``: not checked, its
-    part boundaries are unknown to a ranged download), or ``'unknown'`` (a multipart object
-    whose answer says neither, as moto's HEAD: not checked rather than wrongly failed).
+    ``'COMPOSITE'`` (a checksum of the parts' checksums, ``value-N``: a download checks it
+    part by part when the store gives each part's checksum, see :class:`PartSums`), or
+    ``'unknown'`` (a multipart object whose answer says neither, as moto's HEAD: not checked
+    rather than wrongly failed).
     """
 
     algorithm: str
@@ -173,9 +175,21 @@ class Stored(NamedTuple):
         return self.kind == "FULL_OBJECT" and available(self.algorithm)
 
     @property
+    def per_part(self) -> bool:
+        """A COMPOSITE checksum this client can check part by part."""
+        return self.kind == "COMPOSITE" and available(self.algorithm)
+
+    @property
+    def parts(self) -> Optional[int]:
+        """The N of a COMPOSITE ``value-N``, if the value says it."""
+        m = _MULTIPART.search(self.value)
+        return int(m[0].strip('-"')) if m else None
+
+    @property
     def why_not(self) -> str:
         if self.kind == "COMPOSITE":
-            return "a checksum of the parts' checksums"
+            return "a checksum of the parts' checksums, and the store gave none per part" \
+                if available(self.algorithm) else f"computing it needs awscrt: {EXTRA}"
         if self.kind != "FULL_OBJECT":
             return "the answer does not say whether it is of the whole object"
         return f"computing it needs awscrt: {EXTRA}"
@@ -272,3 +286,76 @@ def reference_crc(name: str, data: Buffer, crc: int = 0) -> int:
     for byte in bytes(data):
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ mask
+
+
+# -- COMPOSITE checksums, part by part -----------------------------------------------------
+def composite_of(name: str, part_values: Iterable[str]) -> str:
+    """S3's COMPOSITE checksum: the checksum of the parts' binary checksums, then ``-N``.
+
+    >>> parts = [value_of('crc32', b'hello '), value_of('crc32', b'world')]
+    >>> composite_of('crc32', parts) == value_of('crc32', base64.b64decode(parts[0]) +
+    ...                                         base64.b64decode(parts[1])) + '-2'
+    True
+    """
+    values = list(part_values)
+    return value_of(name, b"".join(base64.b64decode(v) for v in values)) + f"-{len(values)}"
+
+
+class PartSums:
+    """The checksum of each part of a multipart object, as its bytes arrive.
+
+    ``layout``: the parts in order, as ``(length, checksum the store gave)``. Bytes are
+    given with their offset in the object (:meth:`feed`) or in order (:meth:`append`);
+    each part's bytes must come in order (a download whose ranges follow the part
+    boundaries), parts in any order, one thread per part at a time. :meth:`problem` says
+    what does not match, or None.
+
+    >>> sums = PartSums('crc32', [(6, value_of('crc32', b'hello ')), (5, 'AAAAAA==')])
+    >>> sums.feed(6, b'world'); sums.feed(0, b'hello ')
+    >>> print(sums.problem('k'))  # doctest: +NORMALIZE_WHITESPACE
+    part 2 of 'k' (bytes 6-10) does not match its CRC32 checksum:
+    S3 gave AAAAAA==, the bytes make OncRQw==
+    """
+
+    def __init__(self, name: str, layout: List[Tuple[int, str]]) -> None:
+        self.name, self.layout = name, layout
+        self.starts: List[int] = []
+        pos = 0
+        for length, _ in layout:
+            self.starts.append(pos)
+            pos += length
+        self.size = pos
+        self._sums = [Running(name) for _ in layout]
+        self._fed = [0] * len(layout)
+        self._pos = 0  # for append()
+
+    def feed(self, offset: int, data: Buffer) -> None:
+        view = memoryview(data).cast("B")
+        i = max(0, bisect.bisect_right(self.starts, offset) - 1)
+        while view and i < len(self.layout):
+            start, length = self.starts[i], self.layout[i][0]
+            if offset != start + self._fed[i]:
+                raise ValueError(f"bytes of part {i + 1} out of order (at {offset})")
+            n = min(len(view), start + length - offset)
+            self._sums[i].update(view[:n])
+            self._fed[i] += n
+            view, offset, i = view[n:], offset + n, i + 1
+
+    def append(self, data: Buffer) -> None:
+        self.feed(self._pos, data)
+        self._pos += len(data)
+
+    def problem(self, key: str) -> Optional[str]:
+        for i, ((length, given), start) in enumerate(zip(self.layout, self.starts)):
+            where = f"part {i + 1} of {key!r} (bytes {start}-{start + length - 1})"
+            if self._fed[i] != length:
+                return f"{where} was not all checksummed ({self._fed[i]} of {length} bytes)"
+            got = self._sums[i].b64()
+            if got != given:
+                return (f"{where} does not match its {self.name.upper()} checksum: S3 gave "
+                        f"{given}, the bytes make {got}")
+        return None
+
+    def composite(self) -> str:
+        """The COMPOSITE value of the checksums the store gave for the parts."""
+        return composite_of(self.name, (given for _, given in self.layout))

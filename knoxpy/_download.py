@@ -10,11 +10,14 @@ renamed into place only once verified; to a writable, ranges fetched ahead wait 
 their turn, so bytes arrive in order. Verified: the length, the MD5 where the ETag is
 one, and the checksum S3 keeps (``x-amz-checksum-mode: ENABLED``; a HEAD asks it when
 the ranges hide it): a FULL_OBJECT CRC from the CRCs of the ranges combined in order
-(knoxpy._checksums), a single PUT's SHA hashed as the MD5; COMPOSITE checksums are not
-checked. See docs/transfers.md, and knoxpy.transfer for the thread picture.
+(knoxpy._checksums), a single PUT's SHA hashed as the MD5; a COMPOSITE checksum part by
+part: one HEAD ``?partNumber=k`` per part gives its length and checksum, the ranges then
+follow the part boundaries, and the parts' checksums must make the stored one. See
+docs/transfers.md, and knoxpy.transfer for the thread picture.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -28,7 +31,7 @@ from . import _checksums, _parts, _retry, _validate
 from ._emitter import Emitter, Operation
 from ._sources import Meter, Options, key_of
 from ._streams import IncomingMessage
-from ._work import Session, Shared, fan_out, key_target
+from ._work import Session, Shared, fan_out, key_target, parallel_map
 from .client import Client
 from .errors import IntegrityError, RequestError, S3Error, ValidationError
 
@@ -48,6 +51,7 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 # hands such blocks back to the kernel and faults them in again on some runs (measured:
 # 2-3 s of system time per GiB instead of 0.9), at 256 KiB it does not.
 READ_SIZE = 256 * 1024
+_PartHead = Tuple[int, str, Optional[int]]  # a part's length, checksum, and the count of parts
 
 
 def bare_etag(etag: Any) -> str:
@@ -177,6 +181,9 @@ class Download:
         # (CRC, length)), a SHA by hashing the whole (as the MD5).
         self.stored: Optional[_checksums.Stored] = None
         self.crcs: Dict[int, Tuple[int, int]] = {}
+        # A COMPOSITE checksum, checked part by part once the parts are known (_learn_parts).
+        self.composite: Optional[_checksums.Stored] = None
+        self.part_sums: Optional[_checksums.PartSums] = None
         self._lock = threading.Lock()
 
     def _session(self, session: Session) -> Session:
@@ -209,6 +216,8 @@ class Download:
             return False
         if stored.verifiable:
             self.stored = stored
+        elif stored.per_part:
+            self.composite = stored
         else:
             log.debug("knoxpy: %r has a %s %s checksum: not verified (%s)", self.key,
                       stored.kind, stored.algorithm.upper(), stored.why_not)
@@ -229,7 +238,7 @@ class Download:
         """After a first answer without a checksum (S3 gives none for a Range that is not
         the whole object): ask a HEAD, unless the MD5 of the ETag already covers the bytes."""
         if self.client.endpoint in _NO_CHECKSUM_MODE or (whole and self.check_md5) \
-                or self.stored is not None:
+                or self.stored is not None or self.composite is not None:
             return
         headers = self._checksum_headers()
         if self.etag:
@@ -238,8 +247,77 @@ class Download:
         res.read()
         self._learn_checksum(res)
 
+    def _learn_parts(self, session: Session) -> None:
+        """For a COMPOSITE checksum: each part's length and checksum, from one HEAD
+        ``?partNumber=k`` each (the way S3 gives a part's checksum), so that the bytes can be
+        checked part by part. A store that gives no part's checksum: not checked (logged)."""
+        stored = self.composite
+        if stored is None:
+            return
+        first = self._head_part(session, 1)
+        count = stored.parts or (first[2] if first is not None else None)
+        found: List[Optional[_PartHead]] = []
+        if first is not None and count is not None and 1 <= count <= _parts.MAX_PARTS:
+            rest: List[Optional[_PartHead]] = parallel_map(
+                self.opts.concurrency, lambda s, k: self._head_part(self._session(s), k),
+                list(range(2, count + 1)), self._post_retry)
+            found = [first, *rest]
+        layout = [(got[0], got[1]) for got in found if got is not None]
+        if count is None or len(layout) != count or sum(n for n, _ in layout) != self.size:
+            log.debug("knoxpy: %r has a COMPOSITE %s checksum: not verified (the store gave "
+                      "no checksum of each part)", self.key, stored.algorithm.upper())
+            return
+        self.part_sums = _checksums.PartSums(stored.algorithm, layout)
+
+    def _head_part(self, session: Session, k: int) -> Optional[_PartHead]:
+        """(length, checksum, count of parts) of part ``k``; None if the store says none."""
+        assert self.composite is not None
+        name = self.composite.algorithm
+        headers = self._checksum_headers()
+        if self.etag:
+            headers["If-Match"] = self.etag
+        sep = "&" if "?" in self.target else "?"
+        try:
+            res = session.open(self.client, "HEAD", f"{self.target}{sep}partNumber={k}", headers)
+        except S3Error as err:
+            log.debug("knoxpy: HEAD of part %d of %r: %s", k, self.key, err.code)
+            return None
+        res.read()
+        length = self._content_length(res)
+        value = str(res.headers.get(f"x-amz-checksum-{name}") or "").strip()
+        count = res.headers.get("x-amz-mp-parts-count")
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raw = b""
+        if length is None or len(raw) != _checksums.size_of(name):
+            return None  # no checksum of the part (or the whole object's, "value-N")
+        return length, value, int(str(count)) if str(count or "").isdigit() else None
+
+    def _part_ranges(self, start: int) -> List[Tuple[int, int]]:
+        """The ranges from byte ``start`` on, one per part (a part's bytes come in order)."""
+        assert self.part_sums is not None
+        return [(max(a, start), a + n - 1) for a, (n, _) in
+                zip(self.part_sums.starts, self.part_sums.layout) if a + n > start]
+
+    def _check_parts(self) -> None:
+        """Each part's bytes against its checksum, and the parts' against the stored one."""
+        sums, stored = self.part_sums, self.composite
+        if sums is None or stored is None:
+            return
+        problem = sums.problem(self.key)
+        made = sums.composite()
+        want = stored.value if stored.parts else stored.value + made[made.rindex("-"):]
+        if problem is None and made != want:
+            problem = (f"the parts' checksums of {self.key!r} do not make its stored COMPOSITE "
+                       f"{stored.algorithm.upper()} checksum: S3 gave {stored.value}, the "
+                       f"parts make {made}")
+        if problem is not None:
+            raise IntegrityError(problem)
+
     def _check_checksum(self, hashes: Any) -> None:
         """The bytes against their stored checksum; an IntegrityError naming both values."""
+        self._check_parts()
         stored = self.stored
         if stored is None:
             return
@@ -312,6 +390,7 @@ class Download:
             last, self.size = self._checked_range(res, 0, self.part - 1, None)
         self.meter.total = None if last is None else self.size
         self._ask_checksum(session, last is None or last + 1 >= self.size)
+        self._learn_parts(session)
         return res, last
 
     def _content_length(self, res: IncomingMessage) -> Optional[int]:
@@ -496,7 +575,8 @@ class Download:
                     journal.add({"start": 0, "end": last})
                 if prefix is not None:
                     prefix.done(0, last)
-                todo = _parts.byte_ranges(self.size, self.part, last + 1)
+                todo = _parts.byte_ranges(self.size, self.part, last + 1) \
+                    if self.part_sums is None else self._part_ranges(last + 1)
             sink = self._file_sink(fd)
 
             def each(s: Session, a: int, b: int, _stop: threading.Event) -> None:
@@ -532,6 +612,8 @@ class Download:
         def sink(offset: int, chunk: Any) -> None:
             if self.md5 is not None:
                 self.md5.update(chunk)
+            if self.part_sums is not None:
+                self.part_sums.feed(offset, chunk)
             _write_at(fd, chunk, offset, self._lock)
         return sink
 
@@ -586,20 +668,24 @@ class Download:
             self._check_md5(self.md5.hexdigest())
         self._check_checksum(self.md5)
 
+    def _hash_in_order(self, chunk: bytes) -> None:
+        if self.md5 is not None:
+            self.md5.update(chunk)
+        if self.part_sums is not None:
+            self.part_sums.append(chunk)
+
     def _writer(self) -> Callable[[bytes], None]:
         dest: Any = self.dest
 
         def on_worker(chunk: bytes) -> None:
-            if self.md5 is not None:
-                self.md5.update(chunk)
+            self._hash_in_order(chunk)
             dest.write(chunk)
 
         if not isinstance(self.dest, Emitter):
             return on_worker
 
         def on_loop(chunk: bytes) -> None:  # a knoxpy writable: its write() and 'drain'
-            if self.md5 is not None:
-                self.md5.update(chunk)
+            self._hash_in_order(chunk)
             ready = threading.Event()
             error: List[BaseException] = []
 

@@ -22,8 +22,10 @@ to exercise UploadPartCopy with small objects.
 """
 from __future__ import annotations
 
+import base64
 import collections
 import functools
+import hashlib
 import logging
 import threading
 from typing import (
@@ -47,6 +49,7 @@ from . import _cancel, _xml, auth
 from ._emitter import Operation
 from ._loop import Claim, spawn_claim
 from ._paging import PageGuard
+from ._validate import check_headers
 from ._work import (
     Session,
     Shared,
@@ -97,6 +100,11 @@ R = TypeVar("R")
 # Headers a multipart copy carries over from the source (CopyObject does it by itself).
 _KEPT_HEADERS = ("content-type", "content-encoding", "content-disposition",
                  "content-language", "cache-control", "expires")
+# What copyAll sets itself for each key: not to be given in its ``headers``.
+_COPY_OWN = ("x-amz-copy-source", "x-amz-copy-source-range", "x-amz-copy-source-if-match",
+             "content-length")
+_SSE_C = "x-amz-server-side-encryption-customer-"
+_COPY_SSE_C = "x-amz-copy-source-server-side-encryption-customer-"
 # Per-key failures of copyAll; anything else fails the whole operation.
 _PER_KEY = (S3Error, RequestError, ValidationError, _xml.MalformedXML)
 
@@ -559,21 +567,69 @@ def _part_ranges(size: int) -> List[Tuple[int, int, int]]:
             for i, start in enumerate(range(0, size, part))]
 
 
+def copy_headers(headers: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """copyAll's ``headers``, checked (``ValidationError`` naming the header, never its value):
+    SSE-C keys of the source (``x-amz-copy-source-server-side-encryption-customer-*``) and of
+    the copies (``x-amz-server-side-encryption-customer-*``), SSE-KMS, storage class,
+    ``x-amz-metadata-directive`` (``COPY`` or ``REPLACE``) with the new metadata, tags...
+    An SSE-C key's MD5 is added when left out.
+
+    >>> sorted(copy_headers({'x-amz-storage-class': 'STANDARD_IA'}))
+    ['x-amz-storage-class']
+    """
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ValidationError("copyAll: headers must be a dict of header names to values")
+    check_headers(headers)
+    out = {str(k).lower(): v for k, v in headers.items()}
+    for name in out:
+        if name in _COPY_OWN:
+            raise ValidationError(f"copyAll: {name} is set by copyAll itself, for each key")
+    directive = str(out.get("x-amz-metadata-directive", "COPY")).upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise ValidationError("copyAll: x-amz-metadata-directive must be COPY or REPLACE")
+    for prefix in (_SSE_C, _COPY_SSE_C):
+        given = [n for n in out if n.startswith(prefix)]
+        if not given:
+            continue
+        if prefix + "algorithm" not in out or prefix + "key" not in out:
+            raise ValidationError(f"copyAll: SSE-C needs both {prefix}algorithm and {prefix}key")
+        try:
+            key = base64.b64decode(str(out[prefix + "key"]), validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ValidationError(f"copyAll: {prefix}key must be the base64 of a 256-bit key")
+        md5 = base64.b64encode(hashlib.md5(key).digest()).decode()
+        if str(out.setdefault(prefix + "key-md5", md5)) != md5:
+            raise ValidationError(f"copyAll: {prefix}key-MD5 is not the MD5 of {prefix}key")
+    return out
+
+
 class _Copier:
-    """Copies one key at a time for copyAll, on a worker."""
+    """Copies one key at a time for copyAll, on a worker. ``headers`` (checked by
+    :func:`copy_headers`) go on every copy: all of them on a CopyObject; of a copy by parts,
+    the source's SSE-C key on its HEAD (as SSE-C headers) and on each UploadPartCopy, the
+    copy's own SSE-C key on each part, the rest on CreateMultipartUpload."""
 
     def __init__(self, client: Client, dest: Client, concurrency: int,
-                 on_retry: Callable[[Any], None]) -> None:
+                 on_retry: Callable[[Any], None], headers: Optional[Dict[str, Any]] = None
+                 ) -> None:
         self.client = client
         self.dest = dest
         self.concurrency = concurrency
         self.on_retry = on_retry
+        self.headers = dict(headers or {})
+        self.source_sse_c = {_SSE_C + k[len(_COPY_SSE_C):]: v for k, v in self.headers.items()
+                             if k.startswith(_COPY_SSE_C)}
+        self.dest_sse_c = {k: v for k, v in self.headers.items() if k.startswith(_SSE_C)}
 
     def copy(self, session: Session, key: str, dest_key: str, size: Optional[int]) -> str:
         """Copy ``key`` to ``dest_key``; returns the new ETag. Raises what S3 answered."""
         if size is not None and size > MULTIPART_COPY_THRESHOLD:
             return self._copy_parts(session, key, dest_key)
-        headers = {"x-amz-copy-source": copy_source(self.client.bucket, key),
+        headers = {**self.headers, "x-amz-copy-source": copy_source(self.client.bucket, key),
                    "Content-Length": 0}
         # A 200 <Error> is retried by the request layer (as any 5xx answer).
         _, body = session.send(self.dest, "PUT", key_target(dest_key), headers)
@@ -581,13 +637,16 @@ class _Copier:
 
     def _copy_parts(self, session: Session, key: str, dest_key: str) -> str:
         """UploadPartCopy: initiate, copy ranges in parallel, complete; abort on failure."""
-        head, _ = session.send(self.client, "HEAD", key_target(key))
+        head, _ = session.send(self.client, "HEAD", key_target(key), self.source_sse_c)
         size = int(head.headers.get("content-length", "0"))
         etag = head.headers.get("etag")
-        headers: Dict[str, Any] = {
+        replace = str(self.headers.get("x-amz-metadata-directive", "")).upper() == "REPLACE"
+        headers: Dict[str, Any] = {} if replace else {
             k: v for k, v in head.headers.items()
             if k in _KEPT_HEADERS or k.startswith("x-amz-meta-")
         }
+        headers.update((k, v) for k, v in self.headers.items()
+                       if not k.startswith("x-amz-copy-source") and k != "x-amz-metadata-directive")
         headers["Content-Length"] = 0
         target = key_target(dest_key)
         _, body = session.send(self.dest, "POST", target + "?uploads", headers)
@@ -597,7 +656,9 @@ class _Copier:
 
         def part(s: Session, rng: Tuple[int, int, int]) -> Tuple[int, str]:
             number, first, last = rng
-            part_headers = {"x-amz-copy-source": source, "Content-Length": 0,
+            part_headers = {**self.dest_sse_c, **{k: v for k, v in self.headers.items()
+                                                  if k.startswith(_COPY_SSE_C)},
+                            "x-amz-copy-source": source, "Content-Length": 0,
                             "x-amz-copy-source-range": f"bytes={first}-{last}"}
             if etag:  # the source must not change under the copy
                 part_headers["x-amz-copy-source-if-match"] = etag
@@ -693,7 +754,8 @@ def copy_target(client: Client, prefix: str, dest: Optional[Mapping[str, Any]]
 
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
              fn: Optional[Callback] = None, *, concurrency: Optional[int] = None,
-             entries: Optional[List[Entry]] = None) -> Operation:
+             entries: Optional[List[Entry]] = None,
+             headers: Optional[Mapping[str, Any]] = None) -> Operation:
     """``client.copyAll(prefix, dest, fn)``: copy every key under ``prefix``, in parallel.
 
     ``dest``: ``{'bucket': ..., 'prefix': ...}``, either left out meaning the source's
@@ -707,6 +769,10 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     fails as a whole (the listing failed, the destination bucket does not exist).
     Result: ``{'copied': int, 'errors': [{Key, DestKey, Code, Message}, ...]}``.
 
+    ``headers``: sent with every copy (see :func:`copy_headers`): SSE-C keys of the source
+    and of the copies, ``x-amz-server-side-encryption: aws:kms``, ``x-amz-storage-class``,
+    ``x-amz-metadata-directive``. Customer keys are never logged nor shown in errors.
+
     ``entries`` (knoxpy's own use: a partition of the listing, copied on a cluster
     worker by :mod:`knoxpy.cluster`): copy exactly these listing entries (``Key``,
     ``Size``), all under ``prefix``, instead of listing the prefix.
@@ -718,6 +784,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     try:
         n = concurrency_option(client, concurrency, COPY_CONCURRENCY)
         dest_client, dest_prefix, same_name = copy_target(client, prefix, dest)
+        every = copy_headers(headers)
         if entries is not None and not all(
                 isinstance(e, Mapping) and str(e.get("Key", "")).startswith(prefix)
                 for e in entries):
@@ -729,7 +796,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
     def on_retry(info: Any) -> None:
         op._post("retry", info)
 
-    copier = _Copier(client, dest_client, n, on_retry)
+    copier = _Copier(client, dest_client, n, on_retry, every)
     if entries is None:
         listing = Lister(client, {"prefix": prefix})
         listing._on_retry = on_retry

@@ -17,6 +17,7 @@ Progress bars (tqdm, the ``cli`` extra) show only when stdout and stderr are ter
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
 import datetime as _dt
 import email.utils
@@ -195,6 +196,53 @@ class Output:
 
 
 # -- the clients ------------------------------------------------------------------------------
+_COPY_OPTIONS = "--storage-class, --metadata-directive, --sse, --sse-kms-key-id, --sse-c-key " \
+    "and --sse-c-copy-source-key"
+
+
+def _key_file(value: str, option: str) -> bytes:
+    """An SSE-C key from a file (as the AWS CLI's ``fileb://FILE``): never on the command line,
+    where ``ps`` would show it."""
+    path = value[len("fileb://"):] if value.startswith("fileb://") else value
+    try:
+        with open(path, "rb") as f:
+            key = f.read(33)
+    except OSError as err:
+        raise CLIError(f"{option}: cannot read {path}: {err.strerror}") from None
+    if len(key) != 32:
+        raise CLIError(f"{option}: {path} must hold a 256-bit key (32 bytes)")
+    return key
+
+
+def copy_headers(args: argparse.Namespace) -> Dict[str, Any]:
+    """cp's storage and encryption options as the headers of every copy, checked as
+    ``copyAll(headers=...)`` checks them."""
+    from .bulk import copy_headers as checked
+
+    headers: Dict[str, Any] = {}
+    for option, name in (("storage_class", "x-amz-storage-class"),
+                         ("metadata_directive", "x-amz-metadata-directive"),
+                         ("sse", "x-amz-server-side-encryption"),
+                         ("sse_kms_key_id", "x-amz-server-side-encryption-aws-kms-key-id")):
+        if getattr(args, option, None):
+            headers[name] = getattr(args, option)
+    if "x-amz-server-side-encryption-aws-kms-key-id" in headers and \
+            headers.get("x-amz-server-side-encryption") != "aws:kms":
+        raise CLIError("--sse-kms-key-id goes with --sse aws:kms")
+    for option, prefix in (("sse_c_key", "x-amz-server-side-encryption-customer-"),
+                           ("sse_c_copy_source_key",
+                            "x-amz-copy-source-server-side-encryption-customer-")):
+        value = getattr(args, option, None)
+        if value:
+            key = _key_file(value, "--" + option.replace("_", "-"))
+            headers[prefix + "algorithm"] = "AES256"
+            headers[prefix + "key"] = base64.b64encode(key).decode()
+    try:
+        return checked(headers)
+    except ValidationError as err:
+        raise CLIError(str(err).replace("copyAll: ", "")) from None
+
+
 class Context:
     """Settings found once, a client per bucket, and the output."""
 
@@ -205,6 +253,7 @@ class Context:
         # put --no-overwrite: S3's create-only write, checked when the object is made
         self.put_headers = {"If-None-Match": "*"} if getattr(args, "no_overwrite", False) \
             else {}
+        self.copy_headers = copy_headers(args)  # cp between s3:// addresses: on every copy
         explicit = {k: v for k, v in (("profile", args.profile), ("region", args.region),
                                       ("endpoint_url", args.endpoint_url)) if v}
         self._base = _config.client_options(explicit, os.environ)
@@ -326,7 +375,8 @@ def fetch_file(client: Client, key: str, path: str, bar: _Bar) -> None:
 
 def copy_object(ctx: Context, src: S3Url, dst: S3Url) -> None:
     """Server-side copy (knox's ``copyTo``); S3 may answer 200 with an ``<Error>`` body."""
-    req = ctx.client(src.bucket).copyTo(_filename(src.key), dst.bucket, _filename(dst.key))
+    req = ctx.client(src.bucket).copyTo(_filename(src.key), dst.bucket, _filename(dst.key),
+                                        dict(ctx.copy_headers))
     res = req.end().wait()
     try:
         body = res.read_xml()  # the whole body: a padded 200 <Error> has a 5xx statusCode
@@ -565,6 +615,8 @@ def _transfer(ctx: Context, args: argparse.Namespace, move: bool = False) -> int
     s3_src, s3_dst = parse_s3(src), parse_s3(dst)
     if s3_src is None and s3_dst is None:
         raise CLIError("one of the two addresses must be s3://bucket/key (use cp for files)")
+    if ctx.copy_headers and (s3_src is None or s3_dst is None):
+        raise CLIError(f"{_COPY_OPTIONS} go with cp between s3:// addresses")
     if s3_src is not None and s3_dst is None and dst == "-":
         if move:
             raise CLIError("mv cannot write to stdout")
@@ -715,6 +767,7 @@ def cmd_stat(ctx: Context, args: argparse.Namespace) -> int:
     }
     for name, label in (("x-amz-version-id", "VersionId"),
                         ("x-amz-server-side-encryption", "ServerSideEncryption"),
+                        ("x-amz-server-side-encryption-aws-kms-key-id", "SSEKMSKeyId"),
                         ("content-encoding", "ContentEncoding"),
                         ("cache-control", "CacheControl"),
                         ("content-disposition", "ContentDisposition")):
@@ -871,6 +924,8 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError(f"--scheduler: {err}") from None
     if not (args.command == "sync" or args.recursive) or ctx.dryrun:
         raise CLIError("--scheduler goes with --recursive (and without --dryrun)")
+    if ctx.copy_headers:
+        raise CLIError(f"{_COPY_OPTIONS} do not go with --scheduler")
     if args.command == "rm":
         src, dst = _need_s3(args.path, "rm's address"), None
     else:  # the workers cannot read this machine's files
@@ -905,6 +960,22 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
                  + (f" ({result['skipped']} keys done before, per the manifest)"
                     if result["skipped"] else ""))
     return 1 if result["errors"] else 0
+
+
+def _copy_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("between s3:// addresses: on every copy")
+    g.add_argument("--storage-class", metavar="CLASS",
+                   help="the copies' storage class (STANDARD_IA, GLACIER_IR, ...)")
+    g.add_argument("--metadata-directive", choices=("COPY", "REPLACE"),
+                   help="keep the source's metadata (COPY, S3's default) or not (REPLACE)")
+    g.add_argument("--sse", choices=("AES256", "aws:kms"),
+                   help="the copies encrypted with S3's keys or with KMS")
+    g.add_argument("--sse-kms-key-id", metavar="ID", help="with --sse aws:kms: the KMS key")
+    g.add_argument("--sse-c-key", metavar="FILE",
+                   help="SSE-C: the copies encrypted with the 32-byte key in FILE "
+                        "(fileb://FILE as the AWS CLI writes it)")
+    g.add_argument("--sse-c-copy-source-key", metavar="FILE",
+                   help="SSE-C: the key in FILE that reads the sources")
 
 
 def _cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -1072,6 +1143,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-overwrite", action="store_true",
                            help="uploads: never replace an existing key (If-None-Match: *)")
         if name == "cp":
+            _copy_arguments(p)
             _cluster_arguments(p)
         p.set_defaults(func=func)
     rm = cmds["rm"]

@@ -872,19 +872,25 @@ class Client:
         return op
 
     def copyAll(self, prefix: str, dest: Mapping[str, Any], fn: Optional[Callback] = None,
-                *, cluster: Any = None, **cluster_options: Any) -> Operation:
+                *, cluster: Any = None, headers: Optional[Mapping[str, Any]] = None,
+                **cluster_options: Any) -> Operation:
         """Copy every key under ``prefix`` to ``{'bucket': ..., 'prefix': ...}``, in parallel;
         with ``cluster`` (a ``distributed.Client``), in partitions on its workers.
+        ``headers`` go on every copy (SSE-C keys, SSE-KMS, storage class, metadata directive).
 
         >>> client.copyAll('2024/', {'prefix': 'archive/2024/'}).wait()   # doctest: +SKIP
+        >>> client.copyAll('2024/', {'prefix': 'cold/2024/'},   # doctest: +SKIP
+        ...                headers={'x-amz-storage-class': 'STANDARD_IA'}).wait()
         """
         if cluster is not None or cluster_options:
             from .cluster import copy_all as on_cluster
 
+            if headers:
+                raise ValidationError("copyAll: headers do not go with cluster= (yet)")
             return on_cluster(self, prefix, dest, cluster, fn, **cluster_options)
         from .bulk import copy_all
 
-        op: Operation = copy_all(self, prefix, dest, fn)
+        op: Operation = copy_all(self, prefix, dest, fn, headers=headers)
         return op
 
     # -- snake_case aliases for Python code --------------------------------------------------

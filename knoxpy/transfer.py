@@ -65,6 +65,10 @@ log = logging.getLogger("knoxpy")
 
 UPLOAD_JOURNAL_SUFFIX = ".knoxpy-upload.jsonl"  # beside the file being uploaded
 _SSE_C = "x-amz-server-side-encryption-customer-"  # SSE-C headers go on every part too
+# What an upload's result reports of the answer (PutObject's, CompleteMultipartUpload's).
+_REPORTED = (("x-amz-version-id", "VersionId"),
+             ("x-amz-server-side-encryption", "ServerSideEncryption"),
+             ("x-amz-server-side-encryption-aws-kms-key-id", "SSEKMSKeyId"))
 # Conditional writes: S3 checks them on PutObject and on CompleteMultipartUpload, not on
 # the initiate (If-None-Match: * is "create only": an existing key answers 412).
 _CONDITIONS = ("if-none-match", "if-match")
@@ -242,9 +246,9 @@ class _Upload:
     def _result(self, etag: Any, res: IncomingMessage, location: Any = None) -> Dict[str, Any]:
         out = {"Bucket": self.client.bucket, "Key": self.key, "ETag": etag,
                "Location": location or self.client.url(self.filename)}
-        version = res.headers.get("x-amz-version-id")
-        if version:
-            out["VersionId"] = version
+        for name, label in _REPORTED:
+            if res.headers.get(name):
+                out[label] = res.headers[name]
         return out
 
     def _put(self, session: Session, path: str, headers: Dict[str, Any], data: memoryview,
@@ -516,7 +520,8 @@ def upload(client: Client, source: Any, filename: str, headers: Any = None,
     an interrupted upload, docs/transfers.md). Events: ``'progress'`` ``{written, total,
     percent}`` (``total`` None while a stream's length is unknown), ``'part'`` ``{partNumber, ETag,
     size}``, ``'retry'``, ``'redirect'``, ``'end'``. Result: ``{Bucket, Key, ETag,
-    Location}`` and ``VersionId`` when S3 gives one.
+    Location}`` and, when S3 gives them, ``VersionId``, ``ServerSideEncryption`` and
+    ``SSEKMSKeyId``.
 
     >>> client.upload('big.iso', '/isos/big.iso').on('progress', print).wait()  # doctest: +SKIP
     {'Bucket': 'b', 'Key': 'isos/big.iso', 'ETag': '"…-12"', 'Location': 'https://…'}

@@ -16,7 +16,8 @@ copy, complete, abort, ListParts, ListMultipartUploads; an upload begun with
 x-amz-checksum-algorithm and x-amz-checksum-type FULL_OBJECT or COMPOSITE has each part's
 Checksum<ALG> checked at completion, and a FULL_OBJECT one the whole object's x-amz-checksum-<alg>
 too; GET/HEAD with x-amz-checksum-mode ENABLED and no Range give the stored checksum and
-x-amz-checksum-type, as S3 does). Path style ``/bucket/key`` or
+x-amz-checksum-type, as S3 does; GET/HEAD ?partNumber=k give part k, the count of parts in
+x-amz-mp-parts-count and, for a COMPOSITE one with checksum mode, part k's checksum). Path style ``/bucket/key`` or
 virtual-hosted ``Host: bucket.localhost:PORT``. Every response carries x-amz-request-id (also
 ``req.request_id``). Not served: ListBuckets, versioning, ACLs, auth checks.
 
@@ -146,6 +147,7 @@ _ERRORS = {  # code: (status, S3's message)
     'InvalidArgument': (400, 'Invalid Argument'),
     'InvalidDigest': (400, 'The Content-MD5 you specified is not valid.'),
     'InvalidPart': (400, 'One or more of the specified parts could not be found.'),
+    'InvalidPartNumber': (416, 'The requested partnumber is not satisfiable'),
     'InvalidPartOrder': (400, 'The list of parts was not in ascending order.'),
     'InvalidRange': (416, 'The requested range is not satisfiable'),
     'InvalidRequest': (400, 'Invalid Request'),
@@ -277,6 +279,8 @@ class Obj:
     checksum: Optional[Tuple[str, str]] = None  # (algorithm, base64; '-N' for COMPOSITE)
     mtime: float = field(default_factory=time.time)
     checksum_type: str = 'FULL_OBJECT'
+    # a multipart object's parts, in order: (size, its checksum's base64 or None)
+    parts: Optional[List[Tuple[int, Optional[str]]]] = None
 
 
 @dataclass
@@ -624,7 +628,7 @@ def _contents(key: str) -> str:
             '</StorageClass></Contents>')
 
 
-def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: int) -> Response:
+def _endless_pages(req: Request, resp: Response, faults: Dict[str, Any], n: int) -> Response:
     """cycle_tokens and stuck_marker: pages whose continuation never ends."""
     page = f'<ListBucketResult{_NS}><Name>{escape(req.bucket)}</Name><IsTruncated>true</IsTruncated>'
     if 'cycle_tokens' in faults:
@@ -649,19 +653,6 @@ def _endless_listing(req: Request, resp: Response, faults: Dict[str, Any], n: in
     sent = req.query.get('marker', req.query.get('start-after'))
     key = keys[(keys.index(sent) + 1) % len(keys)] if sent in keys else keys[0]
     return _xml(f'{page}{_contents(key)}</ListBucketResult>')
-
-
-def _wrong_checksum(resp: Response, p: Dict[str, Any]) -> Response:
-    status, hdrs, body = resp
-    out = []
-    for k, v in hdrs:
-        if k.startswith('x-amz-checksum-') and k != 'x-amz-checksum-type':
-            value, dash, count = v.partition('-')
-            raw = bytearray(base64.b64decode(value))
-            raw[0] ^= 0xFF
-            v = p.get('value', base64.b64encode(bytes(raw)).decode() + dash + count)
-        out.append((k, v))
-    return status, out, body
 
 
 def _set_header(lines: List[str], p: Dict[str, Any]) -> List[str]:
@@ -697,6 +688,12 @@ class S3Server:
         self._hosts: Dict[str, Optional[str]] = {}  # Host header -> virtual-hosted bucket
         self._holds: List[_Hold] = []  # every barrier and gate, woken by stop()
         self._gates: Dict[str, _Hold] = {}  # the gate of each name, as last injected
+        # The answer rewriters, applied in this order to every answer that took a fault: each
+        # acts on its own faults only and passes the answer on otherwise. A new fault that
+        # rewrites answers is one more method in this list.
+        self._rewriters: List[Callable[[Request, Response, Dict[str, Any]], Response]] = [
+            self._barrier_and_gate, self._replace_body, self._endless_listing, self._hostile_get,
+            self._wrong_checksum]
 
     # -- control ----------------------------------------------------------------------------
     def start(self) -> S3Server:
@@ -889,10 +886,8 @@ class S3Server:
                     resp = self._error(req, S3Error('InternalError', repr(e)))
         if 'stall_before_headers' in faults:
             self._stopping.wait(faults['stall_before_headers'].get('seconds', 10))
-        resp = self._barrier_and_gate(req, resp, faults)
-        resp = self._hostile_get(req, self._replace_body(req, resp, faults), faults)
-        if 'wrong_checksum' in faults and req.method in ('GET', 'HEAD'):
-            resp = _wrong_checksum(resp, faults['wrong_checksum'])
+        for rewrite in self._rewriters if faults else ():
+            resp = rewrite(req, resp, faults)
         self._send(sock, req, resp, faults, keep)
         return keep and 'drop_keepalive' not in faults
 
@@ -1069,6 +1064,7 @@ class S3Server:
         return e.status, [('Content-Type', 'application/xml')] + e.headers, body.encode()
 
     def _replace_body(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """bad_xml, hostile_xml, error_in_200: another body in place of the answer."""
         for name in ('bad_xml', 'hostile_xml', 'error_in_200'):
             if name in faults:
                 p = faults[name]
@@ -1079,9 +1075,29 @@ class S3Server:
                 else:
                     body = self._error(req, S3Error(p.get('code', 'InternalError')))[2]
                 resp = p.get('status', 200), [('Content-Type', 'application/xml')], body
-        if 'cycle_tokens' in faults or 'stuck_marker' in faults:
-            resp = _endless_listing(req, resp, faults, next(self._rids))
         return resp
+
+    def _endless_listing(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """cycle_tokens, stuck_marker: a listing page that never ends."""
+        if 'cycle_tokens' not in faults and 'stuck_marker' not in faults:
+            return resp
+        return _endless_pages(req, resp, faults, next(self._rids))
+
+    def _wrong_checksum(self, req: Request, resp: Response, faults: Dict[str, Any]) -> Response:
+        """wrong_checksum: a GET or HEAD answer's x-amz-checksum-<alg> says another value."""
+        if 'wrong_checksum' not in faults or req.method not in ('GET', 'HEAD'):
+            return resp
+        p = faults['wrong_checksum']
+        status, hdrs, body = resp
+        out = []
+        for k, v in hdrs:
+            if k.startswith('x-amz-checksum-') and k != 'x-amz-checksum-type':
+                value, dash, count = v.partition('-')
+                raw = bytearray(base64.b64decode(value))
+                raw[0] ^= 0xFF
+                v = p.get('value', base64.b64encode(bytes(raw)).decode() + dash + count)
+            out.append((k, v))
+        return status, out, body
 
     def _send(self, sock: socket.socket, req: Request, resp: Response, faults: Dict[str, Any],
               keep: bool) -> None:
@@ -1282,6 +1298,8 @@ class S3Server:
             e.extra = [('RangeRequested', h['range']), ('ActualObjectSize', o.size)]
             e.headers = [('Content-Range', f'bytes */{o.size}')]
             raise
+        if 'partNumber' in q:
+            r = self._part(req, o, hdrs)
         if r:
             (start, end), status = r, 206
             hdrs.append(('Content-Range', f'bytes {start}-{end}/{o.size}'))
@@ -1291,6 +1309,27 @@ class S3Server:
         if o.data is None:
             return status, hdrs, Gen(start, end - start + 1)
         return status, hdrs, o.data if status == 200 else o.data[start:end + 1]
+
+    def _part(self, req: Request, o: Obj, hdrs: List[Tuple[str, str]]) -> Tuple[int, int]:
+        """GET/HEAD ?partNumber=k: part k's bytes, the count of parts and, with
+        x-amz-checksum-mode ENABLED, part k's own checksum (as S3 answers for a COMPOSITE
+        upload); an object of one PUT has one part, itself."""
+        if 'range' in req.headers:
+            raise S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber '
+                          'query parameter')
+        k = _int(req.query['partNumber'], 'partNumber')
+        parts = o.parts or [(o.size, None)]
+        if not 1 <= k <= len(parts):
+            raise S3Error('InvalidPartNumber', extra=[('PartNumberRequested', k),
+                                                      ('ActualPartCount', len(parts))])
+        start = sum(size for size, _ in parts[:k - 1])
+        hdrs.append(('x-amz-mp-parts-count', str(len(parts))))
+        value = parts[k - 1][1]
+        if o.checksum and value and o.checksum_type == 'COMPOSITE' and \
+                req.headers.get('x-amz-checksum-mode', '').upper() == 'ENABLED':
+            hdrs += [(f'x-amz-checksum-{o.checksum[0]}', value),
+                     ('x-amz-checksum-type', 'COMPOSITE')]
+        return start, start + parts[k - 1][0] - 1
 
     def _copy_source(self, req: Request, ranged: bool) -> Tuple[str, str, Obj, int, int]:
         src = unquote(req.headers['x-amz-copy-source'].split('?versionId=')[0]).lstrip('/')
@@ -1396,7 +1435,8 @@ class S3Server:
         digests = b''.join(bytes.fromhex(_norm(p.etag)) for p in parts)
         etag = f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
         data = b''.join(p.data or b'' for p in parts) if self.mode == 'store' else None
-        obj = Obj(data, sum(p.size for p in parts), etag, up.meta)
+        obj = Obj(data, sum(p.size for p in parts), etag, up.meta,
+                  parts=[(p.size, p.checksum[1] if p.checksum else None) for p in parts])
         if up.checksum is not None:
             obj.checksum, obj.checksum_type = self._whole_checksum(req, up, parts, data), \
                 up.checksum[1]
