@@ -924,8 +924,6 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError(f"--scheduler: {err}") from None
     if not (args.command == "sync" or args.recursive) or ctx.dryrun:
         raise CLIError("--scheduler goes with --recursive (and without --dryrun)")
-    if ctx.copy_headers:
-        raise CLIError(f"{_COPY_OPTIONS} do not go with --scheduler")
     if args.command == "rm":
         src, dst = _need_s3(args.path, "rm's address"), None
     else:  # the workers cannot read this machine's files
@@ -942,7 +940,8 @@ def _on_cluster(ctx: Context, args: argparse.Namespace) -> int:
             target = {"bucket": dst.bucket, "prefix": dst.dir_prefix}
             op = (cluster.sync(client, src.dir_prefix, target, dask, delete=args.delete,
                                **options) if verb == "sync" else
-                  client.copyAll(src.dir_prefix, target, cluster=dask, **options))
+                  client.copyAll(src.dir_prefix, target, cluster=dask,
+                                 headers=ctx.copy_headers, **options))
         bar = ctx.out.bar(f"{verb} on the cluster", None)
         op.on("progress", lambda p: bar.to(int(p["bytes"])))
         op.on("keyError", lambda e: ctx.out.error(

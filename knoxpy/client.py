@@ -71,10 +71,13 @@ _BUCKET_REGIONS: Dict[Tuple[str, str], str] = {}
 
 
 class _Options(dict):  # type: ignore[type-arg]
-    """``client.options``: a plain dict whose repr never shows the secret or token."""
+    """``client.options`` (or headers that travel to a cluster): a plain dict whose repr
+    never shows the secret, the token or an SSE-C key."""
 
     def __repr__(self) -> str:
-        return repr({k: ("***" if k in ("secret", "token") else v) for k, v in self.items()})
+        return repr({k: ("***" if k in ("secret", "token")
+                         or str(k).lower().endswith("-customer-key") else v)
+                     for k, v in self.items()})
 
     __str__ = __repr__
 
@@ -885,9 +888,8 @@ class Client:
         if cluster is not None or cluster_options:
             from .cluster import copy_all as on_cluster
 
-            if headers:
-                raise ValidationError("copyAll: headers do not go with cluster= (yet)")
-            return on_cluster(self, prefix, dest, cluster, fn, **cluster_options)
+            return on_cluster(self, prefix, dest, cluster, fn, headers=headers,
+                              **cluster_options)
         from .bulk import copy_all
 
         op: Operation = copy_all(self, prefix, dest, fn, headers=headers)

@@ -137,12 +137,13 @@ class _Meter:
 
 
 def _copy_partition(options: Mapping[str, Any], prefix: str, dest: Mapping[str, Any],
-                    items: List[Item], concurrency: Optional[int], topic: str, index: int
-                    ) -> Dict[str, Any]:
+                    items: List[Item], concurrency: Optional[int], topic: str, index: int,
+                    headers: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """A Dask task: copy one partition with knoxpy's bulk engine."""
     meter = _Meter(topic, index, items)
     op = bulk.copy_all(_worker_client(options), prefix, dest, concurrency=concurrency,
-                       entries=[{"Key": key, "Size": size} for key, size in items])
+                       entries=[{"Key": key, "Size": size} for key, size in items],
+                       headers=headers)
     op.on("copied", lambda e: meter.done(str(e["Key"]), True))
     op.on("keyError", lambda e: meter.done(str(e["Key"]), False))
     result = op.wait()
@@ -617,7 +618,8 @@ def _launch(op: ClusterOperation, fn: Optional[Callback], dask: DaskClient,
 def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
              fn: Optional[Callback] = None, *, partition_keys: int = PARTITION_KEYS,
              manifest: Optional[PathLike] = None, concurrency: Optional[int] = None,
-             max_pending: Optional[int] = None) -> ClusterOperation:
+             max_pending: Optional[int] = None, headers: Optional[Mapping[str, Any]] = None
+             ) -> ClusterOperation:
     """``client.copyAll(prefix, dest, cluster=dask_client)``: copyAll on a Dask cluster.
 
     The listing of ``prefix`` is cut into partitions of ``partition_keys`` keys as it
@@ -626,6 +628,8 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
     finished partitions are recorded, and a rerun with the same file skips them.
     Events: ``'progress'`` (:class:`ClusterProgress`), ``'partition'``, ``'keyError'``,
     ``'end'``. Result: ``{'copied', 'errors', 'bytes', 'partitions', 'skipped'}``.
+    ``headers`` go on every copy, as :func:`knoxpy.bulk.copy_all`'s (checked here, before
+    anything is sent; SSE-C keys travel to the workers in a dict whose repr masks them).
 
     >>> import distributed                                              # doctest: +SKIP
     >>> with distributed.Client('tcp://scheduler:8786') as dask:         # doctest: +SKIP
@@ -637,6 +641,7 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
         pending = _settings(cluster, partition_keys, max_pending)
         concurrency_option(client, concurrency, bulk.COPY_CONCURRENCY)
         plan = bulk.copy_target(client, prefix, dest)
+        copy_headers = _Options(bulk.copy_headers(headers)) if headers else None
         nested = plan.same_name and plan.dest_prefix.startswith(prefix)
         if nested and manifest is not None:
             raise ValidationError(
@@ -655,8 +660,8 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any], cluster: Any,
 
     def submit(index: int, after: Optional[str], items: List[Item]) -> Future:
         return cluster.submit(_copy_partition, options, prefix, dest_options, items,
-                              concurrency, topic, index, key=f"{topic}-copy-{index}",
-                              pure=False)
+                              concurrency, topic, index, copy_headers,
+                              key=f"{topic}-copy-{index}", pure=False)
 
     listing = _source_listing(client, prefix)
     if plan.same_name:  # its copies may be listed: the bulk engine's plan leaves them out

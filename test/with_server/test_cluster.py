@@ -109,6 +109,30 @@ def test_every_key_copied_exactly_once(srv: Any, dask: Any) -> None:
     assert all(a["keys"] <= b["keys"] for a, b in zip(progress, progress[1:]))
 
 
+def test_copy_headers_go_to_every_copy_on_the_workers(srv: Any, dask: Any) -> None:
+    """SSE-C keys of the source and of the copies travel to the workers, masked in the
+    task's arguments (Dask shows them in its errors and dashboard)."""
+    from test_sse_c import KEY, OTHER, sse_c
+
+    client = fault_client(srv)
+    for i in range(5):
+        client.putBuffer(f"secret {i}", f"/enc/{i}", sse_c(KEY)).wait(HANG_GUARD)
+    headers = {**sse_c(KEY, copy_source=True), **sse_c(OTHER)}
+    result = client.copyAll("enc/", {"prefix": "re/"}, cluster=dask, partition_keys=2,
+                            headers=headers).wait(HANG_GUARD)
+    assert result["copied"] == 5 and result["errors"] == [] and result["partitions"] == 3
+    for i in range(5):
+        assert client.get(f"/re/{i}", sse_c(OTHER)).end().wait(HANG_GUARD).read() == \
+            f"secret {i}".encode()
+    shown = repr(knoxpy.client._Options(knoxpy.bulk.copy_headers(headers)))
+    assert not [v for k, v in headers.items() if k.endswith("-key") and v in shown]
+    # a bad header fails the whole operation before anything is sent
+    with pytest.raises(knoxpy.ValidationError, match="customer-key must be the base64"):
+        client.copyAll("enc/", {"prefix": "no/"}, cluster=dask, headers={
+            "x-amz-server-side-encryption-customer-algorithm": "AES256",
+            "x-amz-server-side-encryption-customer-key": "c2hvcnQ="}).wait(HANG_GUARD)
+
+
 def test_copy_and_delete_against_moto(moto_port: int, bucket: str, dask: Any) -> None:
     client = knoxpy.createClient(moto_options(moto_port, bucket))
     prefix = f"cl-{uuid.uuid4().hex[:6]}/"
