@@ -43,10 +43,12 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.ssl_ import ALPN_PROTOCOLS, create_urllib3_context
 from urllib3.util.url import _encode_target
 
 from . import _cancel
-from .errors import RequestError
+from ._validate import is_pem_text
+from .errors import RequestError, ValidationError
 
 __all__ = ["Exchange", "Transport", "map_error"]
 
@@ -595,22 +597,105 @@ class _LeanHTTPSPool(_LeanPool, urllib3.HTTPSConnectionPool):
     ConnectionCls = _LeanHTTPSConnection
 
 
+class _PoolContext(ssl.SSLContext):
+    """The TLS settings and trust store of one of knoxpy's pool managers, shared by all
+    its connections. urllib3 sets ALPN on the context at every connect; OpenSSL frees
+    and replaces the list then, which could race a handshake starting on another
+    thread, so setting the same list again changes nothing here."""
+
+    _alpn: Optional[list[str]] = None
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        protocols = list(alpn_protocols)
+        if protocols != self._alpn:  # set once, before the context is shared
+            super().set_alpn_protocols(protocols)
+            self._alpn = protocols
+
+
+def tls_context(verify: bool = True, ca: Optional[str] = None) -> ssl.SSLContext:
+    """A client context as urllib3 makes one (TLS 1.2 and up, hostname checked), its
+    trust store loaded once: the system's, or ``ca`` (a PEM file, a directory of hashed
+    certificate names as ``c_rehash`` writes them, or PEM text). ``verify=False`` trusts
+    anything. Loading the system store costs ~20 ms of CPU, which urllib3 pays for
+    every connection when it makes the context itself.
+
+    >>> tls_context().verify_mode == ssl.CERT_REQUIRED
+    True
+    """
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+    context.__class__ = _PoolContext  # urllib3's defaults, kept in step with urllib3
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    if not verify:
+        return context
+    if ca is None:
+        context.load_default_certs()
+    elif is_pem_text(ca):
+        context.load_verify_locations(cadata=ca)
+    elif os.path.isdir(ca):
+        context.load_verify_locations(capath=ca)
+    else:
+        context.load_verify_locations(cafile=ca)
+    return context
+
+
+class _LeanPoolManager(urllib3.PoolManager):
+    """knoxpy's own pool manager: lean host pools, one TLS context for all of them,
+    made when the first HTTPS pool is (a plain-HTTP user never loads a trust store)."""
+
+    def __init__(self, verify: bool, ca: Optional[str]) -> None:
+        kw: dict[str, Any] = {"num_pools": 64, "maxsize": 128, "block": False}
+        if not verify:
+            kw["cert_reqs"] = ssl.CERT_NONE
+            kw["assert_hostname"] = False
+        super().__init__(**kw)
+        self.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
+        self._verify, self._ca = verify, ca
+        self._context: Optional[ssl.SSLContext] = None
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The one context every HTTPS connection of this manager is wrapped with."""
+        context = self._context
+        if context is None:
+            with _shared_lock:
+                if self._context is None:
+                    self._context = tls_context(self._verify, self._ca)
+                context = self._context
+        return context
+
+    def _new_pool(self, scheme: str, host: str, port: int,
+                  request_context: Optional[dict[str, Any]] = None) -> urllib3.HTTPConnectionPool:
+        if scheme == "https":
+            request_context = dict(request_context or self.connection_pool_kw)
+            request_context["ssl_context"] = self.ssl_context
+        return super()._new_pool(scheme, host, port, request_context)
+
+
 _shared_lock = threading.Lock()
-_shared: dict[bool, urllib3.PoolManager] = {}
+_shared: dict[tuple[bool, Optional[str]], _LeanPoolManager] = {}
 
 
-def _shared_pool(verify: bool) -> urllib3.PoolManager:
-    """One pool for every client that brings no agent: connections are reused across clients."""
+def _shared_pool(verify: bool, ca: Optional[str] = None) -> _LeanPoolManager:
+    """One pool manager for every client that brings no agent (one per trust store):
+    connections are reused across clients."""
+    key = (verify, ca if verify else None)
     with _shared_lock:
-        pool = _shared.get(verify)
+        pool = _shared.get(key)
         if pool is None:
-            kw: dict[str, Any] = {"num_pools": 64, "maxsize": 128, "block": False}
-            if not verify:
-                kw["cert_reqs"] = ssl.CERT_NONE
-                kw["assert_hostname"] = False
-            pool = _shared[verify] = urllib3.PoolManager(**kw)
-            pool.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
+            pool = _shared[key] = _LeanPoolManager(*key)
         return pool
+
+
+def _load_ca(manager: _LeanPoolManager, what: str, where: str) -> None:
+    """Load a CA bundle now, so that a bad one fails ``createClient``, not a request."""
+    try:
+        _ = manager.ssl_context
+    except (OSError, ssl.SSLError) as e:
+        shown = "the PEM text given" if is_pem_text(what) else repr(what)
+        reason = getattr(e, "reason", None) or e.strerror or e
+        raise ValidationError(
+            f"{where}: {shown} holds no CA certificate that can be loaded ({reason}): "
+            "give a PEM file of certificates, or a directory of them") from None
 
 
 def _forget_shared_pools() -> None:
@@ -633,11 +718,19 @@ class Transport:
         agent: Optional[urllib3.PoolManager] = None,
         timeout: TimeoutOption = None,
         verify: bool = True,
+        ca: Optional[Tuple[str, str]] = None,
     ) -> None:
+        """``ca``: ``(what, where)`` from :func:`knoxpy._validate.ca_bundle`, for
+        knoxpy's own pools (a caller's ``agent`` trusts what it was made to trust)."""
         if not verify:
             log.warning("knoxpy: TLS certificate verification is OFF for this client")
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self.pool = agent if agent is not None else _shared_pool(verify)
+        if agent is not None:
+            self.pool: urllib3.PoolManager = agent
+        else:
+            self.pool = _shared_pool(verify, ca[0] if ca else None)
+            if ca is not None and verify:
+                _load_ca(self.pool, *ca)
         self.timeout = _timeout(timeout)
         self._connect_timeout: Optional[float] = self.timeout.connect_timeout  # type: ignore[assignment]
         self._read_timeout: Optional[float] = self.timeout.read_timeout
