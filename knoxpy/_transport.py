@@ -9,15 +9,17 @@ request is on the wire, and ``finish()`` reads the answer. For knoxpy's own pool
 and a whole body (or none), the exchange is urllib3's ``urlopen`` split in two, so
 that a loop thread can wait for many answers with one ``poll()`` (knoxpy._loop);
 its head is built at once and a small body rides in its packet; a small answer
-already whole in a plain socket is read at once (:class:`SmallResponse`). Anything
-else (a streamed body, a caller's own agent, TLS answers, large or chunked
-bodies) goes through urllib3 and http.client unchanged.
+already whole (peeked in a plain socket, read ahead from a TLS one) is read at once
+(:class:`SmallResponse`). Anything else (a streamed body, a caller's own agent, large
+or chunked bodies) goes through urllib3 and http.client unchanged, a TLS answer with
+the bytes read ahead of it first.
 """
 from __future__ import annotations
 
 import email.parser
 import errno
 import http.client
+import io
 import logging
 import os
 import re
@@ -45,6 +47,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.ssl_ import ALPN_PROTOCOLS, create_urllib3_context
 from urllib3.util.url import _encode_target
+from urllib3.util.wait import wait_for_read
 
 from . import _cancel
 from ._validate import is_pem_text
@@ -137,6 +140,14 @@ def _read_head(fp: Any) -> list[bytes]:
 
 
 class _LeanResponse(http.client.HTTPResponse):
+    def __init__(self, sock: Any, debuglevel: int = 0, method: Optional[str] = None,
+                 url: Optional[str] = None) -> None:
+        ahead = getattr(sock, "knoxpy_ahead", None)  # read before, on a TLS socket
+        if ahead:
+            sock.knoxpy_ahead = None
+            sock = _Ahead(sock, ahead)
+        super().__init__(sock, debuglevel, method, url)
+
     def begin(self) -> None:
         if self.headers is not None:
             return
@@ -283,14 +294,14 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
     response_class = _LeanResponse
 
 
-# -- small answers over plain sockets, read whole --------------------------------------------
+# -- small answers, read whole ----------------------------------------------
 # Most answers S3 gives are small and arrive in one packet: a status line, a dozen headers
 # and a body of a few KiB or none. http.client and urllib3 wrap each in a file object, a
 # buffered reader, a message parsed line by line and two response objects: more work than
 # the rest of a small request. When the whole answer is already in the socket (peeked,
-# not taken), it is parsed here at once, taken, and the connection goes straight back to
-# the pool; anything else (TLS, which cannot peek; a 1xx, chunked or large body; an answer
-# still arriving; a head that is not plain "Name: value" lines) is left to http.client.
+# not taken; over TLS, read), it is parsed here at once, taken, and the connection goes
+# straight back to the pool; anything else (a 1xx, chunked or large body; an answer still
+# arriving; a head that is not plain "Name: value" lines) is left to http.client.
 _PEEK = 65536 + 8192
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own "ready" state
 _SMALL_ANSWER = 65536  # the largest body read this way
@@ -360,11 +371,11 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
-    """``(the answer, whether the server closes the connection)`` when the whole answer on
-    ``conn``'s plain socket is small and all there; else None, with nothing taken."""
-    sock = conn.sock
-    data = sock.recv(_PEEK, socket.MSG_PEEK)
+def _small_head(data: bytes, method: str
+                ) -> Optional[Tuple[int, int, str, str, Optional[str], dict[str, list[str]]]]:
+    """``(end of the head, end of the answer, minor version, status, reason, headers)``
+    when ``data`` starts with the whole head of a small answer of plain lines; else None
+    (the head still arriving, or one for http.client)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -401,7 +412,33 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
         length = int(lengths[1])
         if length > _SMALL_ANSWER:
             return None
-    total = end + 4 + length
+    return end, end + 4 + length, minor, code, reason, container
+
+
+def _small_answer(taken: bytes, head: Tuple[int, int, str, str, Optional[str],
+                                            dict[str, list[str]]]
+                  ) -> Tuple[SmallResponse, bool]:
+    """The answer ``taken`` holds whole, and whether the server closes the connection."""
+    end, _, minor, code, reason, container = head
+    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
+                                                    ).split(",")}
+    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
+    headers = urllib3.HTTPHeaderDict()
+    headers._container = container  # built the way urllib3 keeps it
+    answer = SmallResponse(int(code), (reason or "").strip(), 10 if minor == "0" else 11,
+                           headers, taken[end + 4:])
+    return answer, will_close
+
+
+def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
+    """``(the answer, whether the server closes the connection)`` when the whole answer on
+    ``conn``'s plain socket is small and all there; else None, with nothing taken."""
+    sock = conn.sock
+    data = sock.recv(_PEEK, socket.MSG_PEEK)
+    head = _small_head(data, method)
+    if head is None:
+        return None
+    total = head[1]
     if len(data) < total:
         return None  # still arriving: http.client waits for it
     taken = b""
@@ -410,14 +447,62 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
         if not got:
             raise http.client.IncompleteRead(taken)
         taken += got
-    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
-                                                    ).split(",")}
-    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
-    headers = urllib3.HTTPHeaderDict()
-    headers._container = container  # built the way urllib3 keeps it
-    answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11, headers,
-                           taken[end + 4:])
-    return answer, will_close
+    return _small_answer(taken, head)
+
+
+# A TLS socket cannot be peeked: what has arrived is read (decrypted) instead, and an answer
+# that is not small, plain and whole is handed on to http.client with those bytes first
+# (knoxpy_ahead on the socket, which _LeanResponse reads before the socket itself).
+def _read_small_tls(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
+    """As :func:`_read_small` for a TLS socket; None leaves what was read to http.client."""
+    sock = conn.sock
+    data = sock.recv(_PEEK)
+    while True:
+        head = _small_head(data, method)
+        if head is not None and len(data) >= head[1]:
+            answer, will_close = _small_answer(data[:head[1]], head)
+            # bytes past the answer (no request asked for them) or still in TLS's
+            # buffer: this connection is not reused
+            return answer, will_close or len(data) > head[1] or sock.pending() > 0
+        if (head is None and b"\r\n\r\n" in data) or len(data) >= _PEEK:
+            break  # for http.client
+        if not (sock.pending() or wait_for_read(sock, timeout=0)):
+            break  # the rest is not here yet: http.client waits for it
+        more = sock.recv(_PEEK)
+        if not more:
+            break
+        data += more
+    sock.knoxpy_ahead = data
+    return None
+
+
+class _AheadIO(socket.SocketIO):
+    """A socket's reader that gives what was read ahead of it first."""
+
+    def __init__(self, sock: socket.socket, ahead: bytes) -> None:
+        super().__init__(sock, "rb")
+        self._ahead = memoryview(ahead)
+
+    def readinto(self, b: Any) -> Optional[int]:
+        ahead = self._ahead
+        if not ahead:
+            return super().readinto(b)
+        n = min(len(b), len(ahead))
+        b[:n] = ahead[:n]
+        self._ahead = ahead[n:]
+        return n
+
+
+class _Ahead:
+    """What http.client's response is made with instead of a socket read ahead of."""
+
+    def __init__(self, sock: socket.socket, ahead: bytes) -> None:
+        self._sock, self._ahead = sock, ahead
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        raw = _AheadIO(self._sock, self._ahead)
+        self._sock._io_refs += 1  # type: ignore[attr-defined]  # as socket.makefile counts
+        return io.BufferedReader(raw)
 
 
 class Exchange:
@@ -477,13 +562,16 @@ class Exchange:
         return cast(urllib3.BaseHTTPResponse, raw)
 
     def _take_small(self) -> Optional[SmallResponse]:
-        """The whole answer, when a plain socket holds it and it is small; its connection
-        goes back to the pool at once."""
+        """The whole answer, when it is small and has arrived; its connection goes back
+        to the pool at once."""
         conn = self._conn
-        if conn.sock is None or isinstance(conn.sock, ssl.SSLSocket):
+        if conn.sock is None:
             return None
         conn.sock.settimeout(self._read_timeout)
-        small = _read_small(conn, self._method)
+        if isinstance(conn.sock, ssl.SSLSocket):
+            small = _read_small_tls(conn, self._method)
+        else:
+            small = _read_small(conn, self._method)
         if small is None:
             return None
         answer, will_close = small

@@ -19,6 +19,8 @@ from typing import Any, Sequence, Type
 
 import trustme
 
+from .scripted import Scripted
+
 
 class TestCA:
     """A certificate authority of the test's own, and its certificate as a PEM file."""
@@ -74,3 +76,19 @@ def tls_server(base: Type[Any], ca: TestCA, *args: Any,
     server = cls(*args, **kw)
     server.tls = ca.server_context(hostnames)
     return server
+
+
+class TLSScripted(Scripted):
+    """test/servers/scripted.py's server behind TLS: the same scripted answers."""
+
+    def __init__(self, ca: TestCA) -> None:
+        self.tls = ca.server_context()
+        super().__init__()
+
+    def _one(self, conn: socket.socket) -> None:
+        try:
+            wrapped = self.tls.wrap_socket(conn, server_side=True)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+        super()._one(wrapped)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
-from servers.s3shaped import S3Server
+from servers.s3shaped import S3Server, pattern
 from servers.tls import TestCA, tls_server
 
 import knoxpy
@@ -161,3 +161,47 @@ def test_ca_options_that_cannot_work_are_refused(
     opts.update(extra)
     with pytest.raises(ValidationError, match=message):
         knoxpy.createClient(opts)
+
+
+# -- answers over TLS: small ones read whole, the rest handed on with what was read ahead --
+def test_small_and_large_answers_over_tls_read_exactly(tls_srv: S3Server, ca: TestCA) -> None:
+    c = _client(tls_srv, ca=ca.pem)
+    for size in (0, 1, 1024, 16 * 1024, 64 * 1024, 64 * 1024 + 1, 3 * 1024 * 1024):
+        res = c.get(f"/gen/size-{size}").end().wait(20)
+        assert res.statusCode == 200
+        assert res.read() == pattern(0, size), size
+        head = c.head(f"/gen/size-{size}").end().wait(20)
+        assert (head.statusCode, head.headers["content-length"]) == (200, str(size))
+        head.resume()
+
+
+def test_many_in_flight_over_tls_all_read_whole(tls_srv: S3Server, ca: TestCA) -> None:
+    c = _client(tls_srv, ca=ca.pem)
+    got: List[Any] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        if err is not None:
+            got.append(err)
+            return
+        parts: List[bytes] = []
+        res.on("data", parts.append)
+        res.on("end", lambda: got.append(b"".join(parts)))
+
+    for _ in range(2):  # fresh connections, then reused ones
+        for _ in range(32):
+            c.getFile("/gen/size-16384", on_response)
+        knoxpy.run(60)
+    assert got == [pattern(0, 16384)] * 64
+
+
+def test_multipart_upload_and_download_over_tls(
+    tls_srv: S3Server, ca: TestCA, tmp_path: Path
+) -> None:
+    c = _client(tls_srv, ca=ca.pem)
+    data = os.urandom(11 * 1024 * 1024 + 7)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    c.upload(str(src), "/big.bin", partSize=5 * 1024 * 1024).wait(60)
+    dest = tmp_path / "dest.bin"
+    c.download("/big.bin", str(dest), partSize=5 * 1024 * 1024).wait(60)
+    assert dest.read_bytes() == data
