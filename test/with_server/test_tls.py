@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator, List
 
@@ -205,3 +207,23 @@ def test_multipart_upload_and_download_over_tls(
     dest = tmp_path / "dest.bin"
     c.download("/big.bin", str(dest), partSize=5 * 1024 * 1024).wait(60)
     assert dest.read_bytes() == data
+
+
+def test_the_command_line_takes_a_ca_bundle(tls_srv: S3Server, ca: TestCA, tmp_path: Path) -> None:
+    tls_srv.put("bkt", "hello.txt", b"hi there")
+    root = str(Path(knoxpy.__file__).parents[1])  # this checkout's knoxpy, not an installed one
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PYTHONPATH=root, HOME=str(tmp_path), AWS_ACCESS_KEY_ID="AKID",
+               AWS_SECRET_ACCESS_KEY="s3cr3t")
+    argv = [sys.executable, "-m", "knoxpy", "--endpoint-url", f"https://127.0.0.1:{tls_srv.port}"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv + list(args), env=env, capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path)
+
+    done = run("--ca-bundle", ca.pem, "cat", "s3://bkt/hello.txt")
+    assert (done.returncode, done.stdout) == (0, "hi there"), done.stderr
+    done = run("cat", "s3://bkt/hello.txt")
+    assert done.returncode != 0 and "certificate verify failed" in done.stderr
+    done = run("--ca-bundle", str(tmp_path / "none.pem"), "cat", "s3://bkt/hello.txt")
+    assert done.returncode != 0 and "no such CA file" in done.stderr
