@@ -237,6 +237,7 @@ class _LeanRequest:
     # timed once per connection, never per request.
     opened: Optional[Tuple[float, float, float]] = None
     _tcp_done = 0.0
+    knoxpy_kept = False  # its TLS session kept for the next connection (_PoolContext)
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
@@ -651,6 +652,10 @@ class _LeanPool:
         if conn is not None:
             with _in_use_lock:
                 _in_use.discard(conn)
+            sock = conn.sock
+            if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
+                context = sock.context
+                conn.knoxpy_kept = isinstance(context, _PoolContext) and context.keep_session(sock)
         super()._put_conn(conn)  # type: ignore[misc]
 
     def begin(self, method: str, target: str, headers: Mapping[str, str],
@@ -689,15 +694,38 @@ class _PoolContext(ssl.SSLContext):
     """The TLS settings and trust store of one of knoxpy's pool managers, shared by all
     its connections. urllib3 sets ALPN on the context at every connect; OpenSSL frees
     and replaces the list then, which could race a handshake starting on another
-    thread, so setting the same list again changes nothing here."""
+    thread, so setting the same list again changes nothing here.
+
+    A new connection resumes the newest TLS session kept for its server name (a shorter
+    handshake, no certificate chain to check again): sessions are kept from connections
+    given back to the pool, once their server has sent a ticket.
+    """
 
     _alpn: Optional[list[str]] = None
+    _sessions: dict[str, ssl.SSLSession]  # server name -> newest resumable session
 
     def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
         protocols = list(alpn_protocols)
         if protocols != self._alpn:  # set once, before the context is shared
             super().set_alpn_protocols(protocols)
             self._alpn = protocols
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False,  # type: ignore[override]
+                    do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
+                    server_hostname: Optional[str] = None,
+                    session: Optional[ssl.SSLSession] = None) -> ssl.SSLSocket:
+        if session is None and server_hostname is not None:
+            session = self._sessions.get(server_hostname)
+        return super().wrap_socket(sock, server_side, do_handshake_on_connect,
+                                   suppress_ragged_eofs, server_hostname, session)
+
+    def keep_session(self, sock: ssl.SSLSocket) -> bool:
+        """Keep ``sock``'s session for the next connection to its server, if resumable."""
+        session = sock.session
+        if session is None or not session.has_ticket or sock.server_hostname is None:
+            return False
+        self._sessions[sock.server_hostname] = session
+        return True
 
 
 def tls_context(verify: bool = True, ca: Optional[str] = None) -> ssl.SSLContext:
@@ -712,6 +740,7 @@ def tls_context(verify: bool = True, ca: Optional[str] = None) -> ssl.SSLContext
     """
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
     context.__class__ = _PoolContext  # urllib3's defaults, kept in step with urllib3
+    cast(_PoolContext, context)._sessions = {}
     context.set_alpn_protocols(ALPN_PROTOCOLS)
     if not verify:
         return context

@@ -227,3 +227,20 @@ def test_the_command_line_takes_a_ca_bundle(tls_srv: S3Server, ca: TestCA, tmp_p
     assert done.returncode != 0 and "certificate verify failed" in done.stderr
     done = run("--ca-bundle", str(tmp_path / "none.pem"), "cat", "s3://bkt/hello.txt")
     assert done.returncode != 0 and "no such CA file" in done.stderr
+
+
+def test_new_connections_resume_the_tls_session_of_one_given_back(
+    tls_srv: S3Server, ca: TestCA
+) -> None:
+    c = _client(tls_srv, ca=ca.pem)
+    assert c.head("/k").end().wait(10).statusCode == 404  # one connection, back in the pool
+    first = _pooled_sockets(c, tls_srv)
+    assert [s.session_reused for s in first] == [False]
+    got: List[Any] = []
+    for _ in range(6):  # that one again, and five new ones
+        c.getFile("/missing", lambda err, res: got.append(err or res.statusCode))
+    knoxpy.run(20)
+    assert got == [404] * 6
+    socks = _pooled_sockets(c, tls_srv)
+    assert len(socks) == 6
+    assert sorted(s.session_reused for s in socks) == [False] + [True] * 5
