@@ -295,7 +295,7 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
     response_class = _LeanResponse
 
 
-# -- small answers, read whole ----------------------------------------------
+# -- small answers, read whole -------------------------------------------------------------
 # Most answers S3 gives are small and arrive in one packet: a status line, a dozen headers
 # and a body of a few KiB or none. http.client and urllib3 wrap each in a file object, a
 # buffered reader, a message parsed line by line and two response objects: more work than
@@ -372,8 +372,11 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-def _small_head(data: bytes, method: str
-                ) -> Optional[Tuple[int, int, str, str, Optional[str], dict[str, list[str]]]]:
+# (end of the head, end of the answer, minor version, status, reason, headers)
+_Head = Tuple[int, int, str, str, Optional[str], "dict[str, list[str]]"]
+
+
+def _small_head(data: bytes, method: str) -> Optional[_Head]:
     """``(end of the head, end of the answer, minor version, status, reason, headers)``
     when ``data`` starts with the whole head of a small answer of plain lines; else None
     (the head still arriving, or one for http.client)."""
@@ -416,9 +419,7 @@ def _small_head(data: bytes, method: str
     return end, end + 4 + length, minor, code, reason, container
 
 
-def _small_answer(taken: bytes, head: Tuple[int, int, str, str, Optional[str],
-                                            dict[str, list[str]]]
-                  ) -> Tuple[SmallResponse, bool]:
+def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
     end, _, minor, code, reason, container = head
     tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
