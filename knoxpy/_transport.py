@@ -760,24 +760,28 @@ class _LeanPoolManager(urllib3.PoolManager):
     """knoxpy's own pool manager: lean host pools, one TLS context for all of them,
     made when the first HTTPS pool is (a plain-HTTP user never loads a trust store)."""
 
-    def __init__(self, verify: bool, ca: Optional[str]) -> None:
+    def __init__(self, verify: bool, ca: Optional[str], where: str = "ca") -> None:
         kw: dict[str, Any] = {"num_pools": 64, "maxsize": 128, "block": False}
         if not verify:
             kw["cert_reqs"] = ssl.CERT_NONE
             kw["assert_hostname"] = False
         super().__init__(**kw)
         self.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
-        self._verify, self._ca = verify, ca
+        self._verify, self._ca, self._where = verify, ca, where
         self._context: Optional[ssl.SSLContext] = None
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
-        """The one context every HTTPS connection of this manager is wrapped with."""
+        """The one context every HTTPS connection of this manager is wrapped with; a CA
+        bundle that cannot be loaded is a ``ValidationError`` naming it."""
         context = self._context
         if context is None:
             with _shared_lock:
                 if self._context is None:
-                    self._context = tls_context(self._verify, self._ca)
+                    try:
+                        self._context = tls_context(self._verify, self._ca)
+                    except (OSError, ssl.SSLError) as e:
+                        raise _bad_ca(self._ca or "", self._where, e) from None
                 context = self._context
         return context
 
@@ -793,27 +797,23 @@ _shared_lock = threading.Lock()
 _shared: dict[tuple[bool, Optional[str]], _LeanPoolManager] = {}
 
 
-def _shared_pool(verify: bool, ca: Optional[str] = None) -> _LeanPoolManager:
+def _shared_pool(verify: bool, ca: Optional[Tuple[str, str]] = None) -> _LeanPoolManager:
     """One pool manager for every client that brings no agent (one per trust store):
-    connections are reused across clients."""
-    key = (verify, ca if verify else None)
+    connections are reused across clients. ``ca``: ``(what, where)``."""
+    what, where = ca if ca is not None and verify else (None, "ca")
     with _shared_lock:
-        pool = _shared.get(key)
+        pool = _shared.get((verify, what))
         if pool is None:
-            pool = _shared[key] = _LeanPoolManager(*key)
+            pool = _shared[(verify, what)] = _LeanPoolManager(verify, what, where)
         return pool
 
 
-def _load_ca(manager: _LeanPoolManager, what: str, where: str) -> None:
-    """Load a CA bundle now, so that a bad one fails ``createClient``, not a request."""
-    try:
-        _ = manager.ssl_context
-    except (OSError, ssl.SSLError) as e:
-        shown = "the PEM text given" if is_pem_text(what) else repr(what)
-        reason = getattr(e, "reason", None) or e.strerror or e
-        raise ValidationError(
-            f"{where}: {shown} holds no CA certificate that can be loaded ({reason}): "
-            "give a PEM file of certificates, or a directory of them") from None
+def _bad_ca(what: str, where: str, e: Union[OSError, ssl.SSLError]) -> ValidationError:
+    shown = "the PEM text given" if is_pem_text(what) else repr(what)
+    reason = getattr(e, "reason", None) or e.strerror or e
+    return ValidationError(
+        f"{where}: {shown} holds no CA certificate that can be loaded ({reason}): "
+        "give a PEM file of certificates, or a directory of them")
 
 
 def _forget_shared_pools() -> None:
@@ -837,18 +837,21 @@ class Transport:
         timeout: TimeoutOption = None,
         verify: bool = True,
         ca: Optional[Tuple[str, str]] = None,
+        secure: bool = True,
     ) -> None:
         """``ca``: ``(what, where)`` from :func:`knoxpy._validate.ca_bundle`, for
-        knoxpy's own pools (a caller's ``agent`` trusts what it was made to trust)."""
+        knoxpy's own pools (a caller's ``agent`` trusts what it was made to trust);
+        loaded now for a ``secure`` client, so that a bad one fails here, not in a
+        request (a plain-HTTP client loads it only if it is ever sent to HTTPS)."""
         if not verify:
             log.warning("knoxpy: TLS certificate verification is OFF for this client")
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if agent is not None:
             self.pool: urllib3.PoolManager = agent
         else:
-            self.pool = _shared_pool(verify, ca[0] if ca else None)
-            if ca is not None and verify:
-                _load_ca(self.pool, *ca)
+            self.pool = manager = _shared_pool(verify, ca)
+            if ca is not None and verify and secure:
+                _ = manager.ssl_context
         self.timeout = _timeout(timeout)
         self._connect_timeout: Optional[float] = self.timeout.connect_timeout  # type: ignore[assignment]
         self._read_timeout: Optional[float] = self.timeout.read_timeout

@@ -163,7 +163,7 @@ class Client:
         self._transport = Transport(
             self.agent, _validate.timeout(opts.get("timeout")), verify=verify,
             ca=None if self.agent is not None or not verify else
-            _validate.ca_bundle(opts.get("ca"), os.environ))
+            _validate.ca_bundle(opts.get("ca"), os.environ), secure=self.secure)
         self.url = self.https if self.secure else self.http
         _explain.enable_from_env(os.environ)  # Node's DEBUG=knox
         self._explain = _explain.Explainer(opts.get("explain"))  # the teaching mode

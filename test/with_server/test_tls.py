@@ -141,6 +141,17 @@ def test_a_file_without_certificates_is_refused_when_the_client_is_made(tmp_path
                             ca="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
 
 
+def test_a_plain_http_client_loads_no_trust_store(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bad))
+    c = knoxpy.createClient(key="a", secret="b", bucket="bkt", endpoint="localhost", port=1,
+                            secure=False)
+    with pytest.raises(ValidationError, match="AWS_CA_BUNDLE: .*bad.pem' holds no CA"):
+        c._transport.pool.ssl_context  # noqa: B018 - what its first HTTPS request would do
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
 def test_an_unreadable_ca_file_is_named(tmp_path: Path, ca: TestCA) -> None:
     locked = tmp_path / "locked.pem"
