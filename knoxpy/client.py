@@ -922,6 +922,13 @@ def createClient(options: Optional[Mapping[str, Any]] = None, **kw: Any) -> Clie
     >>> import knoxpy
     >>> knoxpy.createClient(key='AKID', secret='s', bucket='learnboost').host
     'learnboost.s3.amazonaws.com'
+
+    Over HTTPS to a store with a private CA, ``ca`` names the certificates to trust (a
+    PEM file, a directory of them, or PEM text; else ``AWS_CA_BUNDLE``, then
+    ``SSL_CERT_FILE``, else the system's store); certificates and hostnames are checked:
+
+    >>> knoxpy.createClient(key='AKID', secret='s', bucket='b', endpoint='minio.internal',
+    ...                     ca='/etc/minio/ca.pem')   # doctest: +SKIP
     """
     return Client(options, **kw)
 
