@@ -723,9 +723,13 @@ class _PoolContext(ssl.SSLContext):
     def keep_session(self, sock: ssl.SSLSocket) -> bool:
         """Keep ``sock``'s session for the next connection to its server, if resumable."""
         session = sock.session
-        if session is None or not session.has_ticket or sock.server_hostname is None:
+        name = sock.server_hostname
+        if session is None or not session.has_ticket or name is None:
             return False
-        self._sessions[sock.server_hostname] = session
+        sessions = self._sessions
+        if len(sessions) >= 256 and name not in sessions:
+            sessions.clear()  # a bound for a process that talks to ever new hosts
+        sessions[name] = session
         return True
 
 
