@@ -9,15 +9,17 @@ request is on the wire, and ``finish()`` reads the answer. For knoxpy's own pool
 and a whole body (or none), the exchange is urllib3's ``urlopen`` split in two, so
 that a loop thread can wait for many answers with one ``poll()`` (knoxpy._loop);
 its head is built at once and a small body rides in its packet; a small answer
-already whole in a plain socket is read at once (:class:`SmallResponse`). Anything
-else (a streamed body, a caller's own agent, TLS answers, large or chunked
-bodies) goes through urllib3 and http.client unchanged.
+already whole (peeked in a plain socket, read ahead from a TLS one) is read at once
+(:class:`SmallResponse`). Anything else (a streamed body, a caller's own agent, large
+or chunked bodies) goes through urllib3 and http.client unchanged, a TLS answer with
+the bytes read ahead of it first.
 """
 from __future__ import annotations
 
 import email.parser
 import errno
 import http.client
+import io
 import logging
 import os
 import re
@@ -43,10 +45,13 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.ssl_ import ALPN_PROTOCOLS, create_urllib3_context
 from urllib3.util.url import _encode_target
+from urllib3.util.wait import wait_for_read
 
 from . import _cancel
-from .errors import RequestError
+from ._validate import is_pem_text
+from .errors import RequestError, ValidationError
 
 __all__ = ["Exchange", "Transport", "map_error"]
 
@@ -135,6 +140,14 @@ def _read_head(fp: Any) -> list[bytes]:
 
 
 class _LeanResponse(http.client.HTTPResponse):
+    def __init__(self, sock: Any, debuglevel: int = 0, method: Optional[str] = None,
+                 url: Optional[str] = None) -> None:
+        ahead = getattr(sock, "knoxpy_ahead", None)  # read before, on a TLS socket
+        if ahead:
+            sock.knoxpy_ahead = None
+            sock = _Ahead(sock, ahead)
+        super().__init__(sock, debuglevel, method, url)
+
     def begin(self) -> None:
         if self.headers is not None:
             return
@@ -224,6 +237,7 @@ class _LeanRequest:
     # timed once per connection, never per request.
     opened: Optional[Tuple[float, float, float]] = None
     _tcp_done = 0.0
+    knoxpy_kept = False  # its TLS session kept for the next connection (_PoolContext)
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
@@ -281,14 +295,14 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
     response_class = _LeanResponse
 
 
-# -- small answers over plain sockets, read whole --------------------------------------------
+# -- small answers, read whole -------------------------------------------------------------
 # Most answers S3 gives are small and arrive in one packet: a status line, a dozen headers
 # and a body of a few KiB or none. http.client and urllib3 wrap each in a file object, a
 # buffered reader, a message parsed line by line and two response objects: more work than
 # the rest of a small request. When the whole answer is already in the socket (peeked,
-# not taken), it is parsed here at once, taken, and the connection goes straight back to
-# the pool; anything else (TLS, which cannot peek; a 1xx, chunked or large body; an answer
-# still arriving; a head that is not plain "Name: value" lines) is left to http.client.
+# not taken; over TLS, read), it is parsed here at once, taken, and the connection goes
+# straight back to the pool; anything else (a 1xx, chunked or large body; an answer still
+# arriving; a head that is not plain "Name: value" lines) is left to http.client.
 _PEEK = 65536 + 8192
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own "ready" state
 _SMALL_ANSWER = 65536  # the largest body read this way
@@ -358,11 +372,14 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
-    """``(the answer, whether the server closes the connection)`` when the whole answer on
-    ``conn``'s plain socket is small and all there; else None, with nothing taken."""
-    sock = conn.sock
-    data = sock.recv(_PEEK, socket.MSG_PEEK)
+# (end of the head, end of the answer, minor version, status, reason, headers)
+_Head = Tuple[int, int, str, str, Optional[str], "dict[str, list[str]]"]
+
+
+def _small_head(data: bytes, method: str) -> Optional[_Head]:
+    """``(end of the head, end of the answer, minor version, status, reason, headers)``
+    when ``data`` starts with the whole head of a small answer of plain lines; else None
+    (the head still arriving, or one for http.client)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -399,7 +416,31 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
         length = int(lengths[1])
         if length > _SMALL_ANSWER:
             return None
-    total = end + 4 + length
+    return end, end + 4 + length, minor, code, reason, container
+
+
+def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
+    """The answer ``taken`` holds whole, and whether the server closes the connection."""
+    end, _, minor, code, reason, container = head
+    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
+                                                    ).split(",")}
+    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
+    headers = urllib3.HTTPHeaderDict()
+    headers._container = container  # built the way urllib3 keeps it
+    answer = SmallResponse(int(code), (reason or "").strip(), 10 if minor == "0" else 11,
+                           headers, taken[end + 4:])
+    return answer, will_close
+
+
+def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
+    """``(the answer, whether the server closes the connection)`` when the whole answer on
+    ``conn``'s plain socket is small and all there; else None, with nothing taken."""
+    sock = conn.sock
+    data = sock.recv(_PEEK, socket.MSG_PEEK)
+    head = _small_head(data, method)
+    if head is None:
+        return None
+    total = head[1]
     if len(data) < total:
         return None  # still arriving: http.client waits for it
     taken = b""
@@ -408,14 +449,62 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
         if not got:
             raise http.client.IncompleteRead(taken)
         taken += got
-    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
-                                                    ).split(",")}
-    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
-    headers = urllib3.HTTPHeaderDict()
-    headers._container = container  # built the way urllib3 keeps it
-    answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11, headers,
-                           taken[end + 4:])
-    return answer, will_close
+    return _small_answer(taken, head)
+
+
+# A TLS socket cannot be peeked: what has arrived is read (decrypted) instead, and an answer
+# that is not small, plain and whole is handed on to http.client with those bytes first
+# (knoxpy_ahead on the socket, which _LeanResponse reads before the socket itself).
+def _read_small_tls(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
+    """As :func:`_read_small` for a TLS socket; None leaves what was read to http.client."""
+    sock = conn.sock
+    data = sock.recv(_PEEK)
+    while True:
+        head = _small_head(data, method)
+        if head is not None and len(data) >= head[1]:
+            answer, will_close = _small_answer(data[:head[1]], head)
+            # bytes past the answer (no request asked for them) or still in TLS's
+            # buffer: this connection is not reused
+            return answer, will_close or len(data) > head[1] or sock.pending() > 0
+        if (head is None and b"\r\n\r\n" in data) or len(data) >= _PEEK:
+            break  # for http.client
+        if not (sock.pending() or wait_for_read(sock, timeout=0)):
+            break  # the rest is not here yet: http.client waits for it
+        more = sock.recv(_PEEK)
+        if not more:
+            break
+        data += more
+    sock.knoxpy_ahead = data
+    return None
+
+
+class _AheadIO(socket.SocketIO):
+    """A socket's reader that gives what was read ahead of it first."""
+
+    def __init__(self, sock: socket.socket, ahead: bytes) -> None:
+        super().__init__(sock, "rb")
+        self._ahead = memoryview(ahead)
+
+    def readinto(self, b: Any) -> Optional[int]:
+        ahead = self._ahead
+        if not ahead:
+            return super().readinto(b)
+        n = min(len(b), len(ahead))
+        b[:n] = ahead[:n]
+        self._ahead = ahead[n:]
+        return n
+
+
+class _Ahead:
+    """What http.client's response is made with instead of a socket read ahead of."""
+
+    def __init__(self, sock: socket.socket, ahead: bytes) -> None:
+        self._sock, self._ahead = sock, ahead
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        raw = _AheadIO(self._sock, self._ahead)
+        self._sock._io_refs += 1  # type: ignore[attr-defined]  # as socket.makefile counts
+        return io.BufferedReader(raw)
 
 
 class Exchange:
@@ -475,13 +564,16 @@ class Exchange:
         return cast(urllib3.BaseHTTPResponse, raw)
 
     def _take_small(self) -> Optional[SmallResponse]:
-        """The whole answer, when a plain socket holds it and it is small; its connection
-        goes back to the pool at once."""
+        """The whole answer, when it is small and has arrived; its connection goes back
+        to the pool at once."""
         conn = self._conn
-        if conn.sock is None or isinstance(conn.sock, ssl.SSLSocket):
+        if conn.sock is None:
             return None
         conn.sock.settimeout(self._read_timeout)
-        small = _read_small(conn, self._method)
+        if isinstance(conn.sock, ssl.SSLSocket):
+            small = _read_small_tls(conn, self._method)
+        else:
+            small = _read_small(conn, self._method)
         if small is None:
             return None
         answer, will_close = small
@@ -561,6 +653,10 @@ class _LeanPool:
         if conn is not None:
             with _in_use_lock:
                 _in_use.discard(conn)
+            sock = conn.sock
+            if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
+                context = sock.context
+                conn.knoxpy_kept = isinstance(context, _PoolContext) and context.keep_session(sock)
         super()._put_conn(conn)  # type: ignore[misc]
 
     def begin(self, method: str, target: str, headers: Mapping[str, str],
@@ -595,22 +691,133 @@ class _LeanHTTPSPool(_LeanPool, urllib3.HTTPSConnectionPool):
     ConnectionCls = _LeanHTTPSConnection
 
 
+class _PoolContext(ssl.SSLContext):
+    """The TLS settings and trust store of one of knoxpy's pool managers, shared by all
+    its connections. urllib3 sets ALPN on the context at every connect; OpenSSL frees
+    and replaces the list then, which could race a handshake starting on another
+    thread, so setting the same list again changes nothing here.
+
+    A new connection resumes the newest TLS session kept for its server name (a shorter
+    handshake, no certificate chain to check again): sessions are kept from connections
+    given back to the pool, once their server has sent a ticket.
+    """
+
+    _alpn: Optional[list[str]] = None
+    _sessions: dict[str, ssl.SSLSession]  # server name -> newest resumable session
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        protocols = list(alpn_protocols)
+        if protocols != self._alpn:  # set once, before the context is shared
+            super().set_alpn_protocols(protocols)
+            self._alpn = protocols
+
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False,  # type: ignore[override]
+                    do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
+                    server_hostname: Optional[str] = None,
+                    session: Optional[ssl.SSLSession] = None) -> ssl.SSLSocket:
+        if session is None and server_hostname is not None:
+            session = self._sessions.get(server_hostname)
+        return super().wrap_socket(sock, server_side, do_handshake_on_connect,
+                                   suppress_ragged_eofs, server_hostname, session)
+
+    def keep_session(self, sock: ssl.SSLSocket) -> bool:
+        """Keep ``sock``'s session for the next connection to its server, if resumable."""
+        session = sock.session
+        name = sock.server_hostname
+        if session is None or not session.has_ticket or name is None:
+            return False
+        sessions = self._sessions
+        if len(sessions) >= 256 and name not in sessions:
+            sessions.clear()  # a bound for a process that talks to ever new hosts
+        sessions[name] = session
+        return True
+
+
+def tls_context(verify: bool = True, ca: Optional[str] = None) -> ssl.SSLContext:
+    """A client context as urllib3 makes one (TLS 1.2 and up, hostname checked), its
+    trust store loaded once: the system's, or ``ca`` (a PEM file, a directory of hashed
+    certificate names as ``c_rehash`` writes them, or PEM text). ``verify=False`` trusts
+    anything. Loading the system store costs ~20 ms of CPU, which urllib3 pays for
+    every connection when it makes the context itself.
+
+    >>> tls_context().verify_mode == ssl.CERT_REQUIRED
+    True
+    """
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+    context.__class__ = _PoolContext  # urllib3's defaults, kept in step with urllib3
+    cast(_PoolContext, context)._sessions = {}
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    if not verify:
+        return context
+    if ca is None:
+        context.load_default_certs()
+    elif is_pem_text(ca):
+        context.load_verify_locations(cadata=ca)
+    elif os.path.isdir(ca):
+        context.load_verify_locations(capath=ca)
+    else:
+        context.load_verify_locations(cafile=ca)
+    return context
+
+
+class _LeanPoolManager(urllib3.PoolManager):
+    """knoxpy's own pool manager: lean host pools, one TLS context for all of them,
+    made when the first HTTPS pool is (a plain-HTTP user never loads a trust store)."""
+
+    def __init__(self, verify: bool, ca: Optional[str], where: str = "ca") -> None:
+        kw: dict[str, Any] = {"num_pools": 64, "maxsize": 128, "block": False}
+        if not verify:
+            kw["cert_reqs"] = ssl.CERT_NONE
+            kw["assert_hostname"] = False
+        super().__init__(**kw)
+        self.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
+        self._verify, self._ca, self._where = verify, ca, where
+        self._context: Optional[ssl.SSLContext] = None
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The one context every HTTPS connection of this manager is wrapped with; a CA
+        bundle that cannot be loaded is a ``ValidationError`` naming it."""
+        context = self._context
+        if context is None:
+            with _shared_lock:
+                if self._context is None:
+                    try:
+                        self._context = tls_context(self._verify, self._ca)
+                    except (OSError, ssl.SSLError) as e:
+                        raise _bad_ca(self._ca or "", self._where, e) from None
+                context = self._context
+        return context
+
+    def _new_pool(self, scheme: str, host: str, port: int,
+                  request_context: Optional[dict[str, Any]] = None) -> urllib3.HTTPConnectionPool:
+        if scheme == "https":
+            request_context = dict(request_context or self.connection_pool_kw)
+            request_context["ssl_context"] = self.ssl_context
+        return super()._new_pool(scheme, host, port, request_context)
+
+
 _shared_lock = threading.Lock()
-_shared: dict[bool, urllib3.PoolManager] = {}
+_shared: dict[tuple[bool, Optional[str]], _LeanPoolManager] = {}
 
 
-def _shared_pool(verify: bool) -> urllib3.PoolManager:
-    """One pool for every client that brings no agent: connections are reused across clients."""
+def _shared_pool(verify: bool, ca: Optional[Tuple[str, str]] = None) -> _LeanPoolManager:
+    """One pool manager for every client that brings no agent (one per trust store):
+    connections are reused across clients. ``ca``: ``(what, where)``."""
+    what, where = ca if ca is not None and verify else (None, "ca")
     with _shared_lock:
-        pool = _shared.get(verify)
+        pool = _shared.get((verify, what))
         if pool is None:
-            kw: dict[str, Any] = {"num_pools": 64, "maxsize": 128, "block": False}
-            if not verify:
-                kw["cert_reqs"] = ssl.CERT_NONE
-                kw["assert_hostname"] = False
-            pool = _shared[verify] = urllib3.PoolManager(**kw)
-            pool.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
+            pool = _shared[(verify, what)] = _LeanPoolManager(verify, what, where)
         return pool
+
+
+def _bad_ca(what: str, where: str, e: Union[OSError, ssl.SSLError]) -> ValidationError:
+    shown = "the PEM text given" if is_pem_text(what) else repr(what)
+    reason = getattr(e, "reason", None) or e.strerror or e
+    return ValidationError(
+        f"{where}: {shown} holds no CA certificate that can be loaded ({reason}): "
+        "give a PEM file of certificates, or a directory of them")
 
 
 def _forget_shared_pools() -> None:
@@ -633,11 +840,22 @@ class Transport:
         agent: Optional[urllib3.PoolManager] = None,
         timeout: TimeoutOption = None,
         verify: bool = True,
+        ca: Optional[Tuple[str, str]] = None,
+        secure: bool = True,
     ) -> None:
+        """``ca``: ``(what, where)`` from :func:`knoxpy._validate.ca_bundle`, for
+        knoxpy's own pools (a caller's ``agent`` trusts what it was made to trust);
+        loaded now for a ``secure`` client, so that a bad one fails here, not in a
+        request (a plain-HTTP client loads it only if it is ever sent to HTTPS)."""
         if not verify:
             log.warning("knoxpy: TLS certificate verification is OFF for this client")
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self.pool = agent if agent is not None else _shared_pool(verify)
+        if agent is not None:
+            self.pool: urllib3.PoolManager = agent
+        else:
+            self.pool = manager = _shared_pool(verify, ca)
+            if ca is not None and verify and secure:
+                _ = manager.ssl_context
         self.timeout = _timeout(timeout)
         self._connect_timeout: Optional[float] = self.timeout.connect_timeout  # type: ignore[assignment]
         self._read_timeout: Optional[float] = self.timeout.read_timeout

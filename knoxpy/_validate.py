@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
 from .errors import ValidationError
 
@@ -20,6 +20,8 @@ __all__ = [
     "body_ended_early",
     "body_length_mismatch",
     "body_too_long",
+    "ca_bundle",
+    "is_pem_text",
     "check_headers",
     "check_key",
     "concurrency",
@@ -173,6 +175,48 @@ def flag(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     raise ValidationError(f"{name} must be True or False, not {value!r}")
+
+
+_CA_ENV = ("AWS_CA_BUNDLE", "SSL_CERT_FILE")  # botocore's, then OpenSSL's
+
+
+def is_pem_text(value: Any) -> bool:
+    """Whether a ``ca`` is PEM text rather than a path."""
+    return isinstance(value, str) and value.lstrip().startswith("-----BEGIN")
+
+
+def ca_bundle(value: Any, environ: Mapping[str, str]) -> Optional[Tuple[str, str]]:
+    """The CA certificates a client trusts, and who named them: ``(what, where)``.
+
+    ``value`` is the ``ca`` option: the path of a PEM file or of a directory of
+    certificates (hashed names, as ``c_rehash`` writes them), or PEM text itself. Without
+    it, ``AWS_CA_BUNDLE`` then ``SSL_CERT_FILE`` in ``environ``; None: the system's store.
+    A path is made absolute and must name something readable.
+
+    >>> ca_bundle(None, {}) is None
+    True
+    >>> ca_bundle(None, {'SSL_CERT_FILE': '/'})
+    ('/', 'SSL_CERT_FILE')
+    """
+    if value is None:
+        found = [(environ[name], name) for name in _CA_ENV if environ.get(name)]
+        if not found:
+            return None
+        value, where = found[0]
+    elif isinstance(value, (str, os.PathLike)) and os.fspath(value):
+        where = "ca"
+        if is_pem_text(value):
+            return str(value), where  # as Node's ca takes it
+    else:
+        raise ValidationError(
+            "ca must be the path of a PEM file or of a directory of CA certificates "
+            f"(or PEM text), not {value!r}")
+    path = os.path.abspath(os.path.expanduser(os.fspath(value)))
+    if not os.path.exists(path):
+        raise ValidationError(f"{where}: no such CA file or directory: {path!r}")
+    if not os.access(path, os.R_OK):
+        raise ValidationError(f"{where}: cannot read the CA file {path!r} (permission denied)")
+    return path, where
 
 
 def port_number(value: Any) -> int:

@@ -257,6 +257,8 @@ class Context:
         explicit = {k: v for k, v in (("profile", args.profile), ("region", args.region),
                                       ("endpoint_url", args.endpoint_url)) if v}
         self._base = _config.client_options(explicit, os.environ)
+        if args.ca_bundle:
+            self._base["ca"] = args.ca_bundle
         if not self._base.get("key"):
             raise CLIError(
                 "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
@@ -1077,6 +1079,9 @@ def _globals_parser(defaults: bool) -> argparse.ArgumentParser:
     g.add_argument("--endpoint-url", metavar="URL", default=d(None),
                    help="an S3-compatible service, e.g. http://127.0.0.1:9000 (MinIO, moto);"
                         " IP and localhost endpoints use path-style URLs")
+    g.add_argument("--ca-bundle", metavar="FILE", default=d(None),
+                   help="the CA certificates to trust over HTTPS (a PEM file or a directory);"
+                        " default from AWS_CA_BUNDLE, SSL_CERT_FILE, else the system's")
     g.add_argument("--profile", metavar="NAME", default=d(None),
                    help="the profile in ~/.aws/credentials and ~/.aws/config")
     g.add_argument("--region", metavar="REGION", default=d(None),

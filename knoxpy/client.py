@@ -162,8 +162,11 @@ class Client:
         self.signatureVersion = _validate.signature_version(opts.get("signatureVersion", 4))
         self._backoff = Backoff(_validate.retries(opts.get("maxRetries", 3)))
         self.agent: Optional[urllib3.PoolManager] = opts.get("agent")
-        self._transport = Transport(self.agent, _validate.timeout(opts.get("timeout")),
-                                    verify=opts.get("rejectUnauthorized", True))
+        verify = opts.get("rejectUnauthorized", True)
+        self._transport = Transport(
+            self.agent, _validate.timeout(opts.get("timeout")), verify=verify,
+            ca=None if self.agent is not None or not verify else
+            _validate.ca_bundle(opts.get("ca"), os.environ), secure=self.secure)
         self.url = self.https if self.secure else self.http
         _explain.enable_from_env(os.environ)  # Node's DEBUG=knox
         self._explain = _explain.Explainer(opts.get("explain"))  # the teaching mode
@@ -927,6 +930,13 @@ def createClient(options: Optional[Mapping[str, Any]] = None, **kw: Any) -> Clie
     >>> import knoxpy
     >>> knoxpy.createClient(key='AKID', secret='s', bucket='learnboost').host
     'learnboost.s3.amazonaws.com'
+
+    Over HTTPS to a store with a private CA, ``ca`` names the certificates to trust (a
+    PEM file, a directory of them, or PEM text; else ``AWS_CA_BUNDLE``, then
+    ``SSL_CERT_FILE``, else the system's store); certificates and hostnames are checked:
+
+    >>> knoxpy.createClient(key='AKID', secret='s', bucket='b', endpoint='minio.internal',
+    ...                     ca='/etc/minio/ca.pem')   # doctest: +SKIP
     """
     return Client(options, **kw)
 
@@ -957,6 +967,14 @@ def _clean_options(opts: Dict[str, Any]) -> None:
     if agent is not None and not isinstance(agent, urllib3.PoolManager):
         raise ValidationError(
             f"agent must be a urllib3.PoolManager or None, not {type(agent).__name__}")
+    if opts.get("ca") is not None:
+        if agent is not None:
+            raise ValidationError(
+                "ca and agent: give the agent its own CA (PoolManager(ca_certs=...)), or "
+                "leave agent out so that ca keeps knoxpy's pools")
+        if opts.get("rejectUnauthorized") is False:
+            raise ValidationError("ca and rejectUnauthorized=False: certificates are either "
+                                  "checked against ca or not checked at all")
 
 
 def _stream_checksum(value: Any) -> None:

@@ -4,34 +4,61 @@ A loopback server (test/servers/scripted.py) answers every request with the byte
 is read once through knoxpy's own pools (the small-answer path where it applies) and once
 through a plain urllib3 PoolManager given as the agent (urllib3's own path), and the two
 must agree on status, reason, headers and body, and on what happens to the connection.
+Each test runs over plain HTTP and over TLS (the server behind a test CA's certificate),
+where answers are read ahead rather than peeked.
 """
 from __future__ import annotations
 
 import socket
 import threading
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers.scripted import Scripted
+from servers.tls import TestCA, TLSScripted
 from strategies import header_names, header_values
 
 from knoxpy._transport import SmallResponse, Transport, node_headers, release
 
 
 @pytest.fixture(scope="module")
-def scripted() -> Iterator[Scripted]:
-    with Scripted() as srv:
+def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return TestCA(str(tmp_path_factory.mktemp("ca")))
+
+
+@pytest.fixture(scope="module", params=["http", "https"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _server(scheme: str, ca: TestCA) -> Scripted:
+    return TLSScripted(ca) if scheme == "https" else Scripted()
+
+
+def _transports(scheme: str, ca: TestCA, **kw: Any) -> List[Transport]:
+    """knoxpy's own pools, and a plain urllib3 PoolManager as the agent."""
+    if scheme == "http":
+        return [Transport(**kw), Transport(agent=urllib3.PoolManager(), **kw)]
+    return [Transport(ca=(ca.pem, "ca"), **kw),
+            Transport(agent=urllib3.PoolManager(ca_certs=ca.pem), **kw)]
+
+
+@pytest.fixture(scope="module")
+def scripted(scheme: str, ca: TestCA) -> Iterator[Scripted]:
+    with _server(scheme, ca) as srv:
+        srv.scheme = scheme  # type: ignore[attr-defined]
+        srv.transports = _transports(scheme, ca)  # type: ignore[attr-defined]
         yield srv
 
 
 def _both(srv: Scripted, method: str = "GET") -> List[tuple]:
     out = []
-    for transport in (Transport(), Transport(agent=urllib3.PoolManager())):
-        raw = transport.send(method, "http", "127.0.0.1", srv.port, "/bkt/k",
-                             {"Host": f"127.0.0.1:{srv.port}"})
+    for transport in srv.transports:  # type: ignore[attr-defined]
+        raw = transport.send(method, srv.scheme, "127.0.0.1", srv.port,  # type: ignore[attr-defined]
+                             "/bkt/k", {"Host": f"127.0.0.1:{srv.port}"})
         body = raw.read(decode_content=False)
         out.append((type(raw), raw.status, raw.reason, node_headers(raw),
                     list(raw.headers.items()), body))
@@ -105,14 +132,14 @@ def test_a_head_answer_has_no_body_whatever_its_length_says(scripted: Scripted) 
     (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", False),
     (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nhi", True),
 ])
-def test_the_connection_is_kept_only_when_the_server_keeps_it(answer: bytes,
-                                                              reused: bool) -> None:
-    srv = Scripted()
+def test_the_connection_is_kept_only_when_the_server_keeps_it(answer: bytes, reused: bool,
+                                                              scheme: str, ca: TestCA) -> None:
+    srv = _server(scheme, ca)
     srv.answer = answer
     try:
-        transport = Transport()
+        transport = _transports(scheme, ca)[0]
         for _ in range(3):
-            raw = transport.send("GET", "http", "127.0.0.1", srv.port, "/bkt/k",
+            raw = transport.send("GET", scheme, "127.0.0.1", srv.port, "/bkt/k",
                                  {"Host": "h"})
             assert isinstance(raw, SmallResponse) and raw.read() == b"hi"
             release(raw)
