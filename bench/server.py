@@ -9,7 +9,11 @@ the request instead. An aws-chunked body (a streamed PUT with a CRC32 trailer) i
 into that buffer and its CRC32 checked, as S3 does. Small bodies and chunked ones keep
 s3shaped's full path (and its checks), so a malformed small request still fails loudly.
 
-    python bench/server.py [--port N]   # prints the port, serves until SIGTERM
+    python bench/server.py [--port N] [--tls DIR]   # prints the port, serves until SIGTERM
+
+With ``--tls DIR`` it serves HTTPS: a test CA and a certificate for 127.0.0.1 and localhost
+made at start (bench/tls.py) are written into DIR (``ca.pem`` is what clients trust), and
+every accepted connection does its TLS handshake on its own thread, then is served as above.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ import hashlib
 import itertools
 import os
 import signal
+import socket
+import ssl
 import sys
 import threading
 import zlib
@@ -36,10 +42,22 @@ class _Unhashed(_Body):
 
 
 class BenchServer(S3Server):
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: Optional[ssl.SSLContext] = None) -> None:
         super().__init__('discard', port=port, record=False)
         self._seq = itertools.count()
         self._bufs = threading.local()
+        self._tls = tls
+
+    def _serve(self, sock: socket.socket, cid: int) -> None:
+        if self._tls is not None:
+            try:  # on the connection's own thread: handshakes overlap, accept() goes on
+                sock = self._tls.wrap_socket(sock, server_side=True)
+            except (OSError, ValueError):
+                with self._lock:
+                    self._conns.pop(cid, None)
+                sock.close()
+                return
+        super()._serve(sock, cid)
 
     def _read_body(self, req: Any, rf: Any, faults: Dict[str, Any], has_body: bool) -> _Body:
         h = req.headers
@@ -114,7 +132,15 @@ class BenchServer(S3Server):
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--port', type=int, default=0)
-    srv = BenchServer(ap.parse_args(argv).port).start()
+    ap.add_argument('--tls', metavar='DIR', help='serve HTTPS with a test CA made into DIR')
+    a = ap.parse_args(argv)
+    ctx = None
+    if a.tls:
+        from tls import make_certs  # bench/ is this script's directory
+        _, chain, key = make_certs(a.tls)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(chain, key)
+    srv = BenchServer(a.port, ctx).start()
     print(srv.port, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
