@@ -24,7 +24,7 @@ alone. Scenarios:
   fs_*        the fsspec scenarios (knoxpy, s3fs, obstore): bench/fsbench.py
 
 With --ca PEM every client speaks HTTPS and trusts that file, each the way its users are told
-to: knoxpy ``ca=`` (SSL_CERT_FILE before knoxpy has the option), urllib3 an ``ssl_context``
+to: knoxpy ``ca=``, urllib3 an ``ssl_context``
 loaded once, boto3 ``verify=``, obstore ``root_certificate``, s5cmd ``AWS_CA_BUNDLE``.
 Verification is never off.
 
@@ -97,21 +97,9 @@ def _transfer(fn: Callable[[], Any], size: int) -> Dict[str, float]:
 
 # -- knoxpy ---------------------------------------------------------------------------------
 def knoxpy_tls(ca: Optional[str]) -> Dict[str, Any]:
-    """knoxpy's options for trusting ``ca``: ``ca=`` where knoxpy has the option, else
-    SSL_CERT_FILE (urllib3's default context calls load_default_certs, which reads it).
-
-    The probe: a client given a ``ca`` that does not exist fails at once where the option is
-    known; one that ignores the option accepts it (and then SSL_CERT_FILE does the work)."""
-    if ca is None:
-        return {}
-    import knoxpy
-    try:
-        knoxpy.createClient(key=KEY, secret=SECRET, bucket=BUCKET, secure=True,
-                            ca=os.path.join(os.path.dirname(ca), 'no-such-ca.pem'))
-    except Exception:
-        return {'secure': True, 'ca': ca}
-    os.environ['SSL_CERT_FILE'] = ca
-    return {'secure': True}
+    """knoxpy's options for trusting ``ca`` (its own ``ca=`` option, which keeps knoxpy's
+    pools; never verification off)."""
+    return {} if ca is None else {'secure': True, 'ca': ca}
 
 
 class Knoxpy:

@@ -602,7 +602,7 @@ def report(benches: List[Bench], fs_rows: List[Row], started: float,
                      if b.trust == 'bundle' else 'the test CA alone')
             mode = ('- HTTPS: bench/server.py behind TLS (a test CA and an RSA 2048 '
                     'certificate for 127.0.0.1 made at its start); every client trusts a '
-                    f'bundle of {trust} (knoxpy {knoxpy_trust()}, urllib3 an ssl_context '
+                    f'bundle of {trust} (knoxpy `ca=`, urllib3 an ssl_context '
                     'loaded once, boto3 `verify=`, obstore `root_certificate`, s5cmd '
                     '`AWS_CA_BUNDLE`); verification is on for all.')
         else:
@@ -658,15 +658,6 @@ def exit_deaths(b: Bench, fs: bool = False) -> str:
     return ''.join(out)
 
 
-def knoxpy_trust() -> str:
-    """How bench/clients.py tells knoxpy what to trust (``ca=`` once knoxpy has it)."""
-    code = (f'import sys; sys.path[:0] = [{ROOT!r}, {HERE!r}]\nimport clients\n'
-            'print("ca=" if clients.knoxpy_tls("/nonexistent/ca.pem").get("ca") '
-            'else "SSL_CERT_FILE")')
-    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
-    return f'`{p.stdout.strip() or "?"}`'
-
-
 def machine_peers() -> str:
     """The peers' versions, as their processes import them."""
     code = ('import importlib.metadata as m\n'
@@ -702,8 +693,8 @@ def main() -> int:
     ap.add_argument('--only', help='comma-separated scenario prefixes, e.g. small,inflight8 '
                     'or fs (every fsspec row)')
     ap.add_argument('--keys', type=int, help='keys of the fs find and copy rows '
-                    '(default 4,000; --quick 1,000)')
-    ap.add_argument('--parquet-mb', type=int, help='MB of the parquet file (default 50; '
+                    '(default 10,000; --quick 1,000)')
+    ap.add_argument('--parquet-mb', type=int, help='MB of the parquet file (default 100; '
                     '--quick 25)')
     ap.add_argument('--fs-runs', type=int, help='runs of the fsspec rows (default 1, at most '
                     '--runs)')
@@ -722,7 +713,7 @@ def main() -> int:
                     copy_workers=(2,))
     else:  # both modes and the fsspec rows in under fifteen minutes from a fresh clone
         plan = Plan(runs=a.runs or 3, big=a.size or 512 * MIB, flat=(a.size or 512 * MIB) // 4,
-                    seconds=0.8, footprints=3, fs_keys=4000, fs_parquet=50 * 10**6,
+                    seconds=0.8, footprints=3, fs_keys=10_000, fs_parquet=100 * 10**6,
                     fs_runs=1)
     plan.fs_keys = a.keys or plan.fs_keys
     plan.fs_runs = a.fs_runs or plan.fs_runs
