@@ -586,8 +586,10 @@ class Claim:
 
 def spawn_claim(fn: Callback, *args: Any) -> Claim:
     """``spawn(fn, *args)``, with a :class:`Claim` the waiting thread may run it by."""
+    if _spawn_hook is not None:  # wrapped first: the claim runs in the spawner's context
+        fn, args = _spawn_hook(fn, args)  # wherever it runs (knoxpy.trace's call)
     claim = Claim(fn, args)
-    spawn(claim)
+    _POOL.spawn(claim, (), None)
     return claim
 
 

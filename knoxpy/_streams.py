@@ -215,6 +215,8 @@ class ClientRequest(Operation):
     """
 
     traced: Any = None  # knoxpy.trace's hooks for this request, when its client records
+    # Whether a pooled connection waits for this request (the client's); None: not known.
+    connected: Optional[Callable[[], bool]] = None
 
     def __init__(
         self,
@@ -500,6 +502,11 @@ class ClientRequest(Operation):
                 if _cancel.cancelled_since(self._since):  # never sent, nor sent again
                     err = Cancelled()
                     break
+                if attempt == 0 and self.connected is not None and not self.connected():
+                    # It connects first (a round trip, a TLS handshake): on a worker, so that
+                    # a loop thread that stole many such requests does not make their
+                    # connections one after another. On a worker this goes straight on.
+                    yield 0.0
                 try:
                     signed = whole if whole is not None else self._signed_payload
                     with _cancel.scope(self._since):  # what its connection remembers

@@ -865,6 +865,28 @@ class Transport:
             {} if agent is None else None
         )
 
+    def _pool_for(self, host: str, port: Optional[int], scheme: str) -> Any:
+        hosts = self._hosts
+        pool = hosts.get((host, port, scheme)) if hosts is not None else None
+        if pool is None:
+            pool = self.pool.connection_from_host(connect_host(host), port, scheme)
+            if hosts is not None and len(hosts) < 64:
+                hosts[(host, port, scheme)] = pool
+        return pool
+
+    def has_idle(self, host: str, port: Optional[int], scheme: str) -> bool:
+        """Whether a request to this server now finds a pooled connection (else it makes
+        one: a TCP handshake and, over HTTPS, a TLS one). Not known for a caller's agent:
+        True. A guess, never a promise: another thread may take the connection first."""
+        pool = self._pool_for(host, port, scheme)
+        idle = getattr(pool, "pool", None)
+        if not isinstance(pool, _LeanPool) or idle is None:
+            return True
+        # urllib3's LIFO queue of connections, None where none was made yet: get() takes
+        # the last one.
+        waiting = idle.queue
+        return bool(waiting) and waiting[-1] is not None
+
     def send(
         self,
         method: str,
@@ -897,12 +919,7 @@ class Transport:
         A whole body (or none) through knoxpy's own pools returns before the answer is
         read; anything else goes through urllib3's ``urlopen`` and comes back finished.
         """
-        hosts = self._hosts
-        pool = hosts.get((host, port, scheme)) if hosts is not None else None
-        if pool is None:
-            pool = self.pool.connection_from_host(connect_host(host), port, scheme)
-            if hosts is not None and len(hosts) < 64:
-                hosts[(host, port, scheme)] = pool
+        pool = self._pool_for(host, port, scheme)
         if (isinstance(pool, _LeanPool) and pool.proxy is None  # type: ignore[attr-defined]
                 and (body is None or isinstance(body, bytes))):
             # urlopen writes every %-escape of the target in capitals, and so must this

@@ -206,6 +206,7 @@ class Client:
         req = ClientRequest(method, target, headers, wire_url, self._send, loop,
                             backoff=self._backoff, resend=self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
+        req.connected = self._has_idle_connection
         if self.trace is not None:
             req.traced = self.trace.track((self.secret, self.token))
         return req
@@ -330,6 +331,12 @@ class Client:
             _transport_discard(raw)
         if region and region != self._route()[1]:
             _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
+
+    def _has_idle_connection(self) -> bool:
+        """Whether the next request finds a pooled connection to this client's server."""
+        conn_host, _ = self._route()
+        return self._transport.has_idle(conn_host, int(self.port) if self.port is not None
+                                        else None, "https" if self.secure else "http")
 
     def _send(self, req: ClientRequest, body: Any, whole: Optional[Payload]) -> Exchange:
         """Off the caller's stack: sign ``req`` now (fresh date) and send it; the

@@ -15,7 +15,8 @@ import os
 import socket
 import ssl
 import tempfile
-from typing import Any, Sequence, Type
+import threading
+from typing import Any, Optional, Sequence, Type
 
 import trustme
 
@@ -45,6 +46,11 @@ class TLSMixin:
     """Wraps each accepted connection in TLS before the server's own ``_serve``."""
 
     tls: ssl.SSLContext
+    # Set to hold every TLS handshake until that many connections wait for theirs (the
+    # client makes them at once, not one after another); ``handshakes_held`` says whether
+    # the barrier was met or gave up.
+    handshake_barrier: Optional[threading.Barrier] = None
+    handshakes_held: Optional[bool] = None
 
     def start(self) -> Any:
         started = super().start()  # type: ignore[misc]
@@ -53,6 +59,13 @@ class TLSMixin:
 
     def _serve(self, sock: socket.socket, cid: int) -> None:
         sock.settimeout(10)  # a client that never finishes its handshake
+        barrier = self.handshake_barrier
+        if barrier is not None:
+            try:
+                barrier.wait()
+                self.handshakes_held = self.handshakes_held is not False
+            except threading.BrokenBarrierError:
+                self.handshakes_held = False
         try:
             wrapped = self.tls.wrap_socket(sock, server_side=True)
         except (OSError, ssl.SSLError):  # a client that refused our certificate

@@ -59,6 +59,11 @@ def test_answers_are_awaited_together_on_the_loop_thread(
         srv: Any, loop_takes_its_requests: None) -> None:
     c = fault_client(srv)
     c.putBuffer(b"hello", "/k").wait(HANG)
+    # Eight pooled connections first: a request that must make one connects on a worker
+    # (so that handshakes overlap), and this test is about answers the loop awaits.
+    srv.inject("barrier", count=8, match="HEAD /bkt/k")
+    warm = [c.head("/k").end() for _ in range(8)]
+    assert [r.wait(HANG).statusCode for r in warm] == [200] * 8
     # None is answered until all eight are at the server (sent together, not one after
     # another); then seven are held back and let go one per callback, so each callback
     # shows how many answers the loop thread still awaits in its poll set.

@@ -248,6 +248,7 @@ def test_new_connections_resume_the_tls_session_of_one_given_back(
     first = _pooled_sockets(c, tls_srv)
     assert [s.session_reused for s in first] == [False]
     got: List[Any] = []
+    tls_srv.inject("barrier", count=6, match="GET /bkt/missing")  # six connections at once
     for _ in range(6):  # that one again, and five new ones
         c.getFile("/missing", lambda err, res: got.append(err or res.statusCode))
     knoxpy.run(20)
@@ -255,3 +256,18 @@ def test_new_connections_resume_the_tls_session_of_one_given_back(
     socks = _pooled_sockets(c, tls_srv)
     assert len(socks) == 6
     assert sorted(s.session_reused for s in socks) == [False] + [True] * 5
+
+
+def test_new_connections_make_their_handshakes_at_once(tls_srv: S3Server, ca: TestCA) -> None:
+    """Requests that find no pooled connection connect on workers, not one after another
+    on the thread that waits: the server holds every handshake until 8 have begun (with
+    handshakes made in turn, the first would wait for the others for ever)."""
+    import threading
+
+    tls_srv.handshake_barrier = threading.Barrier(8, timeout=30)
+    c = _client(tls_srv, ca=ca.pem)  # a new server: its pool has no connection yet
+    requests = [c.get("/gen/size-100").end() for _ in range(8)]
+    answers = [r.wait(60) for r in requests]
+    assert [a.statusCode for a in answers] == [200] * 8
+    assert [len(a.read()) for a in answers] == [100] * 8
+    assert tls_srv.handshakes_held is True
