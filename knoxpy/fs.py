@@ -47,7 +47,7 @@ import threading
 import time
 from collections import defaultdict
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import fsspec
 import fsspec.asyn
@@ -420,10 +420,10 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         return res
 
     async def _read_span(self, path: str, start: int, end: int, if_match: Optional[str]
-                         ) -> bytes:
+                         ) -> Union[bytes, bytearray]:
         """Bytes ``[start, end)`` as parallel ranged ``GET`` s of ``read_part_size`` each,
         ``read_concurrency`` at once, every one ``If-Match`` one ETag (the one given, else
-        the first answer's), each read on a worker straight into one buffer."""
+        the first answer's), each read on a worker straight into one buffer (returned)."""
         loop = asyncio.get_running_loop()
         part = self.read_part_size
         res = await self._answer(path, start, min(start + part, end), if_match)
@@ -460,7 +460,7 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         failed = next((d for d in done if isinstance(d, BaseException)), None)
         if failed is not None:
             raise failed
-        return bytes(buf)
+        return buf
 
     async def _cat_file(self, path: str, start: Optional[int] = None,
                         end: Optional[int] = None, if_match: Optional[str] = None,
@@ -472,7 +472,7 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
             return b""
         bounds = _bounds(start, end)
         if bounds is not None and bounds[1] - bounds[0] > 2 * self.read_part_size:
-            return await self._read_span(path, *bounds, if_match)
+            return bytes(await self._read_span(path, *bounds, if_match))
         bucket, key = self._split(path)
         headers: Dict[str, Any] = {}
         if start or end is not None:
@@ -746,15 +746,31 @@ class KnoxFile(fsspec.spec.AbstractBufferedFile):  # type: ignore[misc]
         """Up to ``length`` bytes (all the rest: -1). A read over a block (pyarrow's column
         chunks) is fetched exactly, as parallel ranged ``GET`` s, past the read-ahead
         cache (which would fetch a block more, and keep a copy); smaller ones go through it."""
-        length = -1 if length is None else int(length)
-        if self.mode == "rb" and not self.closed:
-            stop = self.size if length < 0 else min(self.size, self.loc + length)
-            if stop - self.loc > self.blocksize:
-                data = self._fetch_range(self.loc, stop)
-                self.loc += len(data)
-                return data
+        data = self._read_past_cache(length)
+        if data is not None:
+            return bytes(data)
         out: bytes = super().read(length)
         return out
+
+    def read_buffer(self, length: int = -1) -> Union[bytes, bytearray]:
+        """:meth:`read`, for pyarrow (whose ``PythonFile`` calls it where it exists): a large
+        read's buffer as it was filled, without a copy into ``bytes``."""
+        data = self._read_past_cache(length)
+        return self.read(length) if data is None else data
+
+    def _read_past_cache(self, length: Optional[int]) -> Optional[Union[bytes, bytearray]]:
+        """A read over a block, fetched exactly (None: a smaller one, for the cache)."""
+        if self.mode != "rb" or self.closed:
+            return None
+        length = -1 if length is None else int(length)
+        stop = self.size if length < 0 else min(self.size, self.loc + length)
+        if stop - self.loc <= self.blocksize:
+            return None
+        data: Union[bytes, bytearray] = fsspec.asyn.sync(
+            self.fs.loop, self.fs._read_span, self.path, self.loc, stop,
+            self.details.get("ETag"))
+        self.loc += len(data)
+        return data
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         data: bytes = fsspec.asyn.sync(self.fs.loop, self.fs._cat_file, self.path, start, end,

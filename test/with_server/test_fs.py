@@ -461,7 +461,11 @@ def test_a_large_read_comes_as_parallel_ranges_of_one_version(own: KnoxFileSyste
         assert sorted(g["Range"] for g in gets) == [
             f"bytes={a}-{min(a + MiB, 100 + 3 * MiB) - 1}" for a in range(100, 100 + 3 * MiB, MiB)]
         assert f.tell() == 100 + 3 * MiB
-        assert f.read() == data[100 + 3 * MiB:]
+        f.seek(10)
+        buffer = f.read_buffer(3 * MiB)  # pyarrow's PythonFile reads through this
+        assert isinstance(buffer, bytearray) and buffer == data[10:10 + 3 * MiB]
+        assert f.read_buffer(5) == data[10 + 3 * MiB:15 + 3 * MiB]  # small: the cache's
+        assert f.read() == data[15 + 3 * MiB:]
 
 
 def test_a_large_read_fails_if_the_object_changes_under_it(own: KnoxFileSystem,
