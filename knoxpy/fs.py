@@ -10,8 +10,10 @@ fsspec                      knoxpy
 ``info``                    the cached listing, else ``HEAD``, else a one-key listing
 ``ls`` / ``find`` / glob    ``listAll`` (with ``/`` as delimiter for ``ls``; ``find``
                             is one flat listing, not a walk)
-``cat_file``/``cat_ranges`` ranged ``GET`` s, ``cat_ranges`` all at once
-``open('rb')``              ranged read-ahead ``GET`` s, each ``If-Match`` the ETag
+``cat_file``/``cat_ranges`` ranged ``GET`` s; a large range in parallel parts;
+                            ``cat_ranges`` merges ranges under 1 MiB apart
+``open('rb')``              ranged read-ahead ``GET`` s, each ``If-Match`` the ETag;
+                            a read over a block in parallel parts, past the cache
 ``open('wb')``, ``pipe``,   ``upload``: one ``PUT``, or a multipart upload with a part
 ``put_file``                per block, aborted on failure; ``'progress'`` feeds the
                             fsspec callback. ``xb`` / ``mode='create'``:
@@ -209,7 +211,8 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
     # many at once exhausted the pool (512 threads) and hung. 128 keeps every link busy.
     default_batch_size = 128
     # Reading: a span over two parts comes as parallel ranged GETs of a part each (an
-    # open file's large reads, as pyarrow's column chunks, and big cat_file calls).
+    # open file's large reads, as pyarrow's column chunks, and big cat_file calls); the
+    # options partSize and concurrency set them, with download's defaults.
     read_part_size = 8 * 1024 * 1024
     read_concurrency = 4
     # cat_ranges: ranges of one object less than coalesce_gap apart are one GET (object_store's
@@ -226,6 +229,11 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
                          batch_size=batch_size or self.default_batch_size, **options)
         if options.get("default_block_size"):
             self.default_block_size = int(options["default_block_size"])
+        # a client's partSize and concurrency shape its large reads as they do its transfers
+        if isinstance(options.get("partSize"), int) and options["partSize"] > 0:
+            self.read_part_size = options["partSize"]
+        if isinstance(options.get("concurrency"), int) and options["concurrency"] > 0:
+            self.read_concurrency = options["concurrency"]
         self._options = {k: v for k, v in options.items() if k not in _FSSPEC_OPTIONS}
         self._clients: Dict[str, Client] = {}
         self._clients_pid = os.getpid()
@@ -728,7 +736,8 @@ class KnoxFile(fsspec.spec.AbstractBufferedFile):  # type: ignore[misc]
     """A file of a :class:`KnoxFileSystem`.
 
     Reading: ranged ``GET`` s through fsspec's read-ahead cache, each ``If-Match`` the ETag
-    seen at open (an object replaced meanwhile fails the read instead of mixing versions).
+    seen at open (an object replaced meanwhile fails the read instead of mixing versions);
+    a read over a block (pyarrow's column chunks) as parallel ranged ``GET`` s, past it.
     Writing: one ``upload`` fed block by block (one ``PUT`` if it all fits in a part, else a
     part per block, ``concurrency`` in flight); the object appears only when the file closes.
     An exception inside ``with`` aborts it: no object, no parts left behind.

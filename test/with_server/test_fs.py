@@ -292,22 +292,29 @@ def test_folder_markers_are_directories(fs: KnoxFileSystem, base: str, moto_port
                                             f"{base}/full/f.txt"]
 
 
-def _count_requests(methods: Any, call: Any) -> List[str]:
-    """The requests (``METHOD target``) that ``call()`` sends, of the given methods."""
-    sent: List[str] = []
+def _recorded(call: Any, keep: Any) -> List[Any]:
+    """``keep(method, filename, headers)`` of every request ``call()`` sends, where not None."""
+    sent: List[Any] = []
     real = knoxpy.Client.request
 
-    def counting(self: Any, method: str, filename: str, *args: Any, **kw: Any) -> Any:
-        if method in methods:
-            sent.append(f"{method} {filename}")
-        return real(self, method, filename, *args, **kw)
+    def recording(self: Any, method: str, filename: str, headers: Any = None,
+                  *args: Any, **kw: Any) -> Any:
+        item = keep(method, filename, dict(headers or {}))
+        if item is not None:
+            sent.append(item)
+        return real(self, method, filename, headers, *args, **kw)
 
-    knoxpy.Client.request = counting  # type: ignore[method-assign]
+    knoxpy.Client.request = recording  # type: ignore[method-assign]
     try:
         call()
     finally:
         knoxpy.Client.request = real  # type: ignore[method-assign]
     return sent
+
+
+def _count_requests(methods: Any, call: Any) -> List[str]:
+    """The requests (``METHOD target``) that ``call()`` sends, of the given methods."""
+    return _recorded(call, lambda m, f, h: f"{m} {f}" if m in methods else None)
 
 
 def test_find_is_one_flat_listing_and_rm_deletes_in_bulk(fs: KnoxFileSystem, base: str,
@@ -350,21 +357,7 @@ def test_cat_file_ranges_and_cat_ranges(fs: KnoxFileSystem, base: str) -> None:
 
 def _sent_gets(call: Any) -> List[Dict[str, Any]]:
     """The headers of every GET that ``call()`` sends."""
-    sent: List[Dict[str, Any]] = []
-    real = knoxpy.Client.request
-
-    def recording(self: Any, method: str, filename: str, headers: Any = None,
-                  *args: Any, **kw: Any) -> Any:
-        if method == "GET":
-            sent.append(dict(headers or {}))
-        return real(self, method, filename, headers, *args, **kw)
-
-    knoxpy.Client.request = recording  # type: ignore[method-assign]
-    try:
-        call()
-    finally:
-        knoxpy.Client.request = real  # type: ignore[method-assign]
-    return sent
+    return _recorded(call, lambda m, f, h: h if m == "GET" else None)
 
 
 def _fsspecs_cat_ranges(fs: KnoxFileSystem, *args: Any, **kw: Any) -> List[Any]:
@@ -466,6 +459,13 @@ def test_a_large_read_comes_as_parallel_ranges_of_one_version(own: KnoxFileSyste
         assert isinstance(buffer, bytearray) and buffer == data[10:10 + 3 * MiB]
         assert f.read_buffer(5) == data[10 + 3 * MiB:15 + 3 * MiB]  # small: the cache's
         assert f.read() == data[15 + 3 * MiB:]
+
+
+def test_part_size_and_concurrency_shape_large_reads(options: Dict[str, Any]) -> None:
+    fs = KnoxFileSystem(**options, partSize=6 * MiB, concurrency=3, skip_instance_cache=True)
+    assert (fs.read_part_size, fs.read_concurrency) == (6 * MiB, 3)
+    fs = KnoxFileSystem(**options, skip_instance_cache=True)
+    assert (fs.read_part_size, fs.read_concurrency) == (8 * MiB, 4)  # download's defaults
 
 
 def test_a_large_read_fails_if_the_object_changes_under_it(own: KnoxFileSystem,
