@@ -10,8 +10,10 @@ fsspec                      knoxpy
 ``info``                    the cached listing, else ``HEAD``, else a one-key listing
 ``ls`` / ``find`` / glob    ``listAll`` (with ``/`` as delimiter for ``ls``; ``find``
                             is one flat listing, not a walk)
-``cat_file``/``cat_ranges`` ranged ``GET`` s, ``cat_ranges`` all at once
-``open('rb')``              ranged read-ahead ``GET`` s, each ``If-Match`` the ETag
+``cat_file``/``cat_ranges`` ranged ``GET`` s; a large range in parallel parts;
+                            ``cat_ranges`` merges ranges under 1 MiB apart
+``open('rb')``              ranged read-ahead ``GET`` s, each ``If-Match`` the ETag;
+                            a read over a block in parallel parts, past the cache
 ``open('wb')``, ``pipe``,   ``upload``: one ``PUT``, or a multipart upload with a part
 ``put_file``                per block, aborted on failure; ``'progress'`` feeds the
                             fsspec callback. ``xb`` / ``mode='create'``:
@@ -39,12 +41,15 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import numbers
 import os
 import queue
+import re
+import threading
 import time
 from collections import defaultdict
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import fsspec
 import fsspec.asyn
@@ -52,12 +57,13 @@ import fsspec.spec
 from fsspec.callbacks import DEFAULT_CALLBACK
 
 from . import _xml
+from ._download import bare_etag
 from ._emitter import Operation
 from ._streams import ClientRequest, IncomingMessage
 from ._work import Session, key_target, quote_query, s3_error, start
 from .bulk import COPY_CONCURRENCY, _Copier
 from .client import Client, createClient
-from .errors import KnoxError, S3Error
+from .errors import IntegrityError, KnoxError, S3Error
 
 __all__ = ["KnoxFile", "KnoxFileSystem", "S3KnoxFileSystem", "register"]
 
@@ -68,6 +74,7 @@ _FSSPEC_OPTIONS = ("use_listings_cache", "listings_expiry_time", "max_paths",
                    "skip_instance_cache", "default_block_size")
 _MIN_PART = 5 * 1024 * 1024  # S3's smallest part: a write block is at least this big
 _END = object()  # the end of a written file's blocks
+_TOTAL = re.compile(r"bytes \d+-\d+/(\d+)")  # a 206's Content-Range: the object's size
 
 
 def _os_error(err: BaseException, path: str, create: bool = False) -> BaseException:
@@ -86,6 +93,48 @@ def _os_error(err: BaseException, path: str, create: bool = False) -> BaseExcept
 async def _exchange(req: ClientRequest, path: str) -> Tuple[IncomingMessage, bytes]:
     """Send ``req``, gather the body on this loop; an error answer raises (mapped)."""
     res: IncomingMessage = await req.end()
+    return res, await _gather(res, path)
+
+
+def _fill(res: IncomingMessage, view: memoryview) -> int:
+    """Read ``res``'s body into ``view`` (blocking, on a worker): how many bytes came."""
+    got = 0
+    while got < len(view):
+        n = res.readinto(view[got:])
+        if not n:
+            return got
+        got += n
+    if res.read(1):  # more than the range asked for: never a silent truncation
+        raise OSError(errno.EIO, f"{res.url}: a longer body than the range asked for")
+    return got
+
+
+_SCRATCH = threading.local()  # a worker's buffer for the bodies it reads into
+_SCRATCH_SIZE = 1024 * 1024
+
+
+def _pick(res: IncomingMessage, first: int, wanted: List[Tuple[int, int]]) -> List[bytes]:
+    """Read ``res``'s body (its first byte at offset ``first``) through this worker's one
+    reused buffer (blocking), keeping only the ``wanted`` ranges: the bytes between them
+    cost a read into that buffer and no more (no copy, no fresh memory)."""
+    view: Optional[memoryview] = getattr(_SCRATCH, "view", None)
+    if view is None:
+        view = _SCRATCH.view = memoryview(bytearray(_SCRATCH_SIZE))
+    parts: List[List[bytes]] = [[] for _ in wanted]
+    pos = first
+    while True:
+        n = res.readinto(view)
+        if not n:
+            return [b"".join(p) for p in parts]
+        for part, (s, e) in zip(parts, wanted):
+            a, b = max(s, pos), min(e, pos + n)
+            if a < b:
+                part.append(bytes(view[a - pos:b - pos]))
+        pos += n
+
+
+async def _gather(res: IncomingMessage, path: str) -> bytes:
+    """``res``'s body, gathered on this loop; an error answer raises (mapped)."""
     body: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     parts: List[bytes] = []
     res.on("data", parts.append)
@@ -104,7 +153,20 @@ async def _exchange(req: ClientRequest, path: str) -> Tuple[IncomingMessage, byt
     if res.statusCode >= 300:
         err = s3_error(res, data)
         raise _os_error(err, path) from err
-    return res, data
+    return data
+
+
+def _bounds(start: Any, end: Any) -> Optional[Tuple[int, int]]:
+    """fsspec's ``[start, end)`` as offsets from the object's start, when it is given so
+    (``start`` None or >= 0, ``end`` >= 0; ``start`` None only with ``end`` > 0): else None,
+    the range depends on the object's size (negative: from the end; ``end`` None: to it)."""
+    if not isinstance(end, numbers.Integral) or int(end) < 0:
+        return None
+    if start is None:
+        return (0, int(end)) if int(end) > 0 else None
+    if not isinstance(start, numbers.Integral) or int(start) < 0:
+        return None
+    return int(start), int(end)
 
 
 def _file_info(bucket: str, entry: Any) -> Info:
@@ -148,6 +210,17 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
     # knoxpy operation holds a worker thread while its requests need more of them, so that
     # many at once exhausted the pool (512 threads) and hung. 128 keeps every link busy.
     default_batch_size = 128
+    # Reading: a span over two parts comes as parallel ranged GETs of a part each (an
+    # open file's large reads, as pyarrow's column chunks, and big cat_file calls); the
+    # options partSize and concurrency set them, with download's defaults.
+    read_part_size = 8 * 1024 * 1024
+    read_concurrency = 4
+    # cat_ranges: ranges of one object less than coalesce_gap apart are one GET (object_store's
+    # 1 MiB: a round trip costs more than reading that many bytes), up to coalesce_max each;
+    # cat_concurrency GETs at once.
+    coalesce_gap = 1024 * 1024
+    coalesce_max = 16 * 1024 * 1024
+    cat_concurrency = 32
     _pid: int  # fsspec's: the process the instance was made in
 
     def __init__(self, *, asynchronous: bool = False, loop: Any = None,
@@ -156,6 +229,11 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
                          batch_size=batch_size or self.default_batch_size, **options)
         if options.get("default_block_size"):
             self.default_block_size = int(options["default_block_size"])
+        # a client's partSize and concurrency shape its large reads as they do its transfers
+        if isinstance(options.get("partSize"), int) and options["partSize"] > 0:
+            self.read_part_size = options["partSize"]
+        if isinstance(options.get("concurrency"), int) and options["concurrency"] > 0:
+            self.read_concurrency = options["concurrency"]
         self._options = {k: v for k, v in options.items() if k not in _FSSPEC_OPTIONS}
         self._clients: Dict[str, Client] = {}
         self._clients_pid = os.getpid()
@@ -331,13 +409,80 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         return {n: found[n] for n in names} if detail else names
 
     # -- reading ---------------------------------------------------------------------------------
+    async def _answer(self, path: str, start: int, end: int, if_match: Optional[str]
+                      ) -> Optional[IncomingMessage]:
+        """Send a ``GET`` of bytes ``[start, end)``; its answer, body unread (None: the range
+        lies past the end). An error answer raises (mapped)."""
+        bucket, key = self._split(path)
+        headers: Dict[str, Any] = {"Range": f"bytes={start}-{end - 1}"}
+        if if_match:
+            headers["If-Match"] = if_match  # a ranged read never mixes two versions
+        res: IncomingMessage = await self._client(bucket).get(key_target(key), headers).end()
+        if res.statusCode >= 300:
+            try:
+                await _gather(res, path)
+            except S3Error as err:
+                if err.statusCode == 416:  # a range past the end: nothing there
+                    return None
+                raise
+        return res
+
+    async def _read_span(self, path: str, start: int, end: int, if_match: Optional[str]
+                         ) -> Union[bytes, bytearray]:
+        """Bytes ``[start, end)`` as parallel ranged ``GET`` s of ``read_part_size`` each,
+        ``read_concurrency`` at once, every one ``If-Match`` one ETag (the one given, else
+        the first answer's), each read on a worker straight into one buffer (returned)."""
+        loop = asyncio.get_running_loop()
+        part = self.read_part_size
+        res = await self._answer(path, start, min(start + part, end), if_match)
+        if res is None:
+            return b""
+        total = _TOTAL.match(res.headers.get("content-range", ""))
+        if_match = if_match or res.headers.get("etag")
+        if res.statusCode != 206 or total is None or not if_match:
+            data = await _gather(res, path)  # a store that ignored the Range sent it all
+            if res.statusCode == 200:
+                return data[start:end]
+            return data + await self._cat_file(path, start + len(data), end)
+        stop = min(end, int(total.group(1)))
+        buf = bytearray(stop - start)
+        view = memoryview(buf)
+        gate = asyncio.Semaphore(self.read_concurrency)
+
+        async def fetch(a: int, b: int, answer: Optional[IncomingMessage]) -> None:
+            async with gate:
+                if answer is None:
+                    answer = await self._answer(path, a, b, if_match)
+                got = await loop.run_in_executor(None, _fill, answer,
+                                                 view[a - start:b - start]) if answer else 0
+            if got != b - a:
+                raise OSError(errno.EIO, f"bytes {a}-{b - 1}: {got} came, not {b - a}", path)
+            etag = answer.headers.get("etag") if answer else None
+            if etag is not None and bare_etag(etag) != bare_etag(if_match):
+                raise IntegrityError(f"{path}: the object changed during the read (ETag "
+                                     f"{if_match}, now {etag}) and the store ignored If-Match")
+
+        cuts = [(a, min(a + part, stop)) for a in range(start, stop, part)]
+        done = await asyncio.gather(*(fetch(a, b, res if a == start else None)
+                                      for a, b in cuts), return_exceptions=True)
+        failed = next((d for d in done if isinstance(d, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return buf
+
     async def _cat_file(self, path: str, start: Optional[int] = None,
                         end: Optional[int] = None, if_match: Optional[str] = None,
                         **kwargs: Any) -> bytes:
-        bucket, key = self._split(path)
-        headers: Dict[str, Any] = {}
+        """Bytes ``[start, end)`` of ``path`` (fsspec's limits: None, negative from the end).
+        A span over ``2 * read_part_size`` comes as parallel ranged ``GET`` s
+        (:meth:`_read_span`), else as one ``GET``."""
         if start is not None and end is not None and 0 <= end <= start:
             return b""
+        bounds = _bounds(start, end)
+        if bounds is not None and bounds[1] - bounds[0] > 2 * self.read_part_size:
+            return bytes(await self._read_span(path, *bounds, if_match))
+        bucket, key = self._split(path)
+        headers: Dict[str, Any] = {}
         if start or end is not None:
             headers["Range"] = await self._process_limits(path, start, end)
         if if_match:
@@ -349,6 +494,83 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
                 return b""
             raise
         return data
+
+    async def _cat_ranges(self, paths: List[str], starts: Any, ends: Any,
+                          max_gap: Optional[int] = None, batch_size: Optional[int] = None,
+                          on_error: str = "return", **kwargs: Any) -> List[Any]:
+        """Byte ranges of one or more objects, as fsspec's (same results, same errors), in
+        fewer ``GET`` s: ranges of one object closer than ``max_gap`` bytes (default
+        ``coalesce_gap``, 1 MiB, object_store's) are fetched as one ``GET`` of at most
+        ``coalesce_max`` bytes (unless one range alone is larger) and sliced back;
+        ``batch_size`` (default ``cat_concurrency``) ``GET`` s at once. Ranges given from
+        the end (negative) or to it (``None``) are each fetched alone, as ``cat_file``."""
+        if not isinstance(paths, list):
+            raise TypeError("cat_ranges: paths must be a list")
+        if not isinstance(starts, Iterable):
+            starts = [starts] * len(paths)
+        if not isinstance(ends, Iterable):
+            ends = [ends] * len(paths)
+        starts, ends = list(starts), list(ends)
+        if len(starts) != len(paths) or len(ends) != len(paths):
+            raise ValueError("cat_ranges: paths, starts and ends differ in length")
+        gap = self.coalesce_gap if max_gap is None else int(max_gap)
+        out: List[Any] = [b""] * len(paths)
+        spans: Dict[str, List[Tuple[int, int, int]]] = defaultdict(list)
+        alone: List[int] = []
+        for i, (p, s, e) in enumerate(zip(paths, starts, ends)):
+            bounds = _bounds(s, e)
+            if bounds is None:
+                alone.append(i)
+            elif bounds[1] > bounds[0]:
+                spans[self._strip_protocol(p)].append((*bounds, i))
+            # else: an empty range, b"" as cat_file gives it without a request
+        gate = asyncio.Semaphore(batch_size or self.cat_concurrency)
+        loop = asyncio.get_running_loop()
+
+        async def fetch(path: str, start: Any, end: Any) -> Any:
+            async with gate:
+                try:
+                    return await self._cat_file(path, start, end, **kwargs)
+                except Exception as err:  # noqa: BLE001 - per range, as fsspec's
+                    return err
+
+        async def merged(path: str, lo: int, hi: int, members: List[Tuple[int, int, int]]
+                         ) -> None:
+            got: List[Any] = [b""] * len(members)  # past the end: nothing there
+            async with gate:
+                try:
+                    res = await self._answer(path, lo, hi, kwargs.get("if_match"))
+                    if res is not None:  # a store that ignored the Range sent it all
+                        got = await loop.run_in_executor(
+                            None, _pick, res, lo if res.statusCode == 206 else 0,
+                            [(s, e) for s, e, _ in members])
+                except Exception as err:  # noqa: BLE001 - per range, as fsspec's
+                    got = [err] * len(members)
+            for (_, _, i), data in zip(members, got):
+                out[i] = data
+
+        async def single(i: int) -> None:
+            out[i] = await fetch(paths[i], starts[i], ends[i])
+
+        jobs = [single(i) for i in alone]
+        for path, ranges in spans.items():
+            ranges.sort()
+            lo, hi, members = ranges[0][0], ranges[0][1], [ranges[0]]
+            for rng in ranges[1:]:
+                s, e, _ = rng
+                if s - hi <= gap and max(hi, e) - lo <= self.coalesce_max:
+                    hi = max(hi, e)
+                    members.append(rng)
+                else:
+                    jobs.append(merged(path, lo, hi, members))
+                    lo, hi, members = s, e, [rng]
+            jobs.append(merged(path, lo, hi, members))
+        await asyncio.gather(*jobs)
+        if on_error != "return":
+            failed = next((x for x in out if isinstance(x, Exception)), None)
+            if failed is not None:
+                raise failed
+        return out
 
     async def _get_file(self, rpath: str, lpath: str, callback: Any = DEFAULT_CALLBACK,
                         **kwargs: Any) -> None:
@@ -514,7 +736,8 @@ class KnoxFile(fsspec.spec.AbstractBufferedFile):  # type: ignore[misc]
     """A file of a :class:`KnoxFileSystem`.
 
     Reading: ranged ``GET`` s through fsspec's read-ahead cache, each ``If-Match`` the ETag
-    seen at open (an object replaced meanwhile fails the read instead of mixing versions).
+    seen at open (an object replaced meanwhile fails the read instead of mixing versions);
+    a read over a block (pyarrow's column chunks) as parallel ranged ``GET`` s, past it.
     Writing: one ``upload`` fed block by block (one ``PUT`` if it all fits in a part, else a
     part per block, ``concurrency`` in flight); the object appears only when the file closes.
     An exception inside ``with`` aborts it: no object, no parts left behind.
@@ -527,6 +750,36 @@ class KnoxFile(fsspec.spec.AbstractBufferedFile):  # type: ignore[misc]
         super().__init__(fs, path, mode, block_size, **kwargs)
         self._inbox: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._task: Optional[asyncio.Task[Any]] = None
+
+    def read(self, length: int = -1) -> bytes:
+        """Up to ``length`` bytes (all the rest: -1). A read over a block (pyarrow's column
+        chunks) is fetched exactly, as parallel ranged ``GET`` s, past the read-ahead
+        cache (which would fetch a block more, and keep a copy); smaller ones go through it."""
+        data = self._read_past_cache(length)
+        if data is not None:
+            return bytes(data)
+        out: bytes = super().read(length)
+        return out
+
+    def read_buffer(self, length: int = -1) -> Union[bytes, bytearray]:
+        """:meth:`read`, for pyarrow (whose ``PythonFile`` calls it where it exists): a large
+        read's buffer as it was filled, without a copy into ``bytes``."""
+        data = self._read_past_cache(length)
+        return self.read(length) if data is None else data
+
+    def _read_past_cache(self, length: Optional[int]) -> Optional[Union[bytes, bytearray]]:
+        """A read over a block, fetched exactly (None: a smaller one, for the cache)."""
+        if self.mode != "rb" or self.closed:
+            return None
+        length = -1 if length is None else int(length)
+        stop = self.size if length < 0 else min(self.size, self.loc + length)
+        if stop - self.loc <= self.blocksize:
+            return None
+        data: Union[bytes, bytearray] = fsspec.asyn.sync(
+            self.fs.loop, self.fs._read_span, self.path, self.loc, stop,
+            self.details.get("ETag"))
+        self.loc += len(data)
+        return data
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         data: bytes = fsspec.asyn.sync(self.fs.loop, self.fs._cat_file, self.path, start, end,

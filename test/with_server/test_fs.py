@@ -54,6 +54,12 @@ def fs(options: Dict[str, Any]) -> KnoxFileSystem:
 
 
 @pytest.fixture
+def own(options: Dict[str, Any]) -> KnoxFileSystem:
+    """A filesystem of this test's own (not fsspec's cached instance): its tuning may change."""
+    return KnoxFileSystem(**options, skip_instance_cache=True)
+
+
+@pytest.fixture
 def base(fs_bucket: str) -> Iterator[str]:
     """A fresh prefix for one test, in the module's bucket."""
     yield f"{fs_bucket}/{uuid.uuid4().hex[:8]}"
@@ -286,22 +292,29 @@ def test_folder_markers_are_directories(fs: KnoxFileSystem, base: str, moto_port
                                             f"{base}/full/f.txt"]
 
 
-def _count_requests(methods: Any, call: Any) -> List[str]:
-    """The requests (``METHOD target``) that ``call()`` sends, of the given methods."""
-    sent: List[str] = []
+def _recorded(call: Any, keep: Any) -> List[Any]:
+    """``keep(method, filename, headers)`` of every request ``call()`` sends, where not None."""
+    sent: List[Any] = []
     real = knoxpy.Client.request
 
-    def counting(self: Any, method: str, filename: str, *args: Any, **kw: Any) -> Any:
-        if method in methods:
-            sent.append(f"{method} {filename}")
-        return real(self, method, filename, *args, **kw)
+    def recording(self: Any, method: str, filename: str, headers: Any = None,
+                  *args: Any, **kw: Any) -> Any:
+        item = keep(method, filename, dict(headers or {}))
+        if item is not None:
+            sent.append(item)
+        return real(self, method, filename, headers, *args, **kw)
 
-    knoxpy.Client.request = counting  # type: ignore[method-assign]
+    knoxpy.Client.request = recording  # type: ignore[method-assign]
     try:
         call()
     finally:
         knoxpy.Client.request = real  # type: ignore[method-assign]
     return sent
+
+
+def _count_requests(methods: Any, call: Any) -> List[str]:
+    """The requests (``METHOD target``) that ``call()`` sends, of the given methods."""
+    return _recorded(call, lambda m, f, h: f"{m} {f}" if m in methods else None)
 
 
 def test_find_is_one_flat_listing_and_rm_deletes_in_bulk(fs: KnoxFileSystem, base: str,
@@ -340,6 +353,179 @@ def test_cat_file_ranges_and_cat_ranges(fs: KnoxFileSystem, base: str) -> None:
     assert got == want
     missing = fs.cat_ranges([f"{base}/nope"], [0], [5])
     assert isinstance(missing[0], FileNotFoundError)
+
+
+def _sent_gets(call: Any) -> List[Dict[str, Any]]:
+    """The headers of every GET that ``call()`` sends."""
+    return _recorded(call, lambda m, f, h: h if m == "GET" else None)
+
+
+def _fsspecs_cat_ranges(fs: KnoxFileSystem, *args: Any, **kw: Any) -> List[Any]:
+    """What fsspec's own cat_ranges gives: a cat_file per range."""
+    return fsspec.asyn.sync(fs.loop, fsspec.asyn.AsyncFileSystem._cat_ranges, fs,  # type: ignore[no-any-return]
+                            *args, **kw)
+
+
+def _same(got: List[Any], want: List[Any]) -> None:
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        if isinstance(w, BaseException):
+            assert type(g) is type(w), (i, g, w)
+        else:
+            assert g == w, (i, len(g) if isinstance(g, bytes) else g, len(w))
+
+
+@pytest.mark.parametrize("gap, cap", [(None, None), (0, None), (10**9, 300_000)])
+def test_cat_ranges_gives_what_fsspecs_gives(own: KnoxFileSystem, base: str,
+                                             gap: Any, cap: Any) -> None:
+    """Every kind of range (overlapping, unsorted, duplicated, from the end, to the end,
+    empty, past the end, across files, of a missing key), coalesced or not, capped or not:
+    the same bytes and errors as fsspec's cat_file per range, in the same order."""
+    if cap is not None:
+        own.coalesce_max = cap
+    big, small, missing = f"{base}/big.bin", f"{base}/small.bin", f"{base}/nope.bin"
+    data = os.urandom(3 * MiB + 17)
+    own.pipe_file(big, data)
+    own.pipe_file(small, b"0123456789")
+    n = len(data)
+    ranges = [(big, 5, 100), (big, 50, 150), (big, 50, 150), (big, 2 * MiB, 2 * MiB + 9),
+              (big, 0, 10), (big, 99, 101), (big, None, 4), (big, -100, None), (big, -100, -50),
+              (big, 10, -10), (big, n - 5, n + 100), (big, n, n + 10), (big, n + 10, n + 20),
+              (big, 7, 7), (big, 9, 3), (big, 1000, None), (big, None, None), (big, 0, n),
+              (small, 2, 5), (small, 0, 100), (small, -3, None), (big, 3 * MiB, 3 * MiB + 1),
+              (missing, 0, 5), (missing, 10, 20), (big, 1 * MiB, 1 * MiB + 1), (small, 4, 6)]
+    paths = [p for p, _, _ in ranges]
+    starts = [s for _, s, _ in ranges]
+    ends = [e for _, _, e in ranges]
+    got = own.cat_ranges(paths, starts, ends, max_gap=gap)
+    _same(got, _fsspecs_cat_ranges(own, paths, starts, ends))
+    assert got[0] == data[5:100] and got[7] == data[-100:] and got[10] == data[-5:]
+    assert isinstance(got[22], FileNotFoundError) and got[12] == b""
+    with pytest.raises(FileNotFoundError):
+        own.cat_ranges(paths, starts, ends, max_gap=gap, on_error="raise")
+    assert own.cat_ranges(paths[:5], starts[:5], ends[:5], on_error="raise") == got[:5]
+    # one start and end for every path, as fsspec allows
+    _same(own.cat_ranges([big, small, big], 2, 8), [data[2:8], b"234567", data[2:8]])
+
+
+def test_cat_ranges_fetches_near_ranges_as_one_get(own: KnoxFileSystem, base: str) -> None:
+    path = f"{base}/r.bin"
+    data = os.urandom(4 * MiB)
+    own.pipe_file(path, data)
+    starts = [i * 10_000 for i in range(100)][::-1]  # 1 KiB every 10 kB, backwards
+    ends = [s + 1024 for s in starts]
+    want = [data[s:e] for s, e in zip(starts, ends)]
+    got: List[Any] = []
+    gets = _sent_gets(lambda: got.extend(own.cat_ranges([path] * 100, starts, ends)))
+    assert got == want and len(gets) == 1
+    assert gets[0]["Range"] == f"bytes=0-{99 * 10_000 + 1023}"
+    gets = _sent_gets(lambda: own.cat_ranges([path] * 100, starts, ends, max_gap=0))
+    assert len(gets) == 100  # max_gap=0: only touching or overlapping ranges merge
+    own.coalesce_max = 256 * 1024  # a merged GET stops growing there
+    gets = _sent_gets(lambda: got.extend(own.cat_ranges([path] * 100, starts, ends)))
+    assert got[100:] == want and len(gets) == 4
+    far = [0, 2 * MiB, 3 * MiB + 5]  # more than 1 MiB apart: a GET each
+    gets = _sent_gets(lambda: own.cat_ranges([path] * 3, far, [s + 10 for s in far]))
+    assert len(gets) == 3
+
+
+def test_a_large_read_comes_as_parallel_ranges_of_one_version(own: KnoxFileSystem,
+                                                              base: str) -> None:
+    """cat_file over two parts and an open file's read over a block: ranged GETs of a
+    part each, all If-Match one ETag; a range past the end costs no GET per part."""
+    own.read_part_size = 1 * MiB
+    path = f"{base}/big.bin"
+    data = os.urandom(5 * MiB + 3)
+    own.pipe_file(path, data)
+    etag = own.info(path)["ETag"]
+    got: List[bytes] = []
+    gets = _sent_gets(lambda: got.append(own.cat_file(path, 10, 5 * MiB)))
+    assert got[0] == data[10:5 * MiB]
+    assert len(gets) == 5 and all(g["If-Match"] == etag for g in gets[1:])
+    assert "If-Match" not in gets[0]  # the first answer gives the ETag (and the size)
+    gets = _sent_gets(lambda: got.append(own.cat_file(path, 0, 10**12)))
+    assert got[1] == data and len(gets) == 6
+    with own.open(path, "rb", block_size=2 * MiB) as f:
+        assert f.read(100) == data[:100]  # through the read-ahead cache
+        gets = _sent_gets(lambda: got.append(f.read(3 * MiB)))
+        assert got[2] == data[100:100 + 3 * MiB]
+        assert len(gets) == 3 and all(g["If-Match"] == etag for g in gets)
+        # exactly the bytes asked for, not a block more (as fsspec's read-ahead would)
+        assert sorted(g["Range"] for g in gets) == [
+            f"bytes={a}-{min(a + MiB, 100 + 3 * MiB) - 1}" for a in range(100, 100 + 3 * MiB, MiB)]
+        assert f.tell() == 100 + 3 * MiB
+        f.seek(10)
+        buffer = f.read_buffer(3 * MiB)  # pyarrow's PythonFile reads through this
+        assert isinstance(buffer, bytearray) and buffer == data[10:10 + 3 * MiB]
+        assert f.read_buffer(5) == data[10 + 3 * MiB:15 + 3 * MiB]  # small: the cache's
+        assert f.read() == data[15 + 3 * MiB:]
+
+
+def test_part_size_and_concurrency_shape_large_reads(options: Dict[str, Any]) -> None:
+    fs = KnoxFileSystem(**options, partSize=6 * MiB, concurrency=3, skip_instance_cache=True)
+    assert (fs.read_part_size, fs.read_concurrency) == (6 * MiB, 3)
+    fs = KnoxFileSystem(**options, skip_instance_cache=True)
+    assert (fs.read_part_size, fs.read_concurrency) == (8 * MiB, 4)  # download's defaults
+
+
+def test_a_large_read_fails_if_the_object_changes_under_it(own: KnoxFileSystem,
+                                                           base: str) -> None:
+    own.read_part_size = 1 * MiB
+    path = f"{base}/changing.bin"
+    own.pipe_file(path, b"a" * (3 * MiB))
+    with own.open(path, "rb", block_size=1 * MiB) as f:
+        own.pipe_file(path, b"b" * (3 * MiB))
+        with pytest.raises(knoxpy.S3Error, match="PreconditionFailed"):
+            f.read(3 * MiB)
+
+
+def test_a_large_read_refuses_a_store_that_ignores_if_match(srv: Any) -> None:
+    fs = KnoxFileSystem(key="AKID", secret="s3cr3t", endpoint="localhost", port=srv.port,
+                        style="path", maxRetries=0)
+    fs.read_part_size = 1 * MiB
+    fs.pipe_file("bkt/v.bin", b"a" * (3 * MiB))
+    srv.inject("swap_version", count=10, data=b"b" * (3 * MiB))
+    with pytest.raises(knoxpy.IntegrityError, match="changed during the read"):
+        fs.cat_file("bkt/v.bin", 0, 3 * MiB)
+
+
+def test_a_failed_range_fails_the_read_and_only_its_ranges(srv: Any) -> None:
+    fs = KnoxFileSystem(key="AKID", secret="s3cr3t", endpoint="localhost", port=srv.port,
+                        style="path", maxRetries=0)
+    fs.read_part_size = 1 * MiB
+    data = os.urandom(3 * MiB)
+    fs.pipe_file("bkt/f.bin", data)
+    def refuse(first: int) -> None:
+        srv.inject("status", status=403, code="AccessDenied", match=lambda r: r.headers.get(
+            "range", "").startswith(f"bytes={first}-"))
+
+    refuse(2 * MiB)
+    with pytest.raises(PermissionError, match="AccessDenied"):
+        fs.cat_file("bkt/f.bin", 0, 3 * MiB)
+    refuse(2 * MiB + 5)
+    got = fs.cat_ranges(["bkt/f.bin"] * 3, [0, 2 * MiB + 5, 2 * MiB + 50],
+                        [10, 2 * MiB + 10, 2 * MiB + 60], max_gap=0)
+    assert got[0] == data[:10] and isinstance(got[1], PermissionError) and got[2] == data[
+        2 * MiB + 50:2 * MiB + 60]
+
+
+def test_pyarrow_reads_column_chunks_as_parallel_ranges(options: Dict[str, Any],
+                                                        base: str) -> None:
+    """A parquet file read through the filesystem (pyarrow's pattern: the footer, then a
+    read per group of column chunks): the same table, its large reads past the cache."""
+    np = pytest.importorskip("numpy")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    fs = KnoxFileSystem(**options, default_block_size=256 * 1024)
+    fs.read_part_size = 256 * 1024
+    table = pa.table({f"c{i}": np.random.default_rng(i).random(100_000) for i in range(3)})
+    path = f"{base}/t.parquet"
+    with fs.open(path, "wb") as f:
+        pq.write_table(table, f, row_group_size=25_000)
+    got: List[Any] = []
+    gets = _sent_gets(lambda: got.append(pq.read_table(path, filesystem=fs)))
+    assert got[0].equals(table)
+    assert sum("If-Match" in g for g in gets) > 4  # the chunks came in parts, one version
 
 
 # -- transfers, copies, deletes ---------------------------------------------------------------------

@@ -143,7 +143,13 @@ def check_zarr(ns: Dict[str, Any], out: str, bucket: str) -> None:
     assert out.strip() == "[12.5 12.5 12.5]"
 
 
+def check_ranges(ns: Dict[str, Any], out: str, bucket: str) -> None:
+    assert out.strip() == str([b"\x00\x01\x02\x03", b"\x00\x01\x02\x03", b"\xfe\xff"])
+    assert (ns["wide"].read_part_size, ns["wide"].read_concurrency) == (16 * 2**20, 8)
+
+
 CHECKS = {"fs.pipe_file('my-bucket/hello.txt'": check_start,
+          "wide.cat_ranges(": check_ranges,
           "weather.to_parquet(": check_pandas,
           "ds.write_dataset(": check_pyarrow,
           "LocalCluster(": check_dask,
