@@ -199,17 +199,29 @@ _NUMBERS = ("MaxKeys", "Size", "KeyCount", "MaxUploads", "MaxParts", "PartNumber
 _BOOLS = ("IsTruncated", "IsLatest")
 _ARRAYS = ("Contents", "CommonPrefixes", "Part", "Upload", "Deleted", "Version",
            "DeleteMarker")
+_DATES = ("LastModified", "Initiated")
+
+
+def _leaf(key: str, value: str) -> Any:
+    """:func:`_normalize` of one element that holds text."""
+    if key in _NUMBERS:
+        return int(value) if value.lstrip("-").isdigit() else value
+    if key in _BOOLS:
+        return value == "true"
+    if key in _DATES:
+        return _parse_date(value)
+    if key in _ARRAYS:
+        return _as_list(value)
+    return value
 
 
 def _normalize(data: Dict[str, Any]) -> Dict[str, Any]:
     """knox's ``normalizeResponse``: numbers, booleans, dates and arrays from strings."""
     for key, value in list(data.items()):
-        if key in _NUMBERS and isinstance(value, str) and value.lstrip("-").isdigit():
-            data[key] = int(value)
+        if isinstance(value, str):
+            data[key] = _leaf(key, value)
         elif key in _BOOLS:
-            data[key] = value == "true"
-        elif key in ("LastModified", "Initiated"):
-            data[key] = _parse_date(value) if isinstance(value, str) else value
+            data[key] = False  # not the text "true"
         elif key in _ARRAYS:
             data[key] = _as_list(value)
         if isinstance(data[key], list):
@@ -221,12 +233,101 @@ def _normalize(data: Dict[str, Any]) -> Dict[str, Any]:
     return data
 
 
+# -- the fast path of listing pages ------------------------------------------------------------
+# A ListObjects page is up to 1000 entries of one flat shape (~200 KB); through xmltodict's
+# Python callbacks (three per element) it cost most of a listing's CPU. _flat reads the shape
+# S3 documents with a few regular expressions and gives what parse() and _normalize() give.
+# Anything else in a document (a comment, CDATA, an attribute, a namespace prefix, deeper
+# nesting, a repeated element, a character reference, a DTD, a CR, a character XML refuses)
+# makes it answer None: the general parser takes that page, so the results never differ.
+_FLAT_HEAD = re.compile(r'(?:<\?xml version="1\.0"(?: encoding="[Uu][Tt][Ff]-8")?\?>)?[ \t\n]*'
+                        r'<([A-Za-z_][\w.-]*)(?: xmlns="[^"<&]*")?>', re.ASCII)
+# (a block's text is matched as "no '<' but the ones not closing it", which re runs in C)
+_FLAT_ITEM = re.compile(r'[ \t\n]*(?:<(Contents|CommonPrefixes)>((?:[^<]*<(?!/\1>))*[^<]*)'
+                        r'</\1>|<([A-Za-z_][\w.-]*)>([^<]*)</\3>)', re.ASCII)
+_FLAT_LEAF = re.compile(r"<([A-Za-z_][\w.-]*)>([^<]*)</\1>", re.ASCII)
+_FLAT_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")  # CR and what XML refuses
+_ENTITIES = ("&amp;", "&lt;", "&gt;", "&quot;", "&apos;")
+_CONVERTED = frozenset(_NUMBERS + _BOOLS + _DATES + _ARRAYS)  # what _leaf may change
+
+
+def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
+    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+            .replace("&apos;", "'").replace("&amp;", "&"))
+
+
+def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Dict[str, Any]]:
+    """A listing page whose root is one of ``roots``, read fast; None if it is not of the
+    plain shape (text elements, and Contents/CommonPrefixes of text elements)."""
+    if len(body) > MAX_XML_BYTES:
+        return None
+    try:
+        text = body.lstrip(_LEADING).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "]]>" in text or _FLAT_REFUSED.search(text):
+        return None
+    escaped = False
+    amps = text.count("&")
+    if amps:
+        if amps != sum(text.count(e) for e in _ENTITIES):
+            return None  # a character reference, or an entity XML does not define
+        # Without "&lt;" no unescaped character can pass for markup: unescape it all once.
+        escaped = "&lt;" in text
+        if not escaped:
+            text = _unescape(text)
+    head = _FLAT_HEAD.match(text)
+    if head is None or head.group(1) not in roots:
+        return None
+    end = text.rstrip(" \t\n")
+    close = f"</{head.group(1)}>"
+    if not end.endswith(close):
+        return None
+    stop, pos = len(end) - len(close), head.end()
+    data: Dict[str, Any] = Record()
+    item, leaf = _FLAT_ITEM.match, _FLAT_LEAF.findall
+    while True:
+        m = item(text, pos, stop)
+        if m is None:
+            return None if text[pos:stop].strip(" \t\n") else data
+        pos = m.end()
+        block, tag = m.group(2), m.group(3)
+        if block is None:
+            if tag in data:
+                return None
+            value = m.group(4)
+            data[tag] = _leaf(tag, _unescape(value) if escaped else value)
+            continue
+        leaves = leaf(block)
+        entry = Record(leaves)
+        if not leaves or len(entry) != len(leaves) or block.count("<") != 2 * len(leaves):
+            return None
+        if escaped:
+            for k, v in leaves:
+                entry[k] = _unescape(v)
+        for k in _CONVERTED.intersection(entry):
+            entry[k] = _leaf(k, entry[k])
+        data.setdefault(m.group(1), []).append(entry)
+
+
 def parse_list(body: bytes) -> Dict[str, Any]:
     """knox's ``list`` result: ListBucketResult (V1 or V2) normalised; Contents always a list.
 
     An error document comes back normalised the same way (``Code``, ``Message``...),
     as knox passes whatever S3 sent.
     """
+    fast = _flat(body, _roots("ListBucketResult"))
+    if fast is not None:
+        _each(fast.get("Contents"), "Contents", "Key")
+        fast.setdefault("Contents", [])
+        return fast
+    return _parse_list_general(body)
+
+
+def _parse_list_general(body: bytes) -> Dict[str, Any]:
+    """:func:`parse_list` of any document (the fast path's reference)."""
     name, data = parse(body, "ListBucketResult")
     if name != "Error":
         _each(data.get("Contents"), "Contents", "Key")
