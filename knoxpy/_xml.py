@@ -42,6 +42,8 @@ __all__ = [
     "parse_list_parts",
     "parse_tagging",
     "parse_versions",
+    "peek_next_token",
+    "peek_next_version",
     "region_from_error",
     "too_large",
     "unreadable_answer",
@@ -258,9 +260,10 @@ def _unescape(text: str) -> str:
             .replace("&apos;", "'").replace("&amp;", "&"))
 
 
-def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Dict[str, Any]]:
-    """A listing page whose root is one of ``roots``, read fast; None if it is not of the
-    plain shape (text elements, and Contents/CommonPrefixes of text elements)."""
+def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """A document whose root is one of ``roots``, read fast: (root name, what
+    :func:`_normalize` makes of its content); None if it is not of the plain shape (text
+    elements, and Contents/CommonPrefixes of text elements)."""
     if len(body) > MAX_XML_BYTES:
         return None
     try:
@@ -291,7 +294,7 @@ def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Dict[str, Any]]:
     while True:
         m = item(text, pos, stop)
         if m is None:
-            return None if text[pos:stop].strip(" \t\n") else data
+            return None if text[pos:stop].strip(" \t\n") else (head.group(1), data)
         pos = m.end()
         block, tag = m.group(2), m.group(3)
         if block is None:
@@ -312,6 +315,38 @@ def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Dict[str, Any]]:
         data.setdefault(m.group(1), []).append(entry)
 
 
+def _peek(body: bytes, name: bytes) -> str:
+    m = re.search(b"<" + name + b">([^<]*)</" + name + b">", body)
+    try:
+        return _unescape(m.group(1).decode("utf-8")) if m else ""
+    except UnicodeDecodeError:
+        return ""
+
+
+def peek_next_token(body: bytes) -> Optional[Tuple[str, str]]:
+    """Where a ListObjectsV2 page says the next one starts, ``("continuation-token",
+    token)``, found without parsing the page: a guess (a page that is not of the plain
+    shape may say otherwise once parsed). None: not truncated, or no token seen.
+
+    >>> peek_next_token(b'<ListBucketResult><IsTruncated>true</IsTruncated>'
+    ...                 b'<NextContinuationToken>a&amp;b</NextContinuationToken>')
+    ('continuation-token', 'a&b')
+    """
+    if b"<IsTruncated>true</IsTruncated>" not in body:
+        return None
+    token = _peek(body, b"NextContinuationToken")
+    return ("continuation-token", token) if token else None
+
+
+def peek_next_version(body: bytes) -> Optional[Tuple[str, str]]:
+    """:func:`peek_next_token` of a ListObjectVersions page: ``("version-marker",
+    "<NextKeyMarker>\\n<NextVersionIdMarker>")``."""
+    if b"<IsTruncated>true</IsTruncated>" not in body:
+        return None
+    key = _peek(body, b"NextKeyMarker")
+    return ("version-marker", f"{key}\n{_peek(body, b'NextVersionIdMarker')}") if key else None
+
+
 def parse_list(body: bytes) -> Dict[str, Any]:
     """knox's ``list`` result: ListBucketResult (V1 or V2) normalised; Contents always a list.
 
@@ -320,9 +355,10 @@ def parse_list(body: bytes) -> Dict[str, Any]:
     """
     fast = _flat(body, _roots("ListBucketResult"))
     if fast is not None:
-        _each(fast.get("Contents"), "Contents", "Key")
-        fast.setdefault("Contents", [])
-        return fast
+        data = fast[1]
+        _each(data.get("Contents"), "Contents", "Key")
+        data.setdefault("Contents", [])
+        return data
     return _parse_list_general(body)
 
 
@@ -467,14 +503,22 @@ def parse_complete_multipart(body: bytes) -> Dict[str, Any]:
 
 def parse_copy_result(body: bytes) -> Dict[str, Any]:
     """CopyObjectResult or CopyPartResult: ``{ETag, LastModified}`` (a 200 <Error> raises)."""
-    name, data = parse(body)
-    if name == "Error":
-        raise error_from(data, 200)
+    fast = _flat(body, _COPY_ROOTS)
+    if fast is not None:  # one per copied key: the fast path of listing pages reads it
+        name, data = fast
+    else:
+        name, data = parse(body)
+        if name == "Error":
+            raise error_from(data, 200)
+        data = _normalize(data)
     name = {"CopyObjectResponse": "CopyObjectResult",
             "CopyPartResponse": "CopyPartResult"}.get(name, name)
     if name not in ("CopyObjectResult", "CopyPartResult"):
         raise MalformedXML(f"expected <CopyObjectResult> from S3, got <{name}>")
-    return _require(_normalize(data), name, "ETag")
+    return _require(data, name, "ETag")
+
+
+_COPY_ROOTS = _roots("CopyObjectResult") + _roots("CopyPartResult")
 
 
 def parse_list_parts(body: bytes) -> Dict[str, Any]:
