@@ -14,6 +14,7 @@ missing is a :class:`MalformedXML` naming it.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from xml.parsers.expat import ExpatError
@@ -189,6 +190,7 @@ def _as_list(value: Any) -> List[Any]:
     return value if isinstance(value, list) else [value]
 
 
+@functools.lru_cache(maxsize=4096)  # S3 lists in whole seconds: many keys share one
 def _parse_date(value: str) -> Any:
     try:
         return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
