@@ -370,22 +370,25 @@ class Lister(Operation):
         has room; its answer is used only if the parsed page names the same start.
         """
         ahead, self._ahead = self._ahead, None
-        body = ahead[1].result() if ahead is not None and ahead[0] == current else None
+        body = None
+        if ahead is not None and ahead[0] == current:
+            try:
+                body = ahead[1].result()
+            finally:
+                for info in ahead[1].retries:  # a page's retries are told once it is used
+                    self._retried(info)
         if body is None:
             body = self._send_page(session, current)
         guess = self._peek(body)
         with self._cond:
             room = len(self._pages) + 1 < READ_AHEAD_PAGES
         if guess is not None and room and self._guard.may_follow(guess):
-            self._ahead = (guess, _Ahead(functools.partial(self._send_ahead, guess)))
+            self._ahead = (guess, _Ahead(self._send_page, guess))
         data = self._parse(body)
         if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
             raise _xml.error_from(data, 200)
         entries = _page_entries(data, self._ITEMS)
         return entries, self._next_page(data, entries)
-
-    def _send_ahead(self, current: Tuple[str, str]) -> bytes:
-        return self._send_page(Session(self._retried), current)
 
     def _next_page(self, data: Dict[str, Any], entries: List[Entry]
                    ) -> Optional[Tuple[str, str]]:
@@ -408,17 +411,24 @@ class Lister(Operation):
 
 
 class _Ahead:
-    """A page's answer being fetched on another worker: ``result()`` waits for it."""
+    """A page's answer being fetched on another worker: ``result()`` waits for it.
 
-    def __init__(self, fetch: Callable[[], bytes]) -> None:
+    ``send(session, start)`` sends the page's request; its ``'retry'`` events are kept in
+    ``retries`` (told only if the page is used, never after the listing has ended).
+    """
+
+    def __init__(self, send: Callable[[Session, Tuple[str, str]], bytes],
+                 start: Tuple[str, str]) -> None:
         self._done = threading.Event()
         self._body = b""
         self._error: Optional[BaseException] = None
-        spawn(self._run, fetch)
+        self.retries: List[Any] = []
+        spawn(self._run, send, start)
 
-    def _run(self, fetch: Callable[[], bytes]) -> None:
+    def _run(self, send: Callable[[Session, Tuple[str, str]], bytes],
+             start: Tuple[str, str]) -> None:
         try:
-            self._body = fetch()
+            self._body = send(Session(self.retries.append), start)
         except BaseException as exc:  # noqa: BLE001 - raised by result(), if it is used
             self._error = exc
         finally:

@@ -35,6 +35,21 @@ def test_every_page_is_asked_for_once_and_every_key_comes_once(srv: S3Server) ->
     assert flowing == keys
 
 
+def test_a_page_asked_for_ahead_tells_its_retry_once_when_used(srv: S3Server) -> None:
+    c = fault_client(srv)
+    for i in range(6):
+        c.putBuffer(b"x", f"p/{i}").wait().resume()
+    # the second page (the first asked for ahead) is answered 503 once, then served
+    srv.inject("status", count=1, status=503, code="SlowDown",
+               match=lambda r: r.method == "GET" and "continuation-token" in r.query)
+    retries: List[Dict[str, Any]] = []
+    listing = c.listAll({"prefix": "p/", "max-keys": 2}).on("retry", retries.append)
+    keys: List[str] = []
+    assert listing.on("data", lambda e: keys.append(e["Key"])).wait(30) == 6
+    assert keys == [f"p/{i}" for i in range(6)]
+    assert [(r["reason"], r["attempt"]) for r in retries] == [("503 SlowDown", 1)]
+
+
 # Page one's comment names a page that is not the next: a fast look at the answer finds
 # that token first, the parsed page names "t2".
 PAGES = {
