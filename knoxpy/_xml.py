@@ -249,8 +249,11 @@ _FLAT_HEAD = re.compile(r'(?:<\?xml version="1\.0"(?: encoding="[Uu][Tt][Ff]-8")
 # (a block's text is matched as "no '<' but the ones not closing it", which re runs in C)
 _FLAT_ITEM = re.compile(r'[ \t\n]*(?:<(Contents|CommonPrefixes)>((?:[^<]*<(?!/\1>))*[^<]*)'
                         r'</\1>|<([A-Za-z_][\w.-]*)>([^<]*)</\3>)', re.ASCII)
+_FLAT_CONTENTS = re.compile(r"<Contents><Key>([^<]*)</Key><LastModified>([^<]*)</LastModified>"
+                            r"<ETag>([^<]*)</ETag><Size>([0-9]+)</Size>"
+                            r"<StorageClass>([^<]*)</StorageClass></Contents>", re.ASCII)
 _FLAT_LEAF = re.compile(r"<([A-Za-z_][\w.-]*)>([^<]*)</\1>", re.ASCII)
-_FLAT_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")  # CR and what XML refuses
+_FLAT_REFUSED = bytes(range(9)) + bytes(range(11, 32))  # CR and the controls XML refuses
 _ENTITIES = ("&amp;", "&lt;", "&gt;", "&quot;", "&apos;")
 _CONVERTED = frozenset(_NUMBERS + _BOOLS + _DATES + _ARRAYS)  # what _leaf may change
 
@@ -268,11 +271,13 @@ def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Tuple[str, Dict[str, 
     elements, and Contents/CommonPrefixes of text elements)."""
     if len(body) > MAX_XML_BYTES:
         return None
-    try:
-        text = body.lstrip(_LEADING).decode("utf-8")
-    except UnicodeDecodeError:
+    raw = body.lstrip(_LEADING)
+    if (len(raw.translate(None, _FLAT_REFUSED)) != len(raw) or b"]]>" in raw
+            or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw):  # U+FFFE, U+FFFF
         return None
-    if "]]>" in text or _FLAT_REFUSED.search(text):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
         return None
     escaped = False
     amps = text.count("&")
@@ -292,23 +297,44 @@ def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Tuple[str, Dict[str, 
         return None
     stop, pos = len(end) - len(close), head.end()
     data: Dict[str, Any] = Record()
+    first = text.find("<Contents>", pos, stop)
+    if first >= 0 and not escaped:
+        # S3's own run of Contents, each in its fields' order: read in one call, and the
+        # elements before and after it on their own (nothing may straddle the run)
+        last = text.rfind("</Contents>", first, stop) + len("</Contents>")
+        rows = _FLAT_CONTENTS.findall(text, first, last)
+        if text.count("<", first, last) == 12 * len(rows):  # no other element among them
+            data["Contents"] = [
+                Record(Key=k, LastModified=_parse_date(m), ETag=e, Size=int(n),
+                       StorageClass=c)
+                for k, m, e, n, c in rows]
+            if _flat_items(text, pos, first, data, False) and _flat_items(
+                    text, last, stop, data, False):
+                return head.group(1), data
+            return None
+    return (head.group(1), data) if _flat_items(text, pos, stop, data, escaped) else None
+
+
+def _flat_items(text: str, pos: int, stop: int, data: Dict[str, Any], escaped: bool) -> bool:
+    """Read ``text[pos:stop]``, the root's elements, into ``data``; False if they are not
+    of the plain shape. ``escaped``: the values still hold entities."""
     item, leaf = _FLAT_ITEM.match, _FLAT_LEAF.findall
     while True:
         m = item(text, pos, stop)
         if m is None:
-            return None if text[pos:stop].strip(" \t\n") else (head.group(1), data)
+            return not text[pos:stop].strip(" \t\n")
         pos = m.end()
         block, tag = m.group(2), m.group(3)
         if block is None:
             if tag in data:
-                return None
+                return False
             value = m.group(4)
             data[tag] = _leaf(tag, _unescape(value) if escaped else value)
             continue
         leaves = leaf(block)
         entry = Record(leaves)
         if not leaves or len(entry) != len(leaves) or block.count("<") != 2 * len(leaves):
-            return None
+            return False
         if escaped:
             for k, v in leaves:
                 entry[k] = _unescape(v)
