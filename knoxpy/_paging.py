@@ -46,6 +46,23 @@ class PageGuard:
         self._tokens: Set[str] = set()
         self._marker = marker  # the first page's, when the listing has one
 
+    def may_follow(self, nxt: Tuple[str, Any]) -> bool:
+        """Whether the page after the one being read may be asked for before that one is
+        checked: False where :meth:`advance` would refuse it whatever that page holds
+        (a token seen before, a marker that goes back, the empty pages used up).
+
+        >>> guard = PageGuard("listing")
+        >>> guard.advance(("continuation-token", "A"), 0)
+        >>> [guard.may_follow(("continuation-token", t)) for t in "AB"]
+        [False, True]
+        """
+        name, value = nxt
+        if self._empty >= MAX_EMPTY_PAGES:
+            return False
+        if name in ("continuation-token", "version-marker"):
+            return value not in self._tokens
+        return self._marker is None or bool(value > self._marker)
+
     def advance(self, nxt: Tuple[str, Any], entries: int) -> None:
         """Accept the start of the next page, or raise :class:`MalformedXML` saying why not."""
         self.pages += 1

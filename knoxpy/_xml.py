@@ -14,6 +14,7 @@ missing is a :class:`MalformedXML` naming it.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from xml.parsers.expat import ExpatError
@@ -42,6 +43,8 @@ __all__ = [
     "parse_list_parts",
     "parse_tagging",
     "parse_versions",
+    "peek_next_token",
+    "peek_next_version",
     "region_from_error",
     "too_large",
     "unreadable_answer",
@@ -187,6 +190,7 @@ def _as_list(value: Any) -> List[Any]:
     return value if isinstance(value, list) else [value]
 
 
+@functools.lru_cache(maxsize=4096)  # S3 lists in whole seconds: many keys share one
 def _parse_date(value: str) -> Any:
     try:
         return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -199,17 +203,29 @@ _NUMBERS = ("MaxKeys", "Size", "KeyCount", "MaxUploads", "MaxParts", "PartNumber
 _BOOLS = ("IsTruncated", "IsLatest")
 _ARRAYS = ("Contents", "CommonPrefixes", "Part", "Upload", "Deleted", "Version",
            "DeleteMarker")
+_DATES = ("LastModified", "Initiated")
+
+
+def _leaf(key: str, value: str) -> Any:
+    """:func:`_normalize` of one element that holds text."""
+    if key in _NUMBERS:
+        return int(value) if value.lstrip("-").isdigit() else value
+    if key in _BOOLS:
+        return value == "true"
+    if key in _DATES:
+        return _parse_date(value)
+    if key in _ARRAYS:
+        return _as_list(value)
+    return value
 
 
 def _normalize(data: Dict[str, Any]) -> Dict[str, Any]:
     """knox's ``normalizeResponse``: numbers, booleans, dates and arrays from strings."""
     for key, value in list(data.items()):
-        if key in _NUMBERS and isinstance(value, str) and value.lstrip("-").isdigit():
-            data[key] = int(value)
+        if isinstance(value, str):
+            data[key] = _leaf(key, value)
         elif key in _BOOLS:
-            data[key] = value == "true"
-        elif key in ("LastModified", "Initiated"):
-            data[key] = _parse_date(value) if isinstance(value, str) else value
+            data[key] = False  # not the text "true"
         elif key in _ARRAYS:
             data[key] = _as_list(value)
         if isinstance(data[key], list):
@@ -221,12 +237,161 @@ def _normalize(data: Dict[str, Any]) -> Dict[str, Any]:
     return data
 
 
+# -- the fast path of listing pages ------------------------------------------------------------
+# A ListObjects page is up to 1000 entries of one flat shape (~200 KB); through xmltodict's
+# Python callbacks (three per element) it cost most of a listing's CPU. _flat reads the shape
+# S3 documents with a few regular expressions and gives what parse() and _normalize() give.
+# Anything else in a document (a comment, CDATA, an attribute, a namespace prefix, deeper
+# nesting, a repeated element, a character reference, a DTD, a CR, a character XML refuses)
+# makes it answer None: the general parser takes that page, so the results never differ.
+_FLAT_HEAD = re.compile(r'(?:<\?xml version="1\.0"(?: encoding="[Uu][Tt][Ff]-8")?\?>)?[ \t\n]*'
+                        r'<([A-Za-z_][\w.-]*)(?: xmlns="[^"<&]*")?>', re.ASCII)
+# (a block's text is matched as "no '<' but the ones not closing it", which re runs in C)
+_FLAT_ITEM = re.compile(r'[ \t\n]*(?:<(Contents|CommonPrefixes)>((?:[^<]*<(?!/\1>))*[^<]*)'
+                        r'</\1>|<([A-Za-z_][\w.-]*)>([^<]*)</\3>)', re.ASCII)
+_FLAT_CONTENTS = re.compile(r"<Contents><Key>([^<]*)</Key><LastModified>([^<]*)</LastModified>"
+                            r"<ETag>([^<]*)</ETag><Size>([0-9]+)</Size>"
+                            r"<StorageClass>([^<]*)</StorageClass></Contents>", re.ASCII)
+_FLAT_LEAF = re.compile(r"<([A-Za-z_][\w.-]*)>([^<]*)</\1>", re.ASCII)
+_FLAT_REFUSED = bytes(range(9)) + bytes(range(11, 32))  # CR and the controls XML refuses
+_ENTITIES = ("&amp;", "&lt;", "&gt;", "&quot;", "&apos;")
+_CONVERTED = frozenset(_NUMBERS + _BOOLS + _DATES + _ARRAYS)  # what _leaf may change
+
+
+def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
+    return (text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+            .replace("&apos;", "'").replace("&amp;", "&"))
+
+
+def _flat(body: bytes, roots: Tuple[str, ...]) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """A document whose root is one of ``roots``, read fast: (root name, what
+    :func:`_normalize` makes of its content); None if it is not of the plain shape (text
+    elements, and Contents/CommonPrefixes of text elements)."""
+    if len(body) > MAX_XML_BYTES:
+        return None
+    raw = body.lstrip(_LEADING)
+    if (len(raw.translate(None, _FLAT_REFUSED)) != len(raw) or b"]]>" in raw
+            or b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw):  # U+FFFE, U+FFFF
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    escaped = False
+    amps = text.count("&")
+    if amps:
+        if amps != sum(text.count(e) for e in _ENTITIES):
+            return None  # a character reference, or an entity XML does not define
+        # Without "&lt;" no unescaped character can pass for markup: unescape it all once.
+        escaped = "&lt;" in text
+        if not escaped:
+            text = _unescape(text)
+    head = _FLAT_HEAD.match(text)
+    if head is None or head.group(1) not in roots:
+        return None
+    end = text.rstrip(" \t\n")
+    close = f"</{head.group(1)}>"
+    if not end.endswith(close):
+        return None
+    stop, pos = len(end) - len(close), head.end()
+    data: Dict[str, Any] = Record()
+    first = text.find("<Contents>", pos, stop)
+    if first >= 0 and not escaped:
+        # S3's own run of Contents, each in its fields' order: read in one call, and the
+        # elements before and after it on their own (nothing may straddle the run)
+        last = text.rfind("</Contents>", first, stop) + len("</Contents>")
+        rows = _FLAT_CONTENTS.findall(text, first, last)
+        if text.count("<", first, last) == 12 * len(rows):  # no other element among them
+            data["Contents"] = [
+                Record(Key=k, LastModified=_parse_date(m), ETag=e, Size=int(n),
+                       StorageClass=c)
+                for k, m, e, n, c in rows]
+            if _flat_items(text, pos, first, data, False) and _flat_items(
+                    text, last, stop, data, False):
+                return head.group(1), data
+            return None
+    return (head.group(1), data) if _flat_items(text, pos, stop, data, escaped) else None
+
+
+def _flat_items(text: str, pos: int, stop: int, data: Dict[str, Any], escaped: bool) -> bool:
+    """Read ``text[pos:stop]``, the root's elements, into ``data``; False if they are not
+    of the plain shape. ``escaped``: the values still hold entities."""
+    item, leaf = _FLAT_ITEM.match, _FLAT_LEAF.findall
+    while True:
+        m = item(text, pos, stop)
+        if m is None:
+            return not text[pos:stop].strip(" \t\n")
+        pos = m.end()
+        block, tag = m.group(2), m.group(3)
+        if block is None:
+            if tag in data:
+                return False
+            value = m.group(4)
+            data[tag] = _leaf(tag, _unescape(value) if escaped else value)
+            continue
+        leaves = leaf(block)
+        entry = Record(leaves)
+        if not leaves or len(entry) != len(leaves) or block.count("<") != 2 * len(leaves):
+            return False
+        if escaped:
+            for k, v in leaves:
+                entry[k] = _unescape(v)
+        for k in _CONVERTED.intersection(entry):
+            entry[k] = _leaf(k, entry[k])
+        data.setdefault(m.group(1), []).append(entry)
+
+
+def _peek(body: bytes, name: bytes) -> str:
+    m = re.search(b"<" + name + b">([^<]*)</" + name + b">", body)
+    try:
+        return _unescape(m.group(1).decode("utf-8")) if m else ""
+    except UnicodeDecodeError:
+        return ""
+
+
+def peek_next_token(body: bytes) -> Optional[Tuple[str, str]]:
+    """Where a ListObjectsV2 page says the next one starts, ``("continuation-token",
+    token)``, found without parsing the page: a guess (a page that is not of the plain
+    shape may say otherwise once parsed). None: not truncated, or no token seen.
+
+    >>> peek_next_token(b'<ListBucketResult><IsTruncated>true</IsTruncated>'
+    ...                 b'<NextContinuationToken>a&amp;b</NextContinuationToken>')
+    ('continuation-token', 'a&b')
+    """
+    if b"<IsTruncated>true</IsTruncated>" not in body:
+        return None
+    token = _peek(body, b"NextContinuationToken")
+    return ("continuation-token", token) if token else None
+
+
+def peek_next_version(body: bytes) -> Optional[Tuple[str, str]]:
+    """:func:`peek_next_token` of a ListObjectVersions page: ``("version-marker",
+    "<NextKeyMarker>\\n<NextVersionIdMarker>")``."""
+    if b"<IsTruncated>true</IsTruncated>" not in body:
+        return None
+    key = _peek(body, b"NextKeyMarker")
+    return ("version-marker", f"{key}\n{_peek(body, b'NextVersionIdMarker')}") if key else None
+
+
 def parse_list(body: bytes) -> Dict[str, Any]:
     """knox's ``list`` result: ListBucketResult (V1 or V2) normalised; Contents always a list.
 
     An error document comes back normalised the same way (``Code``, ``Message``...),
     as knox passes whatever S3 sent.
     """
+    fast = _flat(body, _roots("ListBucketResult"))
+    if fast is not None:
+        data = fast[1]
+        _each(data.get("Contents"), "Contents", "Key")
+        data.setdefault("Contents", [])
+        return data
+    return _parse_list_general(body)
+
+
+def _parse_list_general(body: bytes) -> Dict[str, Any]:
+    """:func:`parse_list` of any document (the fast path's reference)."""
     name, data = parse(body, "ListBucketResult")
     if name != "Error":
         _each(data.get("Contents"), "Contents", "Key")
@@ -366,14 +531,22 @@ def parse_complete_multipart(body: bytes) -> Dict[str, Any]:
 
 def parse_copy_result(body: bytes) -> Dict[str, Any]:
     """CopyObjectResult or CopyPartResult: ``{ETag, LastModified}`` (a 200 <Error> raises)."""
-    name, data = parse(body)
-    if name == "Error":
-        raise error_from(data, 200)
+    fast = _flat(body, _COPY_ROOTS)
+    if fast is not None:  # one per copied key: the fast path of listing pages reads it
+        name, data = fast
+    else:
+        name, data = parse(body)
+        if name == "Error":
+            raise error_from(data, 200)
+        data = _normalize(data)
     name = {"CopyObjectResponse": "CopyObjectResult",
             "CopyPartResponse": "CopyPartResult"}.get(name, name)
     if name not in ("CopyObjectResult", "CopyPartResult"):
         raise MalformedXML(f"expected <CopyObjectResult> from S3, got <{name}>")
-    return _require(_normalize(data), name, "ETag")
+    return _require(data, name, "ETag")
+
+
+_COPY_ROOTS = _roots("CopyObjectResult") + _roots("CopyPartResult")
 
 
 def parse_list_parts(body: bytes) -> Dict[str, Any]:

@@ -123,9 +123,10 @@ def _list_query(params: Optional[Mapping[str, Any]]) -> Dict[str, str]:
     return query
 
 
-def _page_entries(data: Dict[str, Any]) -> List[Entry]:
-    """A page's objects and common prefixes, merged in S3's (UTF-8 byte = code point) order."""
-    entries: List[Entry] = list(data.get("Contents") or [])
+def _page_entries(data: Dict[str, Any], items: str = "Contents") -> List[Entry]:
+    """A page's ``items`` (objects, or versions) and common prefixes, merged in S3's
+    (UTF-8 byte = code point) order."""
+    entries: List[Entry] = list(data.get(items) or [])
     prefixes = [{"Prefix": p.get("Prefix", "")} if isinstance(p, dict) else {"Prefix": p}
                 for p in data.get("CommonPrefixes") or []]
     if prefixes:
@@ -174,6 +175,8 @@ class Lister(Operation):
         # Where the 'retry' events of the pages go when deleteAll/copyAll consume the
         # listing (their own 'retry'); a flowing listing emits its own.
         self._on_retry: Optional[Callable[[Any], None]] = None
+        # The next page, asked for before this one was parsed: (its start, its answer).
+        self._ahead: Optional[Tuple[Tuple[str, str], _Ahead]] = None
 
     def __repr__(self) -> str:
         return f"<knoxpy.bulk.Lister bucket={self._client.bucket!r} query={self._query!r}>"
@@ -352,37 +355,107 @@ class Lister(Operation):
         elif self._mode == "flowing":
             self._post("retry", info)
 
-    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
-                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+    # What a listing page is: ListObjectsV2's (VersionLister: ListObjectVersions').
+    _SUBRESOURCE = ""
+    _ITEMS = "Contents"
+    _parse = staticmethod(_xml.parse_list)
+    _peek = staticmethod(_xml.peek_next_token)
+
+    def _page_query(self, current: Optional[Tuple[str, str]]) -> Dict[str, str]:
         query = dict(self._query)
         if current is not None:
             if current[0] == "start-after":  # a store that answered V1, which reads marker
                 query.pop("continuation-token", None)
                 query["marker"] = current[1]
             query[current[0]] = current[1]
-        path = "/?" + "&".join(f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
+        return query
+
+    def _send_page(self, session: Session, current: Optional[Tuple[str, str]]) -> bytes:
+        query = self._page_query(current)
+        path = ("/?" + (self._SUBRESOURCE + "&" if self._SUBRESOURCE else "")
+                + "&".join(f"{quote_query(k)}={quote_query(v)}" for k, v in query.items()))
         _, body = session.send(self._client, "GET", path)
-        data = _xml.parse_list(body)
+        return body
+
+    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
+                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+        """One page: its entries and where the next one starts (None: the last page).
+
+        The next page is asked for (on another worker) as soon as this one's answer has
+        come, before it is parsed: the server makes that page while this one is read. It
+        is asked for only where this page's answer names it plainly and the read-ahead
+        has room; its answer is used only if the parsed page names the same start.
+        """
+        ahead, self._ahead = self._ahead, None
+        body = None
+        if ahead is not None and ahead[0] == current:
+            try:
+                body = ahead[1].result()
+            finally:
+                for info in ahead[1].retries:  # a page's retries are told once it is used
+                    self._retried(info)
+        if body is None:
+            body = self._send_page(session, current)
+        guess = self._peek(body)
+        with self._cond:
+            room = len(self._pages) + 1 < READ_AHEAD_PAGES
+        if guess is not None and room and self._guard.may_follow(guess):
+            self._ahead = (guess, _Ahead(self._send_page, guess))
+        data = self._parse(body)
         if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
             raise _xml.error_from(data, 200)
-        entries = _page_entries(data)
+        entries = _page_entries(data, self._ITEMS)
+        return entries, self._next_page(data, entries)
+
+    def _next_page(self, data: Dict[str, Any], entries: List[Entry]
+                   ) -> Optional[Tuple[str, str]]:
         for entry in entries:
             size = entry.get("Size", 0)
             if "Key" in entry and (not isinstance(size, int) or size < 0):
                 raise _xml.MalformedXML(f"{self._guard.what} listed key {entry['Key']!r} "
                                         f"with Size {size!r}, not a number of bytes")
         if not data.get("IsTruncated"):
-            return entries, None
+            return None
         token = data.get("NextContinuationToken")
         if token:
-            nxt = ("continuation-token", str(token))
-        else:  # a store that answered V1: go on after the last key or prefix
-            last = data.get("NextMarker") or (
-                entries[-1].get("Key", entries[-1].get("Prefix")) if entries else None)
-            if not last:
-                raise _xml.MalformedXML("listing truncated without a continuation token")
-            nxt = ("start-after", str(last))
-        return entries, nxt
+            return ("continuation-token", str(token))
+        # a store that answered V1: go on after the last key or prefix
+        last = data.get("NextMarker") or (
+            entries[-1].get("Key", entries[-1].get("Prefix")) if entries else None)
+        if not last:
+            raise _xml.MalformedXML("listing truncated without a continuation token")
+        return ("start-after", str(last))
+
+
+class _Ahead:
+    """A page's answer being fetched on another worker: ``result()`` waits for it.
+
+    ``send(session, start)`` sends the page's request; its ``'retry'`` events are kept in
+    ``retries`` (told only if the page is used, never after the listing has ended).
+    """
+
+    def __init__(self, send: Callable[[Session, Tuple[str, str]], bytes],
+                 start: Tuple[str, str]) -> None:
+        self._done = threading.Event()
+        self._body = b""
+        self._error: Optional[BaseException] = None
+        self.retries: List[Any] = []
+        spawn(self._run, send, start)
+
+    def _run(self, send: Callable[[Session, Tuple[str, str]], bytes],
+             start: Tuple[str, str]) -> None:
+        try:
+            self._body = send(Session(self.retries.append), start)
+        except BaseException as exc:  # noqa: BLE001 - raised by result(), if it is used
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> bytes:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._body
 
 
 class VersionLister(Lister):
@@ -408,32 +481,29 @@ class VersionLister(Lister):
         return (f"<knoxpy.bulk.VersionLister bucket={self._client.bucket!r} "
                 f"query={self._query!r}>")
 
-    def _fetch_page(self, session: Session, current: Optional[Tuple[str, str]]
-                    ) -> Tuple[List[Entry], Optional[Tuple[str, str]]]:
+    _SUBRESOURCE = "versions"
+    _ITEMS = "Versions"
+    _parse = staticmethod(_xml.parse_versions)
+    _peek = staticmethod(_xml.peek_next_version)
+
+    def _page_query(self, current: Optional[Tuple[str, str]]) -> Dict[str, str]:
         query = dict(self._query)
         if current is not None:  # "version-marker": key and version id, as one opaque token
             key_marker, _, version_marker = current[1].partition("\n")
             query["key-marker"] = key_marker
             if version_marker:
                 query["version-id-marker"] = version_marker
-        path = "/?versions&" + "&".join(
-            f"{quote_query(k)}={quote_query(v)}" for k, v in query.items())
-        _, body = session.send(self._client, "GET", path)
-        data = _xml.parse_versions(body)
-        if "Code" in data and "Name" not in data:  # a 200 carrying <Error>
-            raise _xml.error_from(data, 200)
-        entries: List[Entry] = list(data["Versions"])
-        prefixes = [{"Prefix": p.get("Prefix", "")} if isinstance(p, dict) else {"Prefix": p}
-                    for p in data.get("CommonPrefixes") or []]
-        if prefixes:
-            entries = sorted(entries + prefixes, key=lambda e: str(e.get("Key", e.get("Prefix"))))
+        return query
+
+    def _next_page(self, data: Dict[str, Any], entries: List[Entry]
+                   ) -> Optional[Tuple[str, str]]:
         if not data.get("IsTruncated"):
-            return entries, None
+            return None
         next_key = str(data.get("NextKeyMarker") or "")
         if not next_key:
             raise _xml.MalformedXML("version listing truncated without a NextKeyMarker")
         next_version = str(data.get("NextVersionIdMarker") or "")
-        return entries, ("version-marker", f"{next_key}\n{next_version}")
+        return ("version-marker", f"{next_key}\n{next_version}")
 
 
 def _versions_query(params: Optional[Mapping[str, Any]]) -> Dict[str, str]:

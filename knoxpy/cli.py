@@ -508,38 +508,39 @@ def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
         return _ls_versions(client, params, shown, args)
     count = total = 0
     for entry in client.listAll(params):
-        if "Prefix" in entry:
-            print(f"{'PRE':>30} {entry['Prefix'][len(shown):]}")
-            continue
-        size = int(entry.get("Size", 0))
-        count, total = count + 1, total + size
-        modified = entry.get("LastModified")
-        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
-        name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
-        print(f"{when} {human_size(size) if args.human_readable else size:>10} {name}")
+        print(_listing_line(entry, shown, args))
+        if "Prefix" not in entry:
+            count, total = count + 1, total + int(entry.get("Size", 0))
     if args.summarize:
         print(f"\nTotal Objects: {count}\n   Total Size: "
               f"{human_size(total) if args.human_readable else total}")
     return 0
 
 
+def _listing_line(entry: Dict[str, Any], shown: str, args: argparse.Namespace,
+                  versions: bool = False) -> str:
+    """An ``ls`` line: ``PRE name`` for a common prefix, else the date, the size and the
+    name; ``versions``: ``DELETED`` for a delete marker, the version id and ``(latest)``."""
+    if "Prefix" in entry:
+        return f"{'PRE':>30} {entry['Prefix'][len(shown):]}"
+    modified = entry.get("LastModified")
+    when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
+    size = int(entry.get("Size", 0))
+    what = "DELETED" if versions and entry.get("DeleteMarker") else (
+        human_size(size) if args.human_readable else size)
+    name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
+    line = f"{when} {what:>10} {name}"
+    if versions:
+        line += f" {entry.get('VersionId', '')}{' (latest)' if entry.get('IsLatest') else ''}"
+    return line
+
+
 def _ls_versions(client: Client, params: Dict[str, Any], shown: str,
                  args: argparse.Namespace) -> int:
     """``ls --versions``: every version and delete marker, newest first for each key."""
     for entry in client.listAllVersions(params):
-        if "Prefix" in entry:
-            print(f"{'PRE':>30} {entry['Prefix'][len(shown):]}")
-            continue
-        modified = entry.get("LastModified")
-        when = (modified.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-                if isinstance(modified, _dt.datetime) else f"{modified or '':19}")
-        size = int(entry.get("Size", 0))
-        what = "DELETED" if entry.get("DeleteMarker") else (
-            human_size(size) if args.human_readable else str(size))
-        name = entry["Key"] if args.recursive else entry["Key"][len(shown):]
-        latest = " (latest)" if entry.get("IsLatest") else ""
-        print(f"{when} {what:>10} {name} {entry.get('VersionId', '')}{latest}")
+        print(_listing_line(entry, shown, args, versions=True))
     return 0
 
 

@@ -352,11 +352,18 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
             if name.endswith("/"):
                 tree.setdefault(child["name"], {})  # a folder marker: an empty directory
             while child["name"] != root:
-                parent = self._parent(child["name"])
+                parent = self._parent_of(child["name"])
                 tree.setdefault(parent, {})[child["name"]] = child
                 child = _dir_info(parent)
         for directory, children in tree.items():
             self.dircache[directory] = sorted(children.values(), key=lambda e: e["name"])
+
+    def _parent_of(self, name: str) -> str:
+        """fsspec's ``_parent`` of a name this filesystem made, without its protocol
+        stripping where there is none to strip (a listing calls it once per key)."""
+        if name.endswith("/") or ":" in name:
+            return str(self._parent(name))
+        return name.rpartition("/")[0]
 
     async def _isdir(self, path: str) -> bool:
         """One listing of a key (not a HEAD and a listing): is anything under ``path/``?"""
@@ -386,16 +393,19 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
         listing = await self._listing(bucket, prefix)
         if maxdepth is None:
             self._remember_tree(path, listing)
-        for entry in listing:
-            rel = entry["name"][len(bucket) + 1 + len(prefix):]
-            parts = rel.rstrip("/").split("/")
-            # a file's parent directories; a key ending in "/" (a console's folder) is one too
-            for depth in range(1, len(parts) + rel.endswith("/")):
-                if withdirs and (maxdepth is None or depth <= maxdepth):
-                    name = f"{bucket}/{prefix}{'/'.join(parts[:depth])}"
-                    found.setdefault(name, _dir_info(name))
-            if not rel.endswith("/") and (maxdepth is None or len(parts) <= maxdepth):
-                found[entry["name"]] = entry
+        if maxdepth is None and not withdirs:  # every file (a folder marker is none)
+            found = {e["name"]: e for e in listing if not e["name"].endswith("/")}
+        else:
+            for entry in listing:
+                rel = entry["name"][len(bucket) + 1 + len(prefix):]
+                parts = rel.rstrip("/").split("/")
+                # a file's parent directories; a key ending in "/" (a console's folder) too
+                for depth in range(1, len(parts) + rel.endswith("/")):
+                    if withdirs and (maxdepth is None or depth <= maxdepth):
+                        name = f"{bucket}/{prefix}{'/'.join(parts[:depth])}"
+                        found.setdefault(name, _dir_info(name))
+                if not rel.endswith("/") and (maxdepth is None or len(parts) <= maxdepth):
+                    found[entry["name"]] = entry
         if found and withdirs and key:
             found[path] = _dir_info(path)
         if not found and key:
