@@ -440,7 +440,7 @@ class _Ahead:
         self._body = b""
         self._error: Optional[BaseException] = None
         self.retries: List[Any] = []
-        spawn(self._run, send, start)
+        self._claim = spawn_claim(self._run, send, start)
 
     def _run(self, send: Callable[[Session, Tuple[str, str]], bytes],
              start: Tuple[str, str]) -> None:
@@ -452,6 +452,7 @@ class _Ahead:
             self._done.set()
 
     def result(self) -> bytes:
+        self._claim.run_here()  # no worker has started it (all busy): fetched here
         self._done.wait()
         if self._error is not None:
             raise self._error
