@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, Type
 from pyee import EventEmitter
 
 from . import _cancel
-from ._js import Record, fit
+from ._js import fit
 from ._loop import AsyncioLoop, Loop, get_loop
 from .errors import Cancelled
 
@@ -99,10 +99,10 @@ class Emitter(EventEmitter):
         return True
 
     def _post(self, event: str, *args: Any) -> None:
-        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1).
-        A dict payload (``'retry'``, ``'part'``...) goes out as a :class:`Record`."""
-        self._loop.call_soon(
-            self.emit, event, *(Record(a) if type(a) is dict else a for a in args))
+        """Emit ``event`` later, on the owning loop (never inline: CONTRACT §2.1). A dict
+        payload (``'retry'``, ``'part'``...) is made a :class:`~knoxpy._js.Record` where it
+        is built, so that ``info.delay`` reads as in JS."""
+        self._loop.call_soon(self.emit, event, *args)
 
 
 class Operation(Emitter):

@@ -556,7 +556,7 @@ class ClientRequest(Operation):
                         self.traced.again(reason, delay)
                     if raw is not None and prefetched is None:
                         _transport.discard(raw)
-                    self._post("retry", {"reason": reason, "delay": delay, "attempt": attempt})
+                    self._post("retry", Record(reason=reason, delay=delay, attempt=attempt))
                     yield delay  # slept on a worker (a loop thread hands the task over)
                     continue
                 break

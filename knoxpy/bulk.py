@@ -47,6 +47,7 @@ from typing import (
 
 from . import _cancel, _xml, auth
 from ._emitter import Operation
+from ._js import Record
 from ._loop import Claim, spawn_claim
 from ._paging import PageGuard
 from ._validate import check_headers
@@ -619,7 +620,7 @@ def delete_all(client: Client, keys: Any, fn: Optional[Callback] = None, *,
                 totals["deleted"] += deleted
                 totals["errors"].extend(errors)
             for error in errors:
-                op._post("keyError", error)
+                op._post("keyError", Record(error))
 
     def body() -> Dict[str, Any]:
         fan_out(n, work, on_retry)
@@ -896,11 +897,11 @@ def copy_all(client: Client, prefix: str, dest: Mapping[str, Any],
                            "Message": str(getattr(err, "message", "") or err)}
                 with lock:
                     totals["errors"].append(failure)
-                op._post("keyError", failure)
+                op._post("keyError", Record(failure))
             else:
                 with lock:
                     totals["copied"] += 1
-                op._post("copied", {"Key": key, "DestKey": dest_key, "ETag": etag})
+                op._post("copied", Record(Key=key, DestKey=dest_key, ETag=etag))
 
     def body() -> Dict[str, Any]:
         fan_out(n, work, on_retry)

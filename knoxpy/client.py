@@ -241,7 +241,7 @@ class Client:
         if not region or region == self._route()[1]:
             return False
         _BUCKET_REGIONS[(self.endpoint, self.bucket)] = region
-        req._post("redirect", {"bucket": self.bucket, "region": region, "statusCode": status})
+        req._post("redirect", _js.Record(bucket=self.bucket, region=region, statusCode=status))
         return True
 
     def _on_refusal(self, req: ClientRequest, status: int, headers: Any, body: bytes) -> bool:

@@ -59,6 +59,7 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 
 from . import _cancel, bulk
 from ._emitter import Operation
+from ._js import Record
 from ._work import concurrency_option, fail_later, start
 from .client import Client, _Options
 from .errors import Cancelled, ValidationError
@@ -442,7 +443,7 @@ class _Run:
                 "partitions": self.counts["partitions"], "skipped": self.skipped,
                 "listing": not self.listing_done,
             }
-            self.op._post("progress", progress)
+            self.op._post("progress", Record(progress))
 
     # the lister thread: list and submit
     def _list(self) -> None:
@@ -535,8 +536,8 @@ class _Run:
             # partitions with errors run again
             self.manifest.add(after, last, len(items), sum(size for _, size in items))
         for error in errors:
-            self.op._post("keyError", error)
-        self.op._post("partition", dict(result["counts"], index=index, after=after, last=last,
+            self.op._post("keyError", Record(error))
+        self.op._post("partition", Record(result["counts"], index=index, after=after, last=last,
                                         keys=len(items), errors=len(errors),
                                         worker=result["worker"]))
         self._progress()

@@ -164,7 +164,7 @@ def restore(client: Client, filename: str, options: Optional[Mapping[str, Any]] 
                 "ongoing": True, "expiry": None}
             state = {"Key": key, **state}
             if state != shown:
-                op._post("progress", state)
+                op._post("progress", _js.Record(state))
                 shown = state
             if not wait or not state["ongoing"]:
                 return state

@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from . import _cancel, _checksums, _parts, _xml
 from ._download import PARTIAL_SUFFIX, Download, bare_etag
 from ._emitter import Operation
+from ._js import Record
 from ._paging import PageGuard
 from ._sources import (
     CHECKSUMS,
@@ -304,8 +305,8 @@ class _Upload:
                     parts[number] = sent
                     if self.journal is not None:
                         self.journal.add(sent.entry(number))
-                self.op._post("part", {"partNumber": number, "ETag": sent.etag,
-                                       "size": sent.size})
+                self.op._post("part", Record(partNumber=number, ETag=sent.etag,
+                                             size=sent.size))
 
         try:
             fan_out(self.opts.concurrency, work, self._post_retry)

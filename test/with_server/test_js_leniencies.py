@@ -189,6 +189,29 @@ def test_progress_and_results_read_both_ways(client: Any, tmp_path: Path) -> Non
     assert deleted.deleted == deleted["deleted"] == 3 and deleted.errors == []
 
 
+def test_event_payloads_read_both_ways(srv: Any) -> None:
+    """Every dict an event carries is a Record where it is made ('part', 'copied',
+    'keyError', 'retry'): ``info.delay`` reads as in JS."""
+    from conftest import fault_client
+
+    c = fault_client(srv, partSize=5 * 1024 * 1024)
+    parts: List[Any] = []
+    c.upload(b"z" * (6 * 1024 * 1024), "/ev/big").on("part", parts.append).wait(30)
+    assert sorted(p.partNumber for p in parts) == [1, 2] and all(p.ETag for p in parts)
+    srv.inject("status", count=1, match="GET /bkt/ev/big", status=503, code="SlowDown")
+    retries: List[Any] = []
+    c.get("/ev/big").on("retry", retries.append).end().wait(30).resume()
+    assert [(r.attempt, r.delay >= 0) for r in retries] == [(1, True)]
+    c.putBuffer(b"s", "/ev/small").wait(10)
+    copied: List[Any] = []
+    failed: List[Any] = []
+    srv.inject("status", count=1, match="PUT /bkt/to/big", status=403, code="AccessDenied")
+    c.copyAll("ev/", {"prefix": "to/"}).on("copied", copied.append).on(
+        "keyError", failed.append).wait(30)
+    assert [(e.Key, e.Code) for e in failed] == [("ev/big", "AccessDenied")]
+    assert [(e.Key, e.DestKey) for e in copied] == [("ev/small", "to/small")]
+
+
 def test_a_record_is_still_a_plain_dict() -> None:
     import copy
     import json
