@@ -197,3 +197,17 @@ def test_listing_and_copies_of_the_stored_keys(sink: Dict[str, Any]) -> None:
         if not token:
             break
     assert pages == [['fs/keys/000000', 'fs/keys/000001'], ['fs/keys/000002']]
+
+
+def test_a_chunked_put_and_the_next_request_on_its_connection(sink: Dict[str, Any]) -> None:
+    """The sink parses HTTP/1.1 itself: Transfer-Encoding: chunked, keep-alive after it."""
+    pm = _raw(sink)
+    data = os.urandom(MIB + 5)
+    r = pm.request('PUT', _url(sink, '/chunked/a'), body=iter([data[:1000], data[1000:]]),
+                   chunked=True)
+    assert r.status == 200
+    r = pm.request('PUT', _url(sink, '/chunked/b'), body=iter([b'ab', b'c']), chunked=True)
+    assert (r.status, r.headers['ETag']) == (200, f'"{hashlib.md5(b"abc").hexdigest()}"')
+    r = pm.request('HEAD', _url(sink, '/chunked/a'))
+    assert (r.status, r.headers['Content-Length']) == (200, str(len(data)))
+    assert pm.connection_from_url(_url(sink, '/')).num_connections == 1
