@@ -6,8 +6,9 @@
     .venv/bin/python bench/run.py --runs 5 --only small,inflight8 --mode https
     .venv/bin/python bench/run.py --quick --only fs   # the fsspec rows: knoxpy.fs, s3fs, obstore
 
-For each mode it starts bench/server.py (s3shaped's discard mode without body hashing; with
-``--tls`` for HTTPS, behind a test CA it makes at start) in its own process, then runs every
+For each mode it starts the discard server in its own process: bench/sink.mjs on Node (the
+default where ``node`` is on PATH) or bench/server.py (``--server python``), both s3shaped's
+discard mode without hashing large bodies, behind a test CA made at start for HTTPS; then runs every
 client on every scenario, each in a fresh process (bench/clients.py), so CPU time and peak RSS
 are that client's alone. Clients alternate within a run and their order rotates between runs;
 ratios are taken within each run (the same machine load for all), against the best peer of
@@ -59,6 +60,7 @@ SMALL_OPS = ('put', 'get', 'head', 'delete')
 BEGIN, END = '<!-- bench:results -->', '<!-- /bench:results -->'
 TLS_BEGIN, TLS_END = '<!-- bench:https-results -->', '<!-- /bench:https-results -->'
 FS_BEGIN, FS_END = '<!-- bench:fs-results -->', '<!-- /bench:fs-results -->'
+NODE = shutil.which('node') or 'node'  # bench/sink.mjs's runtime (--server node)
 
 Result = Dict[str, Any]
 
@@ -81,8 +83,9 @@ class Plan:
 # -- running children ---------------------------------------------------------------------
 class Bench:
     def __init__(self, plan: Plan, tmp: str, only: Optional[List[str]], mode: str = 'http',
-                 trust: str = 'bundle') -> None:
+                 trust: str = 'bundle', server: str = 'python') -> None:
         self.plan, self.tmp, self.only, self.mode, self.trust = plan, tmp, only, mode, trust
+        self.server_kind = server  # 'node': bench/sink.mjs; 'python': bench/server.py
         self.ca: Optional[str] = None  # what every client trusts, in the HTTPS mode
         self.certs = 0  # certificates in it
         self.env = dict(os.environ, AWS_EC2_METADATA_DISABLED='true',
@@ -106,22 +109,36 @@ class Bench:
         self.command = 'bench/run.py ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else 'make bench'
 
     def _serve(self, *cmd: str) -> Tuple[subprocess.Popen[str], int]:
-        server = subprocess.Popen([sys.executable, *cmd], stdout=subprocess.PIPE, text=True,
-                                  cwd=ROOT, env=self.env)
+        """Start a server (``cmd``: a Python script and its arguments, or a full command
+        line starting with ``node``); its first line out is its port."""
+        argv = list(cmd) if cmd[0] == NODE else [sys.executable, *cmd]
+        server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                                  env=self.env)
         assert server.stdout is not None
-        return server, int(server.stdout.readline())
+        line = server.stdout.readline()
+        if not line.strip().isdigit():
+            server.kill()
+            raise SystemExit(f'{" ".join(argv)} did not start (exit {server.wait()})')
+        return server, int(line)
 
     def start_server(self) -> None:
+        certs = os.path.join(self.tmp, 'tls')
         tls: Tuple[str, ...] = ()
         if self.mode == 'https':
-            certs = os.path.join(self.tmp, 'tls')
             os.makedirs(certs, exist_ok=True)
-            tls = ('--tls', certs)
-        self.server, self.port = self._serve(os.path.join(HERE, 'server.py'), *tls)
+            if self.server_kind == 'node':  # the certificates made here, the sink given them
+                import tls as _tls  # bench/tls.py
+                tls = ('--tls',) + _tls.make_certs(certs)[1:]
+            else:
+                tls = ('--tls', certs)
+        if self.server_kind == 'node':
+            self.server, self.port = self._serve(NODE, os.path.join(HERE, 'sink.mjs'), *tls)
+        else:
+            self.server, self.port = self._serve(os.path.join(HERE, 'server.py'), *tls)
         if tls:
             import tls as _tls  # bench/tls.py
-            ca = os.path.join(tls[1], 'ca.pem')
-            self.ca = _tls.trust_bundle(ca, tls[1]) if self.trust == 'bundle' else ca
+            ca = os.path.join(certs, 'ca.pem')
+            self.ca = _tls.trust_bundle(ca, certs) if self.trust == 'bundle' else ca
             self.certs = _tls.count_certs(self.ca)
             return  # the fsspec rows are HTTP only
         if any(self.wanted(name) for name, _, _ in self.scenarios() if name.startswith('fs_')):
@@ -600,13 +617,13 @@ def report(benches: List[Bench], fs_rows: List[Row], started: float,
         if b.mode == 'https':
             trust = (f'the system store and the test CA, {b.certs} certificates'
                      if b.trust == 'bundle' else 'the test CA alone')
-            mode = ('- HTTPS: bench/server.py behind TLS (a test CA and an RSA 2048 '
+            mode = (f'- HTTPS: {server_name(b)} behind TLS (a test CA and an RSA 2048 '
                     'certificate for 127.0.0.1 made at its start); every client trusts a '
                     f'bundle of {trust} (knoxpy `ca=`, urllib3 an ssl_context '
                     'loaded once, boto3 `verify=`, obstore `root_certificate`, s5cmd '
                     '`AWS_CA_BUNDLE`); verification is on for all.')
         else:
-            mode = '- Plain HTTP.'
+            mode = f'- Plain HTTP, served by {server_name(b)}.'
         about = head + [
             mode,
             f'- Sizes: {_size(p.big)} for the single-stream and parallel transfers, '
@@ -633,7 +650,8 @@ def report(benches: List[Bench], fs_rows: List[Row], started: float,
                   'of `fs.copy` over the same 1000-key partitions.')
         sizes = (f'- Sizes: a {p.fs_parquet / 1e6:.0f} MB parquet file, {p.fs_keys:,} keys, '
                  f'{_size(p.big)} for put_file and get_file; '
-                 f'{_runs(min(p.fs_runs, p.runs))}, plain HTTP.'
+                 f'{_runs(min(p.fs_runs, p.runs))}, plain HTTP; the parquet file on '
+                 f"s3shaped in 'store' mode, the rest on {server_name(fs)}."
                  + (f' {p.note}' if p.note else ''))
         blocks[(FS_BEGIN, FS_END)] = '\n'.join(
             [FS_BEGIN] + head + [sizes, '', 'Values are medians over runs; ratios are '
@@ -643,6 +661,14 @@ def report(benches: List[Bench], fs_rows: List[Row], started: float,
                                  fs_summary(fs_rows) + fs_failures(fs) + exit_deaths(fs, True),
                                  FS_END])
     return blocks
+
+
+def server_name(b: Bench) -> str:
+    """The discard server of a mode's rows, as the tables name it."""
+    if b.server_kind == 'node':
+        v = subprocess.run([NODE, '--version'], capture_output=True, text=True).stdout.strip()
+        return f'bench/sink.mjs (Node {v})'
+    return 'bench/server.py (Python)'
 
 
 def exit_deaths(b: Bench, fs: bool = False) -> str:
@@ -703,6 +729,10 @@ def main() -> int:
     ap.add_argument('--tmp', help='directory for the transfer files (default: the system temp)')
     ap.add_argument('--mode', choices=('http', 'https', 'both'), default='both',
                     help='plain HTTP, HTTPS (a test CA made at start), or both (default)')
+    ap.add_argument('--server', choices=('node', 'python'),
+                    default='node' if shutil.which('node') else 'python',
+                    help='the discard server: bench/sink.mjs on Node (default where `node` '
+                    'is on PATH) or bench/server.py')
     ap.add_argument('--trust', choices=('bundle', 'ca'), default='bundle',
                     help='HTTPS: clients trust the system store plus the test CA (default: '
                     'what a real trust store costs) or the test CA alone')
@@ -741,10 +771,11 @@ def main() -> int:
         print('--quick leaves out the fsspec rows (--quick --only fs runs them)',
               file=sys.stderr)
     modes = MODES if a.mode == 'both' else (a.mode,)
-    benches = [Bench(plan, tmp, only, mode, a.trust) for mode in modes]
+    benches = [Bench(plan, tmp, only, mode, a.trust, a.server) for mode in modes]
     try:
         print(f'knoxpy bench: {plan.runs} run(s) per mode ({", ".join(modes)}), '
-              f'{_size(plan.big)} transfers, files in {tmp}', file=sys.stderr)
+              f'{_size(plan.big)} transfers, files in {tmp}, {a.server} server',
+              file=sys.stderr)
         make_files(plan, tmp)
         for b in benches:
             try:
