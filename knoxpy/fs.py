@@ -206,9 +206,9 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
     root_marker = ""
     cachable = True
     default_block_size = 8 * 1024 * 1024  # knoxpy's partSize: a written block is a part
-    # fsspec gathers up to 1280 coroutines at once for bulk calls (pipe, cat, put); each
-    # knoxpy operation holds a worker thread while its requests need more of them, so that
-    # many at once exhausted the pool (512 threads) and hung. 128 keeps every link busy.
+    # fsspec gathers up to 1280 coroutines at once for bulk calls (pipe, cat, put). That
+    # many no longer hangs (a driver runs its own I/O: docs/execution-model.md), but 128
+    # keep every link busy without 1280 threads, buffers and connections.
     default_batch_size = 128
     # Reading: a span over two parts comes as parallel ranged GETs of a part each (an
     # open file's large reads, as pyarrow's column chunks, and big cat_file calls); the
