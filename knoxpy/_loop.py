@@ -567,21 +567,17 @@ class Claim:
         self._lock = threading.Lock()
         self._taken = False
 
-    def _take(self) -> bool:
-        with self._lock:
-            taken, self._taken = self._taken, True
-        return not taken
-
-    def __call__(self) -> None:
-        if self._take():
-            self._fn(*self._args)
-
     def run_here(self) -> bool:
         """Run the task on this thread unless a worker has started it; say whether it ran."""
-        if not self._take():
+        with self._lock:
+            taken, self._taken = self._taken, True
+        if taken:
             return False
         self._fn(*self._args)
         return True
+
+    def __call__(self) -> None:  # as a worker's task
+        self.run_here()
 
 
 def spawn_claim(fn: Callback, *args: Any) -> Claim:
