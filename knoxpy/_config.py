@@ -20,6 +20,9 @@ endpoint URL        the ``endpoint_url`` option, ``AWS_ENDPOINT_URL_S3``,
                     ``AWS_ENDPOINT_URL``, the profile's ``s3 = endpoint_url`` or
                     ``endpoint_url`` in ``~/.aws/config`` (env and config ones are
                     ignored when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true)
+CA bundle (HTTPS)   the ``ca`` option, ``AWS_CA_BUNDLE``, the profile's ``ca_bundle``
+                    in ``~/.aws/config`` (then ``SSL_CERT_FILE``, else the system's
+                    store: see :func:`knoxpy._validate.ca_bundle`)
 files               ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_CONFIG_FILE``, else
                     ``$HOME/.aws/credentials`` and ``$HOME/.aws/config``
 ==================  ============================================================
@@ -50,7 +53,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .errors import ValidationError
 
-__all__ = ["Resolved", "client_options", "endpoint_options", "read_profile", "resolve"]
+__all__ = ["ConfiguredCA", "Resolved", "client_options", "endpoint_options", "read_profile",
+           "resolve"]
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -67,6 +71,7 @@ class Resolved:
     addressing_style: Optional[str] = None
     profile: Optional[str] = None
     source: Optional[str] = None
+    ca_bundle: Optional[ConfiguredCA] = None  # the profile's, when env and option name none
 
     def __repr__(self) -> str:
         shown = {
@@ -199,6 +204,12 @@ def resolve(options: Mapping[str, Any], environ: Mapping[str, str],
         _env(environ, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
         or settings.get("s3.endpoint_url") or settings.get("endpoint_url")
     )
+    # botocore's order: AWS_CA_BUNDLE before the config file's ca_bundle.
+    configured_ca = None
+    if settings.get("ca_bundle") and not _env(environ, "AWS_CA_BUNDLE"):
+        configured_ca = ConfiguredCA(
+            settings["ca_bundle"], f"ca_bundle of profile {profile or 'default'} in "
+            f"{settings_from}")
     return Resolved(
         key=key or None, secret=secret or None, token=token or None,
         region=options.get("region") or _env(environ, "AWS_REGION", "AWS_DEFAULT_REGION")
@@ -207,7 +218,24 @@ def resolve(options: Mapping[str, Any], environ: Mapping[str, str],
         addressing_style=settings.get("s3.addressing_style"),
         profile=profile or ("default" if found is not None else None),
         source=source,
+        ca_bundle=configured_ca,
     )
+
+
+class ConfiguredCA(str):
+    """A CA bundle path that a profile named, and where it was named, for error messages.
+
+    >>> ca = ConfiguredCA('~/ca.pem', 'ca_bundle of profile dev in /h/.aws/config')
+    >>> ca, ca.where
+    ('~/ca.pem', 'ca_bundle of profile dev in /h/.aws/config')
+    """
+
+    where: str
+
+    def __new__(cls, path: str, where: str) -> ConfiguredCA:
+        self = super().__new__(cls, path)
+        self.where = where
+        return self
 
 
 def _is_loopback_or_ip(host: str) -> bool:
@@ -258,7 +286,8 @@ def client_options(options: Mapping[str, Any], environ: Mapping[str, str],
     """knox options completed from the environment and the AWS files.
 
     Only what ``options`` leaves out is filled in: ``key``/``secret``/``token``, the
-    ``region`` and, from an endpoint URL (``endpoint_url`` option, env or config),
+    ``region``, ``ca`` from the profile's ``ca_bundle`` (a :class:`ConfiguredCA`) and, from
+    an endpoint URL (``endpoint_url`` option, env or config),
     ``endpoint``/``port``/``secure``/``style``. An explicit ``endpoint`` is kept as it is.
     When nothing is found the options come back unchanged (and knox's
     ``aws "key" required`` follows).
@@ -276,6 +305,8 @@ def client_options(options: Mapping[str, Any], environ: Mapping[str, str],
             out["token"] = found.token
     if found.region and not options.get("region"):
         out["region"] = found.region
+    if found.ca_bundle and options.get("ca") is None:
+        out["ca"] = found.ca_bundle
     if found.endpoint_url and not options.get("endpoint"):
         for name, value in endpoint_options(found.endpoint_url, found.addressing_style).items():
             out.setdefault(name, value)

@@ -191,7 +191,9 @@ def ca_bundle(value: Any, environ: Mapping[str, str]) -> Optional[Tuple[str, str
     ``value`` is the ``ca`` option: the path of a PEM file or of a directory of
     certificates (hashed names, as ``c_rehash`` writes them), or PEM text itself. Without
     it, ``AWS_CA_BUNDLE`` then ``SSL_CERT_FILE`` in ``environ``; None: the system's store.
-    A path is made absolute and must name something readable.
+    (A profile's ``ca_bundle`` comes in as ``value``, filled in by ``knoxpy._config`` when
+    ``AWS_CA_BUNDLE`` is unset, so it wins over ``SSL_CERT_FILE`` and errors name it.)
+    A path is made absolute (``~`` expanded) and must name something readable.
 
     >>> ca_bundle(None, {}) is None
     True
@@ -204,7 +206,7 @@ def ca_bundle(value: Any, environ: Mapping[str, str]) -> Optional[Tuple[str, str
             return None
         value, where = found[0]
     elif isinstance(value, (str, os.PathLike)) and os.fspath(value):
-        where = "ca"
+        where = getattr(value, "where", "ca")  # a profile's ca_bundle says where it was set
         if is_pem_text(value):
             return str(value), where  # as Node's ca takes it
     else:

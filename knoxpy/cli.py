@@ -1082,7 +1082,8 @@ def _globals_parser(defaults: bool) -> argparse.ArgumentParser:
                         " IP and localhost endpoints use path-style URLs")
     g.add_argument("--ca-bundle", metavar="FILE", default=d(None),
                    help="the CA certificates to trust over HTTPS (a PEM file or a directory);"
-                        " default from AWS_CA_BUNDLE, SSL_CERT_FILE, else the system's")
+                        " default from AWS_CA_BUNDLE, the profile's ca_bundle, SSL_CERT_FILE,"
+                        " else the system's")
     g.add_argument("--profile", metavar="NAME", default=d(None),
                    help="the profile in ~/.aws/credentials and ~/.aws/config")
     g.add_argument("--region", metavar="REGION", default=d(None),

@@ -939,8 +939,9 @@ def createClient(options: Optional[Mapping[str, Any]] = None, **kw: Any) -> Clie
     'learnboost.s3.amazonaws.com'
 
     Over HTTPS to a store with a private CA, ``ca`` names the certificates to trust (a
-    PEM file, a directory of them, or PEM text; else ``AWS_CA_BUNDLE``, then
-    ``SSL_CERT_FILE``, else the system's store); certificates and hostnames are checked:
+    PEM file, a directory of them, or PEM text; else ``AWS_CA_BUNDLE``, a profile's
+    ``ca_bundle``, then ``SSL_CERT_FILE``, else the system's store); certificates and
+    hostnames are checked:
 
     >>> knoxpy.createClient(key='AKID', secret='s', bucket='b', endpoint='minio.internal',
     ...                     ca='/etc/minio/ca.pem')   # doctest: +SKIP

@@ -196,3 +196,24 @@ def test_create_client_with_endpoint_url_and_profile_options(
                                  endpoint_url="http://localhost:4566")
     assert (client.key, client.endpoint, client.port, client.style) == (
         "AKIDCFG", "localhost", 4566, "path")
+
+
+def test_the_profile_ca_bundle_comes_after_aws_ca_bundle_and_before_ssl_cert_file(
+        tmp_path: Path) -> None:
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[profile tls]\nca_bundle = ~/corp-ca.pem\n")
+    found = _config.resolve({}, env(tmp_path, AWS_PROFILE="tls"))
+    config = tmp_path / ".aws" / "config"
+    assert found.ca_bundle == "~/corp-ca.pem"
+    assert found.ca_bundle is not None
+    assert found.ca_bundle.where == f"ca_bundle of profile tls in {config}"
+    # botocore's order: the environment variable wins over the config file
+    assert _config.resolve({}, env(tmp_path, AWS_PROFILE="tls",
+                                   AWS_CA_BUNDLE="/env.pem")).ca_bundle is None
+    opts = _config.client_options({"key": "k", "secret": "s", "profile": "tls"}, env(tmp_path))
+    assert opts["ca"] == "~/corp-ca.pem"
+    # an explicit ca option wins, and a profile without ca_bundle adds none
+    opts = _config.client_options({"key": "k", "secret": "s", "profile": "tls", "ca": "/x.pem"},
+                                  env(tmp_path))
+    assert opts["ca"] == "/x.pem"
+    assert "ca" not in _config.client_options({}, env(tmp_path, **ENV_KEYS))

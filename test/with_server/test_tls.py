@@ -87,6 +87,24 @@ def test_aws_ca_bundle_wins_over_ssl_cert_file_and_the_option_over_both(
         _client(tls_srv, ca=other.pem).head("/k").end().wait(10)
 
 
+def test_a_profile_ca_bundle_is_trusted_and_named_when_missing(
+    tls_srv: S3Server, ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = TestCA(str(tmp_path))
+    config = tmp_path / "config"
+    config.write_text(f"[profile corp]\nca_bundle = {ca.pem}\n"
+                      f"[profile gone]\nca_bundle = {tmp_path / 'gone.pem'}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("SSL_CERT_FILE", other.pem)  # the profile's wins over OpenSSL's
+    assert _client(tls_srv, profile="corp").head("/k").end().wait(10).statusCode == 404
+    monkeypatch.setenv("AWS_CA_BUNDLE", other.pem)  # and AWS_CA_BUNDLE over the profile's
+    with pytest.raises(RequestError, match="certificate verify failed"):
+        _client(tls_srv, profile="corp").head("/k").end().wait(10)
+    monkeypatch.delenv("AWS_CA_BUNDLE")
+    with pytest.raises(ValidationError, match="ca_bundle of profile gone in .*config: no such"):
+        _client(tls_srv, profile="gone")
+
+
 def test_ca_as_pem_text_works(tls_srv: S3Server, ca: TestCA) -> None:
     c = _client(tls_srv, ca=Path(ca.pem).read_text())
     assert c.head("/k").end().wait(10).statusCode == 404
