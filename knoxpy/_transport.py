@@ -699,7 +699,8 @@ class _PoolContext(ssl.SSLContext):
 
     A new connection resumes the newest TLS session kept for its server name (a shorter
     handshake, no certificate chain to check again): sessions are kept from connections
-    given back to the pool, once their server has sent a ticket.
+    given back to the pool, once their server has sent a ticket (TLS 1.3, or TLS 1.2 with
+    RFC 5077 tickets), or, in TLS 1.2, when it gave the session an ID it caches.
     """
 
     _alpn: Optional[list[str]] = None
@@ -724,8 +725,10 @@ class _PoolContext(ssl.SSLContext):
         """Keep ``sock``'s session for the next connection to its server, if resumable."""
         session = sock.session
         name = sock.server_hostname
-        if session is None or not session.has_ticket or name is None:
+        if session is None or name is None:
             return False
+        if not session.has_ticket and not (session.id and sock.version() == "TLSv1.2"):
+            return False  # TLS 1.3 resumes from tickets only
         sessions = self._sessions
         if len(sessions) >= 256 and name not in sessions:
             sessions.clear()  # a bound for a process that talks to ever new hosts
@@ -745,6 +748,9 @@ def tls_context(verify: bool = True, ca: Optional[str] = None) -> ssl.SSLContext
     """
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
     context.__class__ = _PoolContext  # urllib3's defaults, kept in step with urllib3
+    # urllib3 asks TLS 1.2 servers for no session ticket; rustls (obstore) and browsers do,
+    # and a ticket is what lets a TLS 1.2 connection resume without a server-side cache.
+    context.options &= ~ssl.OP_NO_TICKET
     cast(_PoolContext, context)._sessions = {}
     context.set_alpn_protocols(ALPN_PROTOCOLS)
     if not verify:

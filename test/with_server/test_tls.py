@@ -258,13 +258,22 @@ def test_the_command_line_takes_a_ca_bundle(tls_srv: S3Server, ca: TestCA, tmp_p
     assert done.returncode != 0 and "no such CA file" in done.stderr
 
 
+@pytest.mark.parametrize("version, tickets", [
+    (ssl.TLSVersion.TLSv1_3, True), (ssl.TLSVersion.TLSv1_2, True),
+    (ssl.TLSVersion.TLSv1_2, False)], ids=["tls1.3", "tls1.2-ticket", "tls1.2-session-id"])
 def test_new_connections_resume_the_tls_session_of_one_given_back(
-    tls_srv: S3Server, ca: TestCA
+    tls_srv: S3Server, ca: TestCA, version: ssl.TLSVersion, tickets: bool
 ) -> None:
+    """TLS 1.3 resumes from the tickets sent after the handshake; TLS 1.2 from the ticket
+    (RFC 5077) sent in it or, from a server that sends none, by the session's ID."""
+    tls_srv.tls.maximum_version = version
+    if not tickets:
+        tls_srv.tls.options |= ssl.OP_NO_TICKET
     c = _client(tls_srv, ca=ca.pem)
     assert c.head("/k").end().wait(10).statusCode == 404  # one connection, back in the pool
     first = _pooled_sockets(c, tls_srv)
-    assert [s.session_reused for s in first] == [False]
+    assert [(s.session_reused, s.version()) for s in first] == [
+        (False, version.name.replace("_", "."))]
     got: List[Any] = []
     tls_srv.inject("barrier", count=6, match="GET /bkt/missing")  # six connections at once
     for _ in range(6):  # that one again, and five new ones
