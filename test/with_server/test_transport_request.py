@@ -5,6 +5,7 @@ goes once through knoxpy's connection class and once through urllib3's plain one
 """
 from __future__ import annotations
 
+import http.client
 from typing import Iterator, Optional
 
 import pytest
@@ -71,4 +72,27 @@ def test_a_header_that_would_add_a_line_is_refused_as_urllib3_refuses_it(
         with pytest.raises(ValueError):
             conn.request("PUT", "/bkt/key", body=b"x", headers={"Host": "h", **headers})
         conn.close()
+    assert len(recorder.requests) == before
+
+
+@pytest.mark.parametrize("method,target", [
+    ("GET\r\nX-Evil: 1", "/bkt/key"),
+    ("G T", "/bkt/key"),
+    ("GET", "/bkt/key HTTP/1.1\r\nX-Evil: 1\r\n\r\nGET /x"),
+    ("GET", "/bkt/a key"),
+    ("GET", "/bkt/k\u00e9y"),
+])
+def test_a_request_line_http_client_refuses_is_refused_the_same(
+        recorder: Scripted, method: str, target: str) -> None:
+    """The one-sendall request line takes only what http.client's checks pass; anything
+    else goes through http.client, which refuses it (and sends nothing)."""
+    before = len(recorder.requests)
+    refusals = []
+    for cls in (_LeanHTTPConnection, urllib3.connection.HTTPConnection):
+        conn = cls("127.0.0.1", recorder.port)
+        with pytest.raises((ValueError, UnicodeError, http.client.InvalidURL)) as caught:
+            conn.request(method, target, headers={"Host": "h"})
+        refusals.append(caught.type)
+        conn.close()
+    assert refusals[0] is refusals[1]
     assert len(recorder.requests) == before
