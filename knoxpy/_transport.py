@@ -429,14 +429,16 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     if (status < 200 or len(pairs) != breaks or text.count("\r") != breaks
             or len(pairs) > _MAXHEADERS):
         return None
-    container: dict[str, list[str]] = {}
-    for name, value in pairs:
-        key = name.lower()
-        known = container.get(key)
-        if known is None:
-            container[key] = [name, value]
-        else:
-            known.append(value)
+    container = {name.lower(): [name, value] for name, value in pairs}
+    if len(container) < len(pairs):  # a name repeated: its values in order, as urllib3's
+        container = {}
+        for name, value in pairs:
+            key = name.lower()
+            known = container.get(key)
+            if known is None:
+                container[key] = [name, value]
+            else:
+                known.append(value)
     if "transfer-encoding" in container:
         return None
     if method == "HEAD" or status in (204, 304):
@@ -454,11 +456,15 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
 def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
     end, _, minor, code, reason, container = head
-    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
-                                                    ).split(",")}
-    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
-    headers = urllib3.HTTPHeaderDict()
-    headers._container = container  # built the way urllib3 keeps it
+    said = container.get("connection")
+    if said is None:
+        will_close = minor == "0"
+    else:
+        tokens = {t.strip().lower() for t in ", ".join(said[1:]).split(",")}
+        will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
+    # built the way urllib3 keeps it (its __init__ would only make an empty one first)
+    headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
+    headers._container = container
     answer = SmallResponse(int(code), (reason or "").strip(), 10 if minor == "0" else 11,
                            headers, taken[end + 4:])
     return answer, will_close
