@@ -204,6 +204,22 @@ _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own states
 _CS_REQ_SENT = getattr(http.client, "_CS_REQ_SENT", "Request-sent")
 
 
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """``sock.sendall(data)``. A plain socket under a timeout polls before each send; a
+    request that fits in its send buffer (nearly all small ones) is written at once
+    instead, and only what does not fit is left to ``sendall``. (A TLS socket writes
+    first already.)"""
+    sent = 0
+    if type(sock) is socket.socket and sock.gettimeout():  # non-blocking underneath
+        try:
+            sent = os.write(sock.fileno(), data)
+        except BlockingIOError:
+            pass
+        if sent == len(data):
+            return
+    sock.sendall(memoryview(data)[sent:] if sent else data)
+
+
 def _set_timeout(sock: Optional[socket.socket], timeout: Optional[float]) -> None:
     """``sock.settimeout``, only when it changes: each call is a system call."""
     if sock is not None and sock.gettimeout() != timeout:
@@ -301,7 +317,7 @@ class _LeanRequest:
                          b"\r\n", block, b"\r\n\r\n", body or b""))
         if conn.sock is None:
             conn.connect()  # plain HTTP connects at its first send, as http.client's send()
-        conn.sock.sendall(data)
+        _send_all(conn.sock, data)
 
     def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
         # http.client sends the head, then the body: a small body joins the head instead.

@@ -6,6 +6,8 @@ goes once through knoxpy's connection class and once through urllib3's plain one
 from __future__ import annotations
 
 import http.client
+import socket
+import threading
 from typing import Iterator, Optional
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from servers.scripted import Scripted
 from strategies import header_names, header_values
 
-from knoxpy._transport import _LeanHTTPConnection
+from knoxpy._transport import _LeanHTTPConnection, _send_all
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +98,30 @@ def test_a_request_line_http_client_refuses_is_refused_the_same(
         conn.close()
     assert refusals[0] is refusals[1]
     assert len(recorder.requests) == before
+
+
+def test_a_request_larger_than_the_send_buffer_goes_out_whole() -> None:
+    """_send_all writes what fits at once and leaves the rest to sendall (under the
+    socket's timeout): every byte arrives, in order."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ours.settimeout(30)
+    data = bytes(range(256)) * 1024  # 256 KiB: far past the buffer
+    got = bytearray()
+
+    def read() -> None:
+        while len(got) < len(data):
+            chunk = theirs.recv(65536)
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        _send_all(ours, data)
+        reader.join(30)
+        assert bytes(got) == data
+    finally:
+        ours.close()
+        theirs.close()
