@@ -1047,7 +1047,7 @@ def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
     container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
     if isinstance(container, dict):
-        return {k: ", ".join(v[1:]) for k, v in container.items()}
+        return {k: v[1] if len(v) == 2 else ", ".join(v[1:]) for k, v in container.items()}
     out: dict[str, str] = {}
     for k, v in raw.headers.items():
         k = k.lower()
