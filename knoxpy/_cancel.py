@@ -27,7 +27,7 @@ import contextlib
 import sys
 import threading
 import weakref
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, List, Optional
 
 __all__ = ["cancel_all", "cancelled_since", "ended_by_interrupt", "generation", "interrupted",
            "on_cancel", "scope", "shielded", "since", "watch"]
@@ -57,15 +57,24 @@ def since() -> int:
     return _generation if recorded is None else recorded
 
 
-@contextlib.contextmanager
-def scope(recorded: int) -> Iterator[None]:
-    """Work done on this thread meanwhile belongs to the operation begun at ``recorded``."""
-    before = getattr(_local, "since", None)
-    _local.since = recorded
-    try:
-        yield
-    finally:
-        _local.since = before
+class scope:
+    """Work done on this thread meanwhile belongs to the operation begun at ``recorded``.
+
+    A class rather than a generator: every request's send is made inside one.
+    """
+
+    __slots__ = ("_recorded", "_before")
+
+    def __init__(self, recorded: int) -> None:
+        self._recorded = recorded
+        self._before: Optional[int] = None
+
+    def __enter__(self) -> None:
+        self._before = getattr(_local, "since", None)
+        _local.since = self._recorded
+
+    def __exit__(self, *exc: object) -> None:
+        _local.since = self._before
 
 
 def shielded() -> contextlib.AbstractContextManager[None]:

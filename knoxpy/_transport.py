@@ -9,10 +9,9 @@ request is on the wire, and ``finish()`` reads the answer. For knoxpy's own pool
 and a whole body (or none), the exchange is urllib3's ``urlopen`` split in two, so
 that a loop thread can wait for many answers with one ``poll()`` (knoxpy._loop);
 its head is built at once and a small body rides in its packet; a small answer
-already whole (peeked in a plain socket, read ahead from a TLS one) is read at once
-(:class:`SmallResponse`). Anything else (a streamed body, a caller's own agent, large
-or chunked bodies) goes through urllib3 and http.client unchanged, a TLS answer with
-the bytes read ahead of it first.
+already whole (one recv) is taken at once (:class:`SmallResponse`). Anything else (a
+streamed body, a caller's own agent, large or chunked bodies) goes through urllib3 and
+http.client unchanged, an answer with the bytes read ahead of it first.
 """
 from __future__ import annotations
 
@@ -22,7 +21,9 @@ import http.client
 import io
 import logging
 import os
+import queue
 import re
+import select
 import socket
 import ssl
 import threading
@@ -35,6 +36,7 @@ import urllib3.connection
 from urllib3._base_connection import _ResponseOptions
 from urllib3._version import __version__ as _URLLIB3_VERSION
 from urllib3.exceptions import (
+    ClosedPoolError,
     ConnectTimeoutError,
     HTTPError,
     IncompleteRead,
@@ -142,9 +144,8 @@ def _read_head(fp: Any) -> list[bytes]:
 class _LeanResponse(http.client.HTTPResponse):
     def __init__(self, sock: Any, debuglevel: int = 0, method: Optional[str] = None,
                  url: Optional[str] = None) -> None:
-        ahead = getattr(sock, "knoxpy_ahead", None)  # read before, on a TLS socket
+        ahead = _AHEAD.pop(sock, None) if _AHEAD else None  # read before, by _read_small
         if ahead:
-            sock.knoxpy_ahead = None
             sock = _Ahead(sock, ahead)
         super().__init__(sock, debuglevel, method, url)
 
@@ -198,6 +199,31 @@ _TOKEN = re.compile(_TCHAR + "+")  # field names, concatenated
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 _USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
+_URL_CONTROL = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # http.client's refusals, and non-ASCII
+_CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own states
+_CS_REQ_SENT = getattr(http.client, "_CS_REQ_SENT", "Request-sent")
+
+
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """``sock.sendall(data)``. A plain socket under a timeout polls before each send; a
+    request that fits in its send buffer (nearly all small ones) is written at once
+    instead, and only what does not fit is left to ``sendall``. (A TLS socket writes
+    first already.)"""
+    sent = 0
+    if type(sock) is socket.socket and sock.gettimeout():  # non-blocking underneath
+        try:
+            sent = os.write(sock.fileno(), data)
+        except BlockingIOError:
+            pass
+        if sent == len(data):
+            return
+    sock.sendall(memoryview(data)[sent:] if sent else data)
+
+
+def _set_timeout(sock: Optional[socket.socket], timeout: Optional[float]) -> None:
+    """``sock.settimeout``, only when it changes: each call is a system call."""
+    if sock is not None and sock.gettimeout() != timeout:
+        sock.settimeout(timeout)
 
 
 def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
@@ -238,6 +264,7 @@ class _LeanRequest:
     opened: Optional[Tuple[float, float, float]] = None
     _tcp_done = 0.0
     knoxpy_kept = False  # its TLS session kept for the next connection (_PoolContext)
+    knoxpy_watch: Optional[Tuple[socket.socket, Any]] = None  # (its socket, a poll of it)
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
@@ -265,15 +292,32 @@ class _LeanRequest:
             return super().request(  # type: ignore[misc, no-any-return]
                 method, url, body, headers, chunked=chunked, preload_content=preload_content,
                 decode_content=decode_content, enforce_content_length=enforce_content_length)
-        if conn.sock is not None:
-            conn.sock.settimeout(conn.timeout)
+        _set_timeout(conn.sock, conn.timeout)
         conn._response_options = _ResponseOptions(
             request_method=method, request_url=url, preload_content=preload_content,
             decode_content=decode_content, enforce_content_length=enforce_content_length)
-        conn.putrequest(method, url, skip_host="host" in names,
-                        skip_accept_encoding="accept-encoding" in names)
-        conn._buffer.append(block)  # type: ignore[attr-defined]
-        conn.endheaders(body or None)
+        # http.client's putrequest/putheader/endheaders, for a request line that passes
+        # its checks: the whole request in one sendall (a connection not ready for one, or
+        # a method or target it would refuse, goes through it and is refused there).
+        previous = conn._HTTPConnection__response  # type: ignore[attr-defined]
+        if previous is not None and previous.isclosed():
+            conn._HTTPConnection__response = previous = None  # type: ignore[attr-defined]
+        if (previous is not None or conn._HTTPConnection__state != _CS_IDLE  # type: ignore[attr-defined]
+                or "host" not in names or not _TOKEN.fullmatch(method)
+                or _URL_CONTROL.search(url) or (body is not None and len(body) > _ONE_PACKET)):
+            conn.putrequest(method, url, skip_host="host" in names,
+                            skip_accept_encoding="accept-encoding" in names)
+            conn._buffer.append(block)  # type: ignore[attr-defined]
+            conn.endheaders(body or None)
+            return
+        conn._HTTPConnection__state = _CS_REQ_SENT  # type: ignore[attr-defined]
+        conn._method = method  # type: ignore[attr-defined]
+        accept = b"" if "accept-encoding" in names else b"\r\nAccept-Encoding: identity"
+        data = b"".join((method.encode("ascii"), b" ", url.encode("ascii"), b" HTTP/1.1", accept,
+                         b"\r\n", block, b"\r\n\r\n", body or b""))
+        if conn.sock is None:
+            conn.connect()  # plain HTTP connects at its first send, as http.client's send()
+        _send_all(conn.sock, data)
 
     def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
         # http.client sends the head, then the body: a small body joins the head instead.
@@ -299,12 +343,11 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 # Most answers S3 gives are small and arrive in one packet: a status line, a dozen headers
 # and a body of a few KiB or none. http.client and urllib3 wrap each in a file object, a
 # buffered reader, a message parsed line by line and two response objects: more work than
-# the rest of a small request. When the whole answer is already in the socket (peeked,
-# not taken; over TLS, read), it is parsed here at once, taken, and the connection goes
+# the rest of a small request. When the whole answer has arrived (what one recv takes),
+# it is parsed here at once, and the connection goes
 # straight back to the pool; anything else (a 1xx, chunked or large body; an answer still
 # arriving; a head that is not plain "Name: value" lines) is left to http.client.
 _PEEK = 65536 + 8192
-_CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own "ready" state
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 _HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*([^\r\n]*)")
@@ -315,9 +358,14 @@ class SmallResponse(urllib3.BaseHTTPResponse):
 
     def __init__(self, status: int, reason: str, version: int, headers: urllib3.HTTPHeaderDict,
                  body: bytes) -> None:
-        super().__init__(headers=headers, status=status, version=version,
-                         version_string=f"HTTP/1.{version - 10}", reason=reason,
-                         decode_content=False, request_url=None)
+        # What BaseHTTPResponse.__init__ sets, without its look for a chunked encoding
+        # (never one here) and its checks of the arguments (made here, always right).
+        self.headers = headers
+        self.status, self.version, self.reason = status, version, reason
+        self.version_string = "HTTP/1.0" if version == 10 else "HTTP/1.1"
+        self.decode_content = self._has_decoded_content = self.chunked = False
+        self._request_url = self.retries = self._decoder = None
+        self._decoder_initialized = False
         self._body = body
         self._pos = 0
         self.length_remaining = len(body)
@@ -397,14 +445,16 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     if (status < 200 or len(pairs) != breaks or text.count("\r") != breaks
             or len(pairs) > _MAXHEADERS):
         return None
-    container: dict[str, list[str]] = {}
-    for name, value in pairs:
-        key = name.lower()
-        known = container.get(key)
-        if known is None:
-            container[key] = [name, value]
-        else:
-            known.append(value)
+    container = {name.lower(): [name, value] for name, value in pairs}
+    if len(container) < len(pairs):  # a name repeated: its values in order, as urllib3's
+        container = {}
+        for name, value in pairs:
+            key = name.lower()
+            known = container.get(key)
+            if known is None:
+                container[key] = [name, value]
+            else:
+                known.append(value)
     if "transfer-encoding" in container:
         return None
     if method == "HEAD" or status in (204, 304):
@@ -422,42 +472,33 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
 def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
     end, _, minor, code, reason, container = head
-    tokens = {t.strip().lower() for t in ", ".join(container.get("connection", ["", ""])[1:]
-                                                    ).split(",")}
-    will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
-    headers = urllib3.HTTPHeaderDict()
-    headers._container = container  # built the way urllib3 keeps it
+    said = container.get("connection")
+    if said is None:
+        will_close = minor == "0"
+    else:
+        tokens = {t.strip().lower() for t in ", ".join(said[1:]).split(",")}
+        will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
+    # built the way urllib3 keeps it (its __init__ would only make an empty one first)
+    headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
+    headers._container = container
     answer = SmallResponse(int(code), (reason or "").strip(), 10 if minor == "0" else 11,
                            headers, taken[end + 4:])
     return answer, will_close
 
 
+# What has arrived is read (a TLS socket cannot be peeked; a plain one is read too, so
+# that a small answer costs one recv): an answer that is not small, plain and whole is
+# handed on to http.client with those bytes first (in _AHEAD, by socket: _LeanResponse
+# reads them before the socket itself).
+_AHEAD: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
+
+
 def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
     """``(the answer, whether the server closes the connection)`` when the whole answer on
-    ``conn``'s plain socket is small and all there; else None, with nothing taken."""
+    ``conn``'s socket is small and has arrived; else None, what was read left to
+    http.client."""
     sock = conn.sock
-    data = sock.recv(_PEEK, socket.MSG_PEEK)
-    head = _small_head(data, method)
-    if head is None:
-        return None
-    total = head[1]
-    if len(data) < total:
-        return None  # still arriving: http.client waits for it
-    taken = b""
-    while len(taken) < total:  # all of it is in the socket: these reads do not wait
-        got = sock.recv(total - len(taken))
-        if not got:
-            raise http.client.IncompleteRead(taken)
-        taken += got
-    return _small_answer(taken, head)
-
-
-# A TLS socket cannot be peeked: what has arrived is read (decrypted) instead, and an answer
-# that is not small, plain and whole is handed on to http.client with those bytes first
-# (knoxpy_ahead on the socket, which _LeanResponse reads before the socket itself).
-def _read_small_tls(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
-    """As :func:`_read_small` for a TLS socket; None leaves what was read to http.client."""
-    sock = conn.sock
+    pending = getattr(sock, "pending", None)  # what TLS has decrypted and not handed out
     data = sock.recv(_PEEK)
     while True:
         head = _small_head(data, method)
@@ -465,16 +506,18 @@ def _read_small_tls(conn: Any, method: str) -> Optional[Tuple[SmallResponse, boo
             answer, will_close = _small_answer(data[:head[1]], head)
             # bytes past the answer (no request asked for them) or still in TLS's
             # buffer: this connection is not reused
-            return answer, will_close or len(data) > head[1] or sock.pending() > 0
-        if (head is None and b"\r\n\r\n" in data) or len(data) >= _PEEK:
-            break  # for http.client
-        if not (sock.pending() or wait_for_read(sock, timeout=0)):
+            return answer, (will_close or len(data) > head[1]
+                            or (pending is not None and pending() > 0))
+        if (head is None and b"\r\n\r\n" in data) or len(data) >= _PEEK or not data:
+            break  # for http.client (which also tells a closed connection from an answer)
+        if not ((pending is not None and pending()) or wait_for_read(sock, timeout=0)):
             break  # the rest is not here yet: http.client waits for it
         more = sock.recv(_PEEK)
         if not more:
             break
         data += more
-    sock.knoxpy_ahead = data
+    if data:
+        _AHEAD[sock] = data
     return None
 
 
@@ -569,11 +612,8 @@ class Exchange:
         conn = self._conn
         if conn.sock is None:
             return None
-        conn.sock.settimeout(self._read_timeout)
-        if isinstance(conn.sock, ssl.SSLSocket):
-            small = _read_small_tls(conn, self._method)
-        else:
-            small = _read_small(conn, self._method)
+        _set_timeout(conn.sock, self._read_timeout)
+        small = _read_small(conn, self._method)
         if small is None:
             return None
         answer, will_close = small
@@ -633,6 +673,47 @@ def _cut_in_use() -> None:
 _cancel.on_cancel(_cut_in_use)
 
 
+class _IdleStack:
+    """The idle connections of one of knoxpy's pools, newest last: urllib3's LifoQueue
+    without its lock and conditions (its pools never block, and a list's pop and
+    append are atomic). ``queue``, ``get``, ``put`` and ``qsize`` as LifoQueue's."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.queue: list[Any] = []
+        self.maxsize = maxsize
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        try:
+            return self.queue.pop()
+        except IndexError:
+            raise queue.Empty from None
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        if 0 < self.maxsize <= len(self.queue):
+            raise queue.Full
+        self.queue.append(item)
+
+    def qsize(self) -> int:
+        return len(self.queue)
+
+
+def _dropped(conn: Any) -> bool:
+    """Whether an idle connection's socket is readable: closed by the server (or sent
+    something no request asked for), not to be reused. urllib3's is_connection_dropped
+    with one poll object per socket, made once."""
+    sock = conn.sock
+    if sock is None:
+        return False  # closed already: it connects again at its first send
+    if not hasattr(select, "poll"):  # Windows
+        return not conn.is_connected
+    watch = conn.knoxpy_watch
+    if watch is None or watch[0] is not sock:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        conn.knoxpy_watch = watch = (sock, poller)
+    return bool(watch[1].poll(0))
+
+
 class _LeanPool:
     """``begin()``: urllib3's ``urlopen`` for the one case knoxpy sends most, split in two.
 
@@ -642,8 +723,23 @@ class _LeanPool:
     (by ``begin`` or ``urlopen``) is in ``_in_use`` until it is given back.
     """
 
+    QueueCls: Any = _IdleStack
+
     def _get_conn(self, timeout: Optional[float] = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        # urllib3's _get_conn, for a pool that never blocks, with a cheaper look at
+        # whether the server closed an idle connection (a reused one it did is closed here
+        # and opened again at its first send, as urllib3 does)
+        idle = cast(urllib3.HTTPConnectionPool, self).pool
+        if idle is None:
+            raise ClosedPoolError(cast(urllib3.HTTPConnectionPool, self), "Pool is closed.")
+        try:
+            conn = idle.get(block=False)
+        except queue.Empty:
+            conn = None
+        if conn is None:
+            conn = self._new_conn()  # type: ignore[attr-defined]
+        elif _dropped(conn):
+            conn.close()
         with _in_use_lock:
             conn.knoxpy_since = _cancel.since()
             _in_use.add(conn)
@@ -663,9 +759,12 @@ class _LeanPool:
               body: Optional[bytes], connect_timeout: Optional[float],
               read_timeout: Optional[float]) -> Exchange:
         pool = cast(urllib3.HTTPConnectionPool, self)
-        conn = pool._get_conn()
+        conn: Any = pool._get_conn()
         try:
-            conn.timeout = connect_timeout
+            # A small request on an open connection fits in its socket's send buffer: sent
+            # under the read timeout, the socket's timeout is not set twice per request.
+            reused = conn.sock is not None and (body is None or len(body) <= _ONE_PACKET)
+            conn.timeout = read_timeout if reused else connect_timeout
             pool._validate_conn(conn)  # TLS connects here; plain HTTP on the first send
             try:
                 conn.request(method, target, body=body, headers=headers,
@@ -954,7 +1053,7 @@ def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
     container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
     if isinstance(container, dict):
-        return {k: ", ".join(v[1:]) for k, v in container.items()}
+        return {k: v[1] if len(v) == 2 else ", ".join(v[1:]) for k, v in container.items()}
     out: dict[str, str] = {}
     for k, v in raw.headers.items():
         k = k.lower()

@@ -10,6 +10,8 @@ byte, and how it reads any answer a test scripts, however odd.
         srv.requests[-1]         # the last request's bytes (head and Content-Length body)
         srv.packets[-1]          # how many recv() calls it took to arrive
         srv.connections          # connections accepted so far
+        srv.close_after = True   # close each connection once it is answered (no
+                                 # 'Connection: close' said: a keep-alive the server drops)
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class Scripted:
         self.requests: List[bytes] = []
         self.packets: List[int] = []  # recv() calls that made up each request
         self.connections = 0
+        self.close_after = False
         threading.Thread(target=self._serve, daemon=True).start()
 
     def __enter__(self) -> Scripted:
@@ -73,6 +76,8 @@ class Scripted:
                 self.packets.append(recvs)
                 data, recvs = rest[length:], 0
                 self._answer(conn)
+                if self.close_after:
+                    return
 
     def _answer(self, conn: socket.socket) -> None:
         answer, n = self.answer, self.pieces

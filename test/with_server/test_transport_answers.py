@@ -4,11 +4,12 @@ A loopback server (test/servers/scripted.py) answers every request with the byte
 is read once through knoxpy's own pools (the small-answer path where it applies) and once
 through a plain urllib3 PoolManager given as the agent (urllib3's own path), and the two
 must agree on status, reason, headers and body, and on what happens to the connection.
-Each test runs over plain HTTP and over TLS (the server behind a test CA's certificate),
-where answers are read ahead rather than peeked.
+Each test runs over plain HTTP and over TLS (the server behind a test CA's certificate);
+either way an answer is read ahead (one recv) and what is not small and whole is handed on.
 """
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from typing import Any, Iterator, List, Optional
@@ -144,6 +145,27 @@ def test_the_connection_is_kept_only_when_the_server_keeps_it(answer: bytes, reu
             assert isinstance(raw, SmallResponse) and raw.read() == b"hi"
             release(raw)
         assert srv.connections == (1 if reused else 3)
+    finally:
+        srv.close()
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused(scheme: str, ca: TestCA) -> None:
+    """The pool's look at an idle connection before reuse (knoxpy._transport._dropped): one
+    the server closed is opened again, and the request is sent once, on the new one."""
+    srv = _server(scheme, ca)
+    srv.answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    srv.close_after = True
+    try:
+        transport = _transports(scheme, ca)[0]
+        for n in (1, 2, 3):
+            raw = transport.send("GET", scheme, "127.0.0.1", srv.port, "/bkt/k", {"Host": "h"})
+            assert isinstance(raw, SmallResponse) and raw.read() == b"hi"
+            release(raw)
+            idle = transport._pool_for("127.0.0.1", srv.port, scheme).pool.queue[-1]
+            assert idle is not None and idle.sock is not None  # pooled, as if kept alive
+            # the server's close has arrived (no clock: wait for it, however long it takes)
+            assert select.select([idle.sock], [], [], 30)[0]
+            assert srv.connections == n and len(srv.requests) == n
     finally:
         srv.close()
 

@@ -5,6 +5,9 @@ goes once through knoxpy's connection class and once through urllib3's plain one
 """
 from __future__ import annotations
 
+import http.client
+import socket
+import threading
 from typing import Iterator, Optional
 
 import pytest
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 from servers.scripted import Scripted
 from strategies import header_names, header_values
 
-from knoxpy._transport import _LeanHTTPConnection
+from knoxpy._transport import _LeanHTTPConnection, _send_all
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +75,53 @@ def test_a_header_that_would_add_a_line_is_refused_as_urllib3_refuses_it(
             conn.request("PUT", "/bkt/key", body=b"x", headers={"Host": "h", **headers})
         conn.close()
     assert len(recorder.requests) == before
+
+
+@pytest.mark.parametrize("method,target", [
+    ("GET\r\nX-Evil: 1", "/bkt/key"),
+    ("G T", "/bkt/key"),
+    ("GET", "/bkt/key HTTP/1.1\r\nX-Evil: 1\r\n\r\nGET /x"),
+    ("GET", "/bkt/a key"),
+    ("GET", "/bkt/k\u00e9y"),
+])
+def test_a_request_line_http_client_refuses_is_refused_the_same(
+        recorder: Scripted, method: str, target: str) -> None:
+    """The one-sendall request line takes only what http.client's checks pass; anything
+    else goes through http.client, which refuses it (and sends nothing)."""
+    before = len(recorder.requests)
+    refusals = []
+    for cls in (_LeanHTTPConnection, urllib3.connection.HTTPConnection):
+        conn = cls("127.0.0.1", recorder.port)
+        with pytest.raises((ValueError, UnicodeError, http.client.InvalidURL)) as caught:
+            conn.request(method, target, headers={"Host": "h"})
+        refusals.append(caught.type)
+        conn.close()
+    assert refusals[0] is refusals[1]
+    assert len(recorder.requests) == before
+
+
+def test_a_request_larger_than_the_send_buffer_goes_out_whole() -> None:
+    """_send_all writes what fits at once and leaves the rest to sendall (under the
+    socket's timeout): every byte arrives, in order."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ours.settimeout(30)
+    data = bytes(range(256)) * 1024  # 256 KiB: far past the buffer
+    got = bytearray()
+
+    def read() -> None:
+        while len(got) < len(data):
+            chunk = theirs.recv(65536)
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        _send_all(ours, data)
+        reader.join(30)
+        assert bytes(got) == data
+    finally:
+        ours.close()
+        theirs.close()
