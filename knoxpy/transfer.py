@@ -285,7 +285,7 @@ class _Upload:
             size_of = lambda _n: part  # noqa: E731 - the journal's layout, as first chosen
             begun = _Begun(self._initiate, upload_id)
         else:
-            begun = _Begun(self._initiate)  # by the first worker with a part to send
+            begun = _Begun(self._initiate)  # by the first worker, the others reading parts
         parts: Dict[int, _Part] = dict(done)
         for n, p in done.items():
             self.meter.mark(n, p.size)
@@ -295,6 +295,8 @@ class _Upload:
         def work(s: Session, stop: threading.Event) -> None:
             self._session(s)
             buf = PartBuffer()  # this worker's: memory stays at part size x concurrency
+            if begun.claim() and begun.query(s) is None:  # the first one begins the upload
+                return
             while not stop.is_set():
                 item = source.next(buf)
                 if item is None:
@@ -488,19 +490,28 @@ class _Upload:
 
 
 class _Begun:
-    """A multipart upload's id, asked for by the first worker that has read a part to send.
+    """A multipart upload's id, asked for by the first worker (:meth:`claim`) at its start.
 
-    The other workers read (and fault in their buffers) meanwhile: the initiate is a round
-    trip, and a process's first request makes its connection too (a TLS handshake over
-    HTTPS). The initiate fails once: that worker raises, the ones waiting get None.
+    The other workers read their first parts (and fault in their buffers) meanwhile, then
+    wait for it: the initiate is a round trip, and a process's first request makes its
+    connection too (a TLS handshake over HTTPS). Asking before reading keeps the read off
+    the initiate's path. It fails once: that worker raises, the ones waiting get None.
     """
 
     def __init__(self, begin: Callable[[Session], str], upload_id: Optional[str] = None
                  ) -> None:
         self._begin = begin
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while the initiate is on its way
         self._failed = False
+        self._claim_lock = threading.Lock()  # not that one: the others go on to read
+        self._claimed = upload_id is not None
         self.upload_id = upload_id
+
+    def claim(self) -> bool:
+        """True for the first caller only: the worker that begins the upload."""
+        with self._claim_lock:
+            first, self._claimed = not self._claimed, True
+            return first
 
     def query(self, session: Session) -> Optional[str]:
         """``uploadId=...`` for a part's query, the upload begun on ``session`` if need be."""

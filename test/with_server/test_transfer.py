@@ -334,24 +334,26 @@ def test_a_part_that_keeps_failing_aborts_the_upload(srv: S3Server) -> None:
 
 
 def test_parts_are_read_while_the_initiate_is_on_its_way(srv: S3Server) -> None:
-    """The first worker with a part asks for the upload id; the others read theirs
-    meanwhile, and no part goes before the id is known."""
+    """The first worker begins the upload; the others read their parts meanwhile, and no
+    part goes before the upload id is known."""
     data = blob(8 * PART, seed=22)
-    taken = threading.Semaphore(0)  # one release per chunk asked of the source
+    read = threading.Condition()
+    total = [0]
 
-    def source() -> Iterator[bytes]:
-        for chunk in chunks_of(data, PART):
-            taken.release()
-            yield chunk
+    class Counted(io.BytesIO):
+        def readinto(self, b: Any) -> int:
+            n = super().readinto(b)
+            with read:
+                total[0] += n
+                read.notify_all()
+            return n
 
     srv.inject("gate", count=1, match="POST /bkt/early.bin?uploads", name="initiate")
-    op = make(srv, concurrency=3).upload(source(), "/early.bin")
+    op = make(srv, concurrency=4).upload(Counted(data), "/early.bin")
     try:
         assert srv.wait_held("initiate"), "the upload did not begin"
-        # The stream's first part, and a peek past it (a one-PUT body or not), came before
-        # the initiate; then each of the three workers holds a part: parts 1-3 in all.
-        for _ in range(3):
-            assert taken.acquire(timeout=30), "no part was read while the initiate waited"
+        with read:  # three workers, a part each, while the fourth waits for the id
+            assert read.wait_for(lambda: total[0] == 3 * PART, timeout=30), total[0]
         assert not any(r.method == "PUT" for r in srv.requests)
     finally:
         srv.release("initiate")
