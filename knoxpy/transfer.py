@@ -8,8 +8,8 @@ Where each thread runs (docs/execution-model.md)::
 
     your thread (its Loop)                 knoxpy-io workers
     ──────────────────────                 ───────────────────────────────────────────
-    op = client.upload(src, key) ─ spawn ─▶ driver: initiate, then `concurrency`
-                                            workers, each one: take the next part
+    op = client.upload(src, key) ─ spawn ─▶ driver: `concurrency` workers, the first
+                                            initiating, each one: take the next part
     a knoxpy readable source:                 (one reader at a time, in order) and
       its 'data' ─▶ _Inbox.write() ──────▶    PUT it through its own Session
       (False when full; 'drain' later)        (synchronous, replayable, retried)
