@@ -76,13 +76,21 @@ def _crt(name: str) -> Optional[Callable[..., int]]:
     return fn
 
 
-_FAST: Dict[str, Optional[Callable[..., int]]] = {
-    "crc32": zlib.crc32, "crc32c": _crt("crc32c"), "crc64nvme": _crt("crc64nvme")}
+# The fast CRCs, awscrt's looked up at their first use: importing awscrt seeds its TLS
+# library's entropy (~25 ms, a fifth of ``import knoxpy``), which a program that never asks
+# for CRC32C or CRC64NVME should not pay.
+_FAST: Dict[str, Optional[Callable[..., int]]] = {"crc32": zlib.crc32}
+
+
+def _fast(name: str) -> Optional[Callable[..., int]]:
+    if name in ("crc32c", "crc64nvme") and name not in _FAST:
+        _FAST.setdefault(name, _crt(name))  # an entry set meanwhile (a test's) stays
+    return _FAST.get(name)
 
 
 def available(name: str) -> bool:
     """Whether ``name`` can be computed fast here (crc32c/crc64nvme need awscrt)."""
-    return name in ("sha1", "sha256", "md5") or _FAST.get(name) is not None
+    return name in ("sha1", "sha256", "md5") or _fast(name) is not None
 
 
 def require(name: str, what: str = "checksum") -> None:
@@ -99,7 +107,7 @@ class Running:
     def __init__(self, name: str) -> None:
         self.name = name
         self._crc = 0
-        self._fn = _FAST.get(name)
+        self._fn = _fast(name)
         self._hash: Any = hashlib.new(name) if name in ("sha1", "sha256") else None
         if self._fn is None and self._hash is None:
             require(name)

@@ -9,9 +9,10 @@ Progress is counted by :class:`Meter` and posted to the user's loop.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple, Union
 
 from . import _checksums, _js, _parts, _validate
 from ._emitter import Emitter, Operation
@@ -169,16 +170,30 @@ class PartBuffer:
     memory the kernel must zero) plus a copy when pieces are joined; reading into one
     buffer per worker does neither, and bounds memory at part size x concurrency. It
     grows (never shrinks) for a stream whose parts grow.
+
+    A large one is anonymous memory mapped with ``MAP_POPULATE`` where the OS has it
+    (Linux): its pages come in one call, not one fault at a time, and are not zeroed a
+    second time as ``bytearray(n)`` zeroes them (8 MiB: ~2 ms against ~3.4 ms here).
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._buf: Union[bytearray, mmap.mmap] = bytearray()
 
     def view(self, n: int) -> memoryview:
+        """``n`` writable bytes of the buffer (their old contents), grown if need be."""
         if len(self._buf) < n:
             self._buf = bytearray()  # let the old one go before allocating the new one
-            self._buf = bytearray(n)
+            self._buf = _allocate(n)
         return memoryview(self._buf)[:n]
+
+
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux only
+
+
+def _allocate(n: int) -> Union[bytearray, mmap.mmap]:
+    if _POPULATE and n >= 1024 * 1024:
+        return mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _POPULATE)
+    return bytearray(n)
 
 
 class Reader:
@@ -208,6 +223,11 @@ class Reader:
             return to_bytes(data) if data else None
         assert self.chunks is not None
         return next(self.chunks, None)
+
+    @property
+    def buffered(self) -> bool:
+        """Whether parts are read into a :class:`PartBuffer` (not slices of bytes given)."""
+        return self._data is None
 
     def read_part(self, n: int, buf: PartBuffer) -> memoryview:
         """``n`` bytes, or fewer at the end: a slice of ``data``, else read into ``buf``."""
@@ -328,6 +348,11 @@ class PartSource:
         self.total = 0  # bytes read or skipped so far
 
     def next(self, buf: PartBuffer) -> Optional[Tuple[int, memoryview]]:
+        if self._reader.buffered and not self._done:
+            # The buffer is made (its pages faulted in) before the lock, which serialises
+            # reads: on a first part, workers fault in their buffers at once. The part's
+            # number is peeked without the lock: a wrong guess only sizes the buffer.
+            buf.view(self._size_of(self._number + 1))
         with self._lock:
             while not self._done:
                 self._number += 1

@@ -8,8 +8,8 @@ Where each thread runs (docs/execution-model.md)::
 
     your thread (its Loop)                 knoxpy-io workers
     ──────────────────────                 ───────────────────────────────────────────
-    op = client.upload(src, key) ─ spawn ─▶ driver: initiate, then `concurrency`
-                                            workers, each one: take the next part
+    op = client.upload(src, key) ─ spawn ─▶ driver: `concurrency` workers, the first
+                                            initiating, each one: take the next part
     a knoxpy readable source:                 (one reader at a time, in order) and
       its 'data' ─▶ _Inbox.write() ──────▶    PUT it through its own Session
       (False when full; 'drain' later)        (synchronous, replayable, retried)
@@ -283,9 +283,9 @@ class _Upload:
         if self.opts.resume and self.reader.path is not None:
             upload_id, part, done = self._resume_or_begin(session, size_of(1))
             size_of = lambda _n: part  # noqa: E731 - the journal's layout, as first chosen
+            begun = _Begun(self._initiate, upload_id)
         else:
-            upload_id = self._initiate(session)
-        upload = f"uploadId={quote_query(upload_id)}"
+            begun = _Begun(self._initiate)  # by the first worker, the others reading parts
         parts: Dict[int, _Part] = dict(done)
         for n, p in done.items():
             self.meter.mark(n, p.size)
@@ -295,9 +295,14 @@ class _Upload:
         def work(s: Session, stop: threading.Event) -> None:
             self._session(s)
             buf = PartBuffer()  # this worker's: memory stays at part size x concurrency
+            if begun.claim() and begun.query(s) is None:  # the first one begins the upload
+                return
             while not stop.is_set():
                 item = source.next(buf)
                 if item is None:
+                    return
+                upload = begun.query(s)
+                if upload is None:  # the initiate failed: its worker reports why
                     return
                 number, data = item
                 sent = self._send_part(s, upload, number, data)
@@ -308,8 +313,10 @@ class _Upload:
                 self.op._post("part", Record(partNumber=number, ETag=sent.etag,
                                              size=sent.size))
 
+        upload = ""
         try:
             fan_out(self.opts.concurrency, work, self._post_retry)
+            upload = begun.query(session) or ""
             self._check_end(source.total)
             self.meter.finish(source.total)
             # An upload begun with a checksum algorithm must name each part's checksum
@@ -338,8 +345,9 @@ class _Upload:
                     raise
                 res, data = completed
         except BaseException:
-            if self.journal is None:  # resume=True keeps the upload for the next attempt
-                self._abort(session, upload)
+            # resume=True keeps the upload for the next attempt; one never begun has nothing
+            if self.journal is None and begun.upload_id is not None:
+                self._abort(session, f"uploadId={quote_query(begun.upload_id)}")
             raise
         if self.journal is not None:
             self.journal.remove()
@@ -479,6 +487,40 @@ class _Upload:
                                         f"{nxt!r}: not a part number")
             guard.advance(("part-number-marker", nxt), len(data["Part"]))
             marker = nxt
+
+
+class _Begun:
+    """A multipart upload's id, asked for by the first worker (:meth:`claim`) at its start.
+
+    The other workers read their first parts (and fault in their buffers) meanwhile, then
+    wait for it: the initiate is a round trip, and a process's first request makes its
+    connection too (a TLS handshake over HTTPS). Asking before reading keeps the read off
+    the initiate's path. It fails once: that worker raises, the ones waiting get None.
+    """
+
+    def __init__(self, begin: Callable[[Session], str], upload_id: Optional[str] = None
+                 ) -> None:
+        self._begin = begin
+        self._lock = threading.Lock()  # held while the initiate is on its way
+        self._failed = False
+        self._claim_lock = threading.Lock()  # not that one: the others go on to read
+        self._claimed = upload_id is not None
+        self.upload_id = upload_id
+
+    def claim(self) -> bool:
+        """True for the first caller only: the worker that begins the upload."""
+        with self._claim_lock:
+            first, self._claimed = not self._claimed, True
+            return first
+
+    def query(self, session: Session) -> Optional[str]:
+        """``uploadId=...`` for a part's query, the upload begun on ``session`` if need be."""
+        with self._lock:
+            if self.upload_id is None and not self._failed:
+                self._failed = True  # until it returns
+                self.upload_id = self._begin(session)
+                self._failed = False
+            return None if self.upload_id is None else f"uploadId={quote_query(self.upload_id)}"
 
 
 class _Part:

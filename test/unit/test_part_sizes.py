@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import zlib
 from typing import Any, List
 
@@ -227,6 +228,23 @@ def test_a_part_buffer_is_reused_and_grows_for_larger_parts() -> None:
     a = buf.view(100)
     assert buf.view(50).obj is a.obj  # the same memory: no allocation per part
     assert len(buf.view(200)) == 200
+
+
+def test_a_large_part_buffer_is_writable_memory_that_keeps_what_was_read(tmp_path: Any) -> None:
+    """From 1 MiB a buffer is mapped memory on Linux (pages in one call); parts read into it
+    from a file are exact, and a part's view stays valid while the buffer grows."""
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        reader = Reader(file=f, size=len(data))
+        buf = PartBuffer()
+        first = reader.read_part(1024 * 1024, buf)
+        assert buf.view(10).obj is first.obj and not first.readonly
+        second = reader.read_part(2 * 1024 * 1024 + 5, buf)  # grows: a new buffer
+        assert second.obj is not first.obj
+        assert bytes(first) == data[:1024 * 1024] and bytes(second) == data[1024 * 1024:]
+        assert reader.at_end()
 
 
 def test_a_journal_round_trips_and_ignores_a_torn_last_line(tmp_path: Any) -> None:

@@ -211,3 +211,15 @@ def test_a_chunked_put_and_the_next_request_on_its_connection(sink: Dict[str, An
     r = pm.request('HEAD', _url(sink, '/chunked/a'))
     assert (r.status, r.headers['Content-Length']) == (200, str(len(data)))
     assert pm.connection_from_url(_url(sink, '/')).num_connections == 1
+
+
+def test_a_body_kept_across_reads_is_hashed_whole(sink: Dict[str, Any]) -> None:
+    """Just under 1 MiB is kept and hashed; with its head it is more than one read of the
+    sink's 1 MiB read buffer, which the next read reuses: the kept bytes must be copies."""
+    pm = _raw(sink)
+    for size in (MIB - 1, MIB - 4096):
+        data = os.urandom(size)
+        md5 = hashlib.md5(data)
+        r = pm.request('PUT', _url(sink, '/kept/a'), body=data,
+                       headers={'Content-MD5': base64.b64encode(md5.digest()).decode()})
+        assert (r.status, r.headers['ETag']) == (200, f'"{md5.hexdigest()}"'), r.data

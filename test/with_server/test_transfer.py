@@ -11,6 +11,7 @@ import io
 import os
 import random
 import re
+import threading
 import uuid
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -330,6 +331,48 @@ def test_a_part_that_keeps_failing_aborts_the_upload(srv: S3Server) -> None:
     assert srv.buckets["bkt"].uploads == {}  # aborted: no orphaned parts
     assert "doomed.bin" not in srv.buckets["bkt"].objects
     assert any(r.method == "DELETE" and "uploadId" in r.query for r in srv.requests)
+
+
+def test_parts_are_read_while_the_initiate_is_on_its_way(srv: S3Server) -> None:
+    """The first worker begins the upload; the others read their parts meanwhile, and no
+    part goes before the upload id is known."""
+    data = blob(8 * PART, seed=22)
+    read = threading.Condition()
+    total = [0]
+
+    class Counted(io.BytesIO):
+        def readinto(self, b: Any) -> int:
+            n = super().readinto(b)
+            with read:
+                total[0] += n
+                read.notify_all()
+            return n
+
+    srv.inject("gate", count=1, match="POST /bkt/early.bin?uploads", name="initiate")
+    op = make(srv, concurrency=4).upload(Counted(data), "/early.bin")
+    try:
+        assert srv.wait_held("initiate"), "the upload did not begin"
+        with read:  # three workers, a part each, while the fourth waits for the id
+            assert read.wait_for(lambda: total[0] == 3 * PART, timeout=30), total[0]
+        assert not any(r.method == "PUT" for r in srv.requests)
+    finally:
+        srv.release("initiate")
+    op.wait(60)
+    assert stored(srv, "early.bin") == data
+    assert part_puts(srv) == list(range(1, 9))
+
+
+def test_a_refused_initiate_sends_no_part_and_leaves_nothing(srv: S3Server,
+                                                          tmp_path: Any) -> None:
+    path = tmp_path / "refused.bin"
+    path.write_bytes(blob(4 * PART, seed=23))
+    srv.inject("status", count=1, match="?uploads", status=403, code="AccessDenied")
+    with pytest.raises(knoxpy.S3Error) as info:
+        make(srv).upload(str(path), "/refused.bin").wait(60)
+    assert info.value.code == "AccessDenied"
+    assert [(r.method, r.query) for r in srv.requests] == [("POST", {"uploads": ""})]
+    bucket = srv.buckets.get("bkt")  # made by the first write, if any
+    assert bucket is None or (bucket.uploads == {} and "refused.bin" not in bucket.objects)
 
 
 def test_complete_answering_200_with_an_error_is_retried(srv: S3Server) -> None:
