@@ -35,7 +35,7 @@ from ._work import Session, Shared, fan_out, key_target, parallel_map
 from .client import Client
 from .errors import IntegrityError, RequestError, S3Error, ValidationError
 
-__all__ = ["PARTIAL_SUFFIX", "Download"]
+__all__ = ["PARTIAL_SUFFIX", "Download", "bare_etag", "checked_range", "content_length"]
 
 log = logging.getLogger("knoxpy")
 
@@ -80,6 +80,57 @@ def _read_at(fd: int, n: int, offset: int, lock: threading.Lock) -> bytes:
     with lock:  # no pread (Windows): seek and read under the writers' lock
         os.lseek(fd, offset, os.SEEK_SET)
         return os.read(fd, n)
+
+
+def content_length(res: IncomingMessage, name: str) -> Optional[int]:
+    """The answer's Content-Length; None without one; IntegrityError (naming ``name``, the
+    object) if it is malformed."""
+    value = res.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        return _validate.content_length(value)
+    except ValidationError:
+        res._discard()
+        raise IntegrityError(f"the answer for {name} has Content-Length {value!r}, "
+                             "not a number of bytes") from None
+
+
+def checked_range(res: IncomingMessage, first: int, last: int, size: Optional[int],
+                  etag: Optional[str], name: str, doing: str = "download") -> Tuple[int, int]:
+    """(last byte, object size) of the answer to ``Range: bytes=first-last``, once it is
+    checked to be that range of this very object: a 206 whose Content-Range starts at
+    ``first``, ends at ``last`` (or the object's end), of total ``size`` (None: any, as for
+    a first answer), with a matching Content-Length and, unless ``etag`` is None, that
+    ETag. Anything else is an IntegrityError naming what was asked for and what came
+    (``name``: the object, as the message shows it; ``doing``: what a changed object
+    interrupted). Every ranged read (``client.download``, knoxpy.fs's large reads) checks
+    its answers here: a store that ignores If-Match or lies in Content-Range must never
+    have its bytes stitched in at the wrong place, or from another version.
+    """
+    value = res.headers.get("content-range", "")
+    m = _CONTENT_RANGE.fullmatch(value.strip())
+    got = (int(m[1]), int(m[2]), int(m[3])) if m else None
+    asked = f"asked for bytes {first}-{last} of {name}" + \
+        (f" ({size} bytes)" if size is not None else "")
+    problem = None
+    if res.statusCode != 206:
+        problem = f"got {res.statusCode} with " + \
+            (f"Content-Range {value!r}" if value else "no Content-Range")
+    elif got is None or got != (first, min(last, got[2] - 1), got[2] if size is None else size):
+        problem = f"got Content-Range {value!r}"
+    elif content_length(res, name) not in (None, got[1] - got[0] + 1):
+        problem = (f"got Content-Range {value!r} with Content-Length "
+                   f"{res.headers.get('content-length')}")
+    elif etag is not None and bare_etag(res.headers.get("etag")) != bare_etag(etag):
+        problem = (f"the object changed during the {doing} (ETag {etag}, now "
+                   f"{res.headers.get('etag')}) and the store ignored If-Match; "
+                   f"{doing} it again")
+    if problem is not None:
+        res._discard()
+        raise IntegrityError(f"{asked}, {problem}")
+    assert got is not None
+    return got[1], got[2]
 
 
 class _Hashes:
@@ -394,48 +445,14 @@ class Download:
         return res, last
 
     def _content_length(self, res: IncomingMessage) -> Optional[int]:
-        """The answer's Content-Length; None without one; IntegrityError if malformed."""
-        value = res.headers.get("content-length")
-        if value is None:
-            return None
-        try:
-            return _validate.content_length(value)
-        except ValidationError:
-            res._discard()
-            raise IntegrityError(f"the answer for {self.key!r} has Content-Length {value!r}, "
-                                 "not a number of bytes") from None
+        return content_length(res, self.key)
 
     def _checked_range(self, res: IncomingMessage, first: int, last: int,
                        size: Optional[int]) -> Tuple[int, int]:
-        """(last byte, object size) of the answer to ``Range: bytes=first-last``, once it is
-        checked to be that range of this very object: a 206 whose Content-Range starts at
-        ``first``, ends at ``last`` (or the object's end), of total ``size`` (unless this is
-        the first answer, None), with a matching Content-Length and the first answer's ETag.
-        Anything else is an IntegrityError naming what was asked for and what came.
-        """
-        value = res.headers.get("content-range", "")
-        m = _CONTENT_RANGE.fullmatch(value.strip())
-        got = (int(m[1]), int(m[2]), int(m[3])) if m else None
-        asked = f"asked for bytes {first}-{last} of {self.key!r}" + \
-            (f" ({size} bytes)" if size is not None else "")
-        problem = None
-        if res.statusCode != 206:
-            problem = f"got {res.statusCode} with " + \
-                (f"Content-Range {value!r}" if value else "no Content-Range")
-        elif got is None or got != (first, min(last, got[2] - 1), got[2] if size is None else size):
-            problem = f"got Content-Range {value!r}"
-        elif self._content_length(res) not in (None, got[1] - got[0] + 1):
-            problem = (f"got Content-Range {value!r} with Content-Length "
-                       f"{res.headers.get('content-length')}")
-        elif size is not None and bare_etag(res.headers.get("etag")) != bare_etag(self.etag):
-            problem = (f"the object changed during the download (ETag {self.etag}, now "
-                       f"{res.headers.get('etag')}) and the store ignored If-Match; "
-                       "download it again")
-        if problem is not None:
-            res._discard()
-            raise IntegrityError(f"{asked}, {problem}")
-        assert got is not None
-        return got[1], got[2]
+        """:func:`checked_range` for this download: after the first answer, ``size`` and
+        the first answer's ETag are what every answer must have."""
+        etag = None if size is None else (self.etag or "")
+        return checked_range(res, first, last, size, etag, repr(self.key))
 
     def _fetch(self, session: Session, first: int, last: int,
                sink: Callable[[int, Any], None], res: Optional[IncomingMessage] = None,
