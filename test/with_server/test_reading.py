@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from conftest import fault_client
+from conftest import fault_client, read_interleaved
 from servers.s3shaped import S3Server
 
 import knoxpy
@@ -53,6 +53,13 @@ def test_readinto_after_read_goes_on_where_read_stopped(srv: S3Server) -> None:
     while (n := res.readinto(buf)):
         rest += buf[:n]
     assert head + bytes(rest) == data
+
+
+def test_small_reads_and_large_readintos_in_turn_give_every_byte_once(srv: S3Server) -> None:
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    assert read_interleaved(c.get("/k").end().wait(10)) == data
 
 
 @pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
