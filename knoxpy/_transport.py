@@ -1085,9 +1085,10 @@ def can_splice(raw: urllib3.BaseHTTPResponse) -> bool:
             and getattr(fp, "_knoxpy_upto", -1) == getattr(raw, "_fp_bytes_read", None))
 
 
-def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: int, count: int,
+def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], count: int,
                 pipe: SplicePipe) -> int:
-    """Move up to ``count`` body bytes from the socket into file ``fd`` at ``offset``,
+    """Move up to ``count`` body bytes from the socket into file ``fd`` at ``offset`` (None:
+    at its position, which moves on),
     through ``pipe``, never through Python (only when :func:`can_splice`): how many, 0 at
     the end (IncompleteRead if early). The socket's timeout holds for every wait.
 
@@ -1116,7 +1117,8 @@ def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: int, count: int,
         raise IncompleteRead(raw._fp_bytes_read, fp.length)  # type: ignore[attr-defined]
     done = 0
     while done < n:  # the pipe holds n bytes: these do not wait
-        done += _SPLICE(pipe.r, fd, n - done, offset_dst=offset + done)
+        done += _SPLICE(pipe.r, fd, n - done,
+                        offset_dst=None if offset is None else offset + done)
     fp.length -= n
     raw._fp_bytes_read += n  # type: ignore[attr-defined]
     if raw.length_remaining is not None:

@@ -91,6 +91,36 @@ def test_a_body_piped_into_a_file_arrives_whole(srv: S3Server, tmp_path: Path) -
     assert events == ["end"] and path.read_bytes() == data
 
 
+@pytest.mark.parametrize("mode", ["wb", "r+b"])
+def test_a_body_piped_into_a_file_goes_where_the_file_stands(srv: S3Server, tmp_path: Path,
+                                                             mode: str) -> None:
+    """Past its first MiB a body goes socket to file by os.splice (plain HTTP), at the
+    file's position: after what the file object had buffered, and Python's writes after
+    it go on from where it ended."""
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"x" * (SIZE + 100))
+    f = open(path, mode)
+    f.write(b"head")  # buffered by the file object, not yet written
+    done: List[str] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        res.on("end", lambda: done.append("end"))
+        res.pipe(f, end=False)
+
+    c.getFile("/k", on_response)
+    knoxpy.run(20)
+    assert done == ["end"] and f.tell() == 4 + SIZE
+    f.write(b"tail")
+    f.close()
+    want = b"head" + data + b"tail"
+    got = path.read_bytes()
+    assert got[:len(want)] == want
+    assert got[len(want):] == (b"x" * 92 if mode == "r+b" else b"")
+
+
 @pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
 def test_a_body_piped_into_a_file_and_cut_short_is_an_error_never_an_end(
         srv: S3Server, tmp_path: Path, fault: str) -> None:
