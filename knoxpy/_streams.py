@@ -727,7 +727,8 @@ class IncomingMessage(Emitter):
     def pipe(self, dest: Any, end: bool = True) -> Any:
         """Send the body into ``dest``: a knoxpy writable, or anything with ``write``.
 
-        A file-like ``dest`` is written on the worker thread. At the end, as Node ends its
+        A file-like ``dest`` is written on the worker thread (a real file over plain HTTP
+        on Linux: by the kernel, ``os.splice``, at its position). At the end, as Node ends its
         destination: a file on disk (or a named pipe) is closed, like an ``fs.WriteStream``;
         anything else (a socket writer such as ``http.server``'s ``self.wfile``,
         ``sys.stdout``, an in-memory buffer) is flushed and left open for its owner; a
