@@ -1077,12 +1077,37 @@ class SplicePipe:
 
 def can_splice(raw: urllib3.BaseHTTPResponse) -> bool:
     """Whether :func:`splice_into` can take ``raw``'s body from here: a plain socket (no
-    TLS), a known length, nothing buffered in http.client's reader (a read_into before
-    drained it), on Linux."""
+    TLS), a known length, on Linux."""
     fp = getattr(raw, "_fp", None)
     found = _plain_reader(fp)
-    return (_SPLICE is not None and found is not None and not isinstance(found[1], ssl.SSLSocket)
-            and getattr(fp, "_knoxpy_upto", -1) == getattr(raw, "_fp_bytes_read", None))
+    return (_SPLICE is not None and found is not None and hasattr(raw, "_fp_bytes_read")
+            and not isinstance(found[1], ssl.SSLSocket))
+
+
+def _write_buffered(raw: Any, fp: http.client.HTTPResponse, reader: io.BufferedReader,
+                    fd: int, offset: Optional[int], count: int) -> int:
+    """For :func:`splice_into`: what http.client's reader holds of the body (the bytes
+    that came with the head, or after a smaller read) written first, as splice would."""
+    assert fp.length is not None
+    ahead = reader.peek(0)  # (one read from the socket if it holds nothing)
+    data = reader.read(min(len(ahead), count, fp.length))
+    if not data:
+        fp._close_conn()  # type: ignore[attr-defined]
+        raise IncompleteRead(raw._fp_bytes_read, fp.length)
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset = None if offset is None else offset + n
+    fp.length -= len(data)
+    raw._fp_bytes_read += len(data)
+    if raw.length_remaining is not None:
+        raw.length_remaining -= len(data)
+    if len(data) == len(ahead):  # the reader holds nothing more: splice from here on
+        fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
+    if not fp.length:
+        fp._close_conn()  # type: ignore[attr-defined]
+    return len(data)
 
 
 def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], count: int,
@@ -1100,8 +1125,10 @@ def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], c
     fp = cast(http.client.HTTPResponse, raw._fp)  # type: ignore[attr-defined]
     found = _plain_reader(fp)
     assert found is not None
-    sock = found[1]
+    reader, sock = found
     assert fp.length is not None
+    if getattr(fp, "_knoxpy_upto", -1) != raw._fp_bytes_read:  # type: ignore[attr-defined]
+        return _write_buffered(raw, fp, reader, fd, offset, count)
     want = min(count, fp.length, pipe.size)
     while True:
         try:

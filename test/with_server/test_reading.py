@@ -94,9 +94,9 @@ def test_a_body_piped_into_a_file_arrives_whole(srv: S3Server, tmp_path: Path) -
 @pytest.mark.parametrize("mode", ["wb", "r+b"])
 def test_a_body_piped_into_a_file_goes_where_the_file_stands(srv: S3Server, tmp_path: Path,
                                                              mode: str) -> None:
-    """Past its first MiB a body goes socket to file by os.splice (plain HTTP), at the
-    file's position: after what the file object had buffered, and Python's writes after
-    it go on from where it ended."""
+    """A body goes socket to file by os.splice (plain HTTP), at the file's position:
+    after what the file object had buffered, and Python's writes after it go on from
+    where it ended."""
     data = os.urandom(SIZE)
     c = fault_client(srv)
     c.putBuffer(data, "/k").wait(10)

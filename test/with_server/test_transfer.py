@@ -364,8 +364,8 @@ def test_a_download_reset_mid_body_goes_on_from_where_it_stopped(srv: S3Server,
 
 def test_a_download_stalled_mid_body_times_out_and_goes_on_from_where_it_stopped(
         srv: S3Server, tmp_path: Any) -> None:
-    """Over plain HTTP a range's body goes socket to file by os.splice past its first MiB:
-    the read timeout still holds there, and the retry asks for the rest only."""
+    """Over plain HTTP a range's body goes socket to file by os.splice: the read timeout
+    still holds there, and the retry asks for the rest only."""
     data = blob(12 * MIB, seed=18)
     srv.put("bkt", "stall.bin", data)
     srv.inject("stall_mid_body", count=1, seconds=60, after=3 * MIB,
