@@ -25,9 +25,9 @@ import re
 import threading
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, cast
 
-from . import _checksums, _parts, _retry, _validate
+from . import _checksums, _parts, _retry, _transport, _validate
 from ._emitter import Emitter, Operation
 from ._sources import Meter, Options, key_of
 from ._streams import IncomingMessage
@@ -35,7 +35,7 @@ from ._work import Session, Shared, fan_out, key_target, parallel_map
 from .client import Client
 from .errors import IntegrityError, RequestError, S3Error, ValidationError
 
-__all__ = ["PARTIAL_SUFFIX", "Download"]
+__all__ = ["PARTIAL_SUFFIX", "Download", "bare_etag", "checked_range", "content_length"]
 
 log = logging.getLogger("knoxpy")
 
@@ -46,11 +46,13 @@ _NO_CHECKSUM_MODE: Set[str] = set()
 _SSE_C = "x-amz-server-side-encryption-customer-"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _O_BINARY = getattr(os, "O_BINARY", 0)
-# Bytes per read of a range's body. Into a file, every read goes into one buffer per
-# range; into a writable, each is a fresh bytes object (http.client's): at 1 MiB glibc
-# hands such blocks back to the kernel and faults them in again on some runs (measured:
-# 2-3 s of system time per GiB instead of 0.9), at 256 KiB it does not.
+# Bytes per read of a range's body. Into a writable, each is a fresh bytes object
+# (http.client's): at 1 MiB glibc hands such blocks back to the kernel and faults them in
+# again on some runs (measured: 2-3 s of system time per GiB instead of 0.9), at 256 KiB
+# it does not. Into a file, every read goes into one buffer per range, reused, so it can
+# be larger: a quarter of the reads, writes and progress counts per byte.
 READ_SIZE = 256 * 1024
+FILE_READ_SIZE = 1024 * 1024
 _PartHead = Tuple[int, str, Optional[int]]  # a part's length, checksum, and the count of parts
 
 
@@ -80,6 +82,57 @@ def _read_at(fd: int, n: int, offset: int, lock: threading.Lock) -> bytes:
     with lock:  # no pread (Windows): seek and read under the writers' lock
         os.lseek(fd, offset, os.SEEK_SET)
         return os.read(fd, n)
+
+
+def content_length(res: IncomingMessage, name: str) -> Optional[int]:
+    """The answer's Content-Length; None without one; IntegrityError (naming ``name``, the
+    object) if it is malformed."""
+    value = res.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        return _validate.content_length(value)
+    except ValidationError:
+        res._discard()
+        raise IntegrityError(f"the answer for {name} has Content-Length {value!r}, "
+                             "not a number of bytes") from None
+
+
+def checked_range(res: IncomingMessage, first: int, last: int, size: Optional[int],
+                  etag: Optional[str], name: str, doing: str = "download") -> Tuple[int, int]:
+    """(last byte, object size) of the answer to ``Range: bytes=first-last``, once it is
+    checked to be that range of this very object: a 206 whose Content-Range starts at
+    ``first``, ends at ``last`` (or the object's end), of total ``size`` (None: any, as for
+    a first answer), with a matching Content-Length and, unless ``etag`` is None, that
+    ETag. Anything else is an IntegrityError naming what was asked for and what came
+    (``name``: the object, as the message shows it; ``doing``: what a changed object
+    interrupted). Every ranged read (``client.download``, knoxpy.fs's large reads) checks
+    its answers here: a store that ignores If-Match or lies in Content-Range must never
+    have its bytes stitched in at the wrong place, or from another version.
+    """
+    value = res.headers.get("content-range", "")
+    m = _CONTENT_RANGE.fullmatch(value.strip())
+    got = (int(m[1]), int(m[2]), int(m[3])) if m else None
+    asked = f"asked for bytes {first}-{last} of {name}" + \
+        (f" ({size} bytes)" if size is not None else "")
+    problem = None
+    if res.statusCode != 206:
+        problem = f"got {res.statusCode} with " + \
+            (f"Content-Range {value!r}" if value else "no Content-Range")
+    elif got is None or got != (first, min(last, got[2] - 1), got[2] if size is None else size):
+        problem = f"got Content-Range {value!r}"
+    elif content_length(res, name) not in (None, got[1] - got[0] + 1):
+        problem = (f"got Content-Range {value!r} with Content-Length "
+                   f"{res.headers.get('content-length')}")
+    elif etag is not None and bare_etag(res.headers.get("etag")) != bare_etag(etag):
+        problem = (f"the object changed during the {doing} (ETag {etag}, now "
+                   f"{res.headers.get('etag')}) and the store ignored If-Match; "
+                   f"{doing} it again")
+    if problem is not None:
+        res._discard()
+        raise IntegrityError(f"{asked}, {problem}")
+    assert got is not None
+    return got[1], got[2]
 
 
 class _Hashes:
@@ -185,6 +238,8 @@ class Download:
         self.composite: Optional[_checksums.Stored] = None
         self.part_sums: Optional[_checksums.PartSums] = None
         self._lock = threading.Lock()
+        self._buffers: List[memoryview] = []  # read buffers free for the next range (a file)
+        self._splice_fd: Optional[int] = None  # the partial file, while ranges go into it
 
     def _session(self, session: Session) -> Session:
         session.on_redirect = lambda info: self.op._post("redirect", info)
@@ -394,48 +449,14 @@ class Download:
         return res, last
 
     def _content_length(self, res: IncomingMessage) -> Optional[int]:
-        """The answer's Content-Length; None without one; IntegrityError if malformed."""
-        value = res.headers.get("content-length")
-        if value is None:
-            return None
-        try:
-            return _validate.content_length(value)
-        except ValidationError:
-            res._discard()
-            raise IntegrityError(f"the answer for {self.key!r} has Content-Length {value!r}, "
-                                 "not a number of bytes") from None
+        return content_length(res, self.key)
 
     def _checked_range(self, res: IncomingMessage, first: int, last: int,
                        size: Optional[int]) -> Tuple[int, int]:
-        """(last byte, object size) of the answer to ``Range: bytes=first-last``, once it is
-        checked to be that range of this very object: a 206 whose Content-Range starts at
-        ``first``, ends at ``last`` (or the object's end), of total ``size`` (unless this is
-        the first answer, None), with a matching Content-Length and the first answer's ETag.
-        Anything else is an IntegrityError naming what was asked for and what came.
-        """
-        value = res.headers.get("content-range", "")
-        m = _CONTENT_RANGE.fullmatch(value.strip())
-        got = (int(m[1]), int(m[2]), int(m[3])) if m else None
-        asked = f"asked for bytes {first}-{last} of {self.key!r}" + \
-            (f" ({size} bytes)" if size is not None else "")
-        problem = None
-        if res.statusCode != 206:
-            problem = f"got {res.statusCode} with " + \
-                (f"Content-Range {value!r}" if value else "no Content-Range")
-        elif got is None or got != (first, min(last, got[2] - 1), got[2] if size is None else size):
-            problem = f"got Content-Range {value!r}"
-        elif self._content_length(res) not in (None, got[1] - got[0] + 1):
-            problem = (f"got Content-Range {value!r} with Content-Length "
-                       f"{res.headers.get('content-length')}")
-        elif size is not None and bare_etag(res.headers.get("etag")) != bare_etag(self.etag):
-            problem = (f"the object changed during the download (ETag {self.etag}, now "
-                       f"{res.headers.get('etag')}) and the store ignored If-Match; "
-                       "download it again")
-        if problem is not None:
-            res._discard()
-            raise IntegrityError(f"{asked}, {problem}")
-        assert got is not None
-        return got[1], got[2]
+        """:func:`checked_range` for this download: after the first answer, ``size`` and
+        the first answer's ETag are what every answer must have."""
+        etag = None if size is None else (self.etag or "")
+        return checked_range(res, first, last, size, etag, repr(self.key))
 
     def _fetch(self, session: Session, first: int, last: int,
                sink: Callable[[int, Any], None], res: Optional[IncomingMessage] = None,
@@ -446,41 +467,80 @@ class Download:
         ``reuse``: the sink is done with each chunk when it returns (a file), so every
         chunk is read into one buffer, a view of it; else each is fresh ``bytes``.
         """
-        buf = memoryview(bytearray(READ_SIZE)) if reuse else None
+        buf = self._take_buffer() if reuse else None
+        try:
+            self._fetch_into(session, first, last, sink, res, buf)
+        finally:
+            if buf is not None:
+                self._buffers.append(buf)
+
+    def _take_buffer(self) -> memoryview:
+        """A read buffer of FILE_READ_SIZE, one of those the ranges before gave back: a
+        fresh 1 MiB block per range would cost its page faults every time."""
+        try:
+            return self._buffers.pop()
+        except IndexError:
+            return memoryview(bytearray(FILE_READ_SIZE))
+
+    def _fetch_into(self, session: Session, first: int, last: int,
+                    sink: Callable[[int, Any], None], res: Optional[IncomingMessage],
+                    buf: Optional[memoryview]) -> None:
+        size = READ_SIZE if buf is None else len(buf)
         pos, attempt, backoff = first, 0, self.client._backoff
         running = self._crc_running()  # the range's CRC, as its bytes pass
-        while pos <= last:
-            if res is None:
-                headers = dict(self.headers)
-                headers["Range"] = f"bytes={pos}-{last}"
-                if self.etag:
-                    headers["If-Match"] = self.etag  # a changed object fails, never mixes
-                res = session.open(self.client, "GET", self.target, headers)
-                self._checked_range(res, pos, last, self.size)
-            try:
-                while pos <= last:
-                    want = min(READ_SIZE, last + 1 - pos)
-                    chunk: Any = (res.read(want) if buf is None
-                                  else buf[:res.readinto(buf[:want])])
-                    if not chunk:
-                        raise RequestError("response body ended early", "ECONNRESET",
-                                           method="GET", url=res.url)
-                    if len(chunk) > last + 1 - pos:
-                        raise IntegrityError(f"got more than bytes {first}-{last} of {self.key!r}")
-                    if running is not None:
-                        running.update(chunk)
-                    sink(pos, chunk)
-                    self.meter.add(len(chunk))
-                    pos += len(chunk)
-            except RequestError as err:
-                reason = _retry.transient_reason(None, err.code)
-                if reason is None or attempt >= backoff.max_retries:
-                    raise
-                delay = backoff.delay(attempt)
-                attempt += 1
-                self._post_retry({"reason": reason, "delay": delay, "attempt": attempt})
-                time.sleep(delay)
-                res = None
+        # Into the file by the kernel (os.splice) when no hash needs the bytes here in
+        # order: plain HTTP only (TLS is decrypted in Python's ssl), Linux only.
+        fd = self._splice_fd if buf is not None and running is None and self.md5 is None \
+            and self.part_sums is None and not self.client.secure else None
+        pipe: Optional[_transport.SplicePipe] = None
+        try:
+            while pos <= last:
+                if res is None:
+                    headers = dict(self.headers)
+                    headers["Range"] = f"bytes={pos}-{last}"
+                    if self.etag:
+                        headers["If-Match"] = self.etag  # a changed object fails, never mixes
+                    res = session.open(self.client, "GET", self.target, headers)
+                    self._checked_range(res, pos, last, self.size)
+                try:
+                    while pos <= last:
+                        want = min(size, last + 1 - pos)
+                        if fd is not None and pipe is None:
+                            pipe = _transport.SplicePipe()
+                        moved = None if pipe is None else \
+                            res._splice_into(cast(int, fd), pos, want, pipe)
+                        if moved is not None:  # in the file already (the sink's job)
+                            self.meter.add(moved)
+                            pos += moved
+                            continue
+                        chunk: Any = (res.read(want) if buf is None
+                                      else buf[:res.readinto(buf[:want])])
+                        if not chunk:
+                            raise RequestError("response body ended early", "ECONNRESET",
+                                               method="GET", url=res.url)
+                        if len(chunk) > last + 1 - pos:
+                            raise IntegrityError(
+                                f"got more than bytes {first}-{last} of {self.key!r}")
+                        if running is not None:
+                            running.update(chunk)
+                        sink(pos, chunk)
+                        self.meter.add(len(chunk))
+                        pos += len(chunk)
+                except RequestError as err:
+                    if pipe is not None:  # it may hold bytes of the cut body
+                        pipe.close()
+                        pipe = None
+                    reason = _retry.transient_reason(None, err.code)
+                    if reason is None or attempt >= backoff.max_retries:
+                        raise
+                    delay = backoff.delay(attempt)
+                    attempt += 1
+                    self._post_retry({"reason": reason, "delay": delay, "attempt": attempt})
+                    time.sleep(delay)
+                    res = None
+        finally:
+            if pipe is not None:
+                pipe.close()
         if res is not None:
             res.read()  # reach the end: the connection goes back to the pool
         self._count_crc(first, running, last - first + 1)
@@ -493,7 +553,7 @@ class Download:
         if last is not None:
             self._fetch(session, 0, last, sink, res, reuse)
             return last
-        buf = memoryview(bytearray(READ_SIZE)) if reuse else None
+        buf = self._take_buffer() if reuse else None
         pos = 0
         running = self._crc_running()
         while True:
@@ -505,6 +565,8 @@ class Download:
             sink(pos, chunk)
             self.meter.add(len(chunk))
             pos += len(chunk)
+        if buf is not None:
+            self._buffers.append(buf)
         self.size = pos
         self.meter.finish(pos)
         self._count_crc(0, running, pos)
@@ -541,6 +603,7 @@ class Download:
             prefix: Optional[_PrefixMd5] = None
             if done is not None:
                 fd = os.open(tmp, os.O_RDWR | _O_BINARY)
+                self._splice_fd = fd
                 todo = [r for r in _parts.byte_ranges(self.size, self.part) if r not in done]
                 self.meter.add(sum(b - a + 1 for a, b in done))
                 in_order = False
@@ -561,6 +624,7 @@ class Download:
                 else:
                     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
                 os.ftruncate(fd, self.size)
+                self._splice_fd = fd
                 if journal is not None:
                     journal.start({"kind": "download", "bucket": self.client.bucket,
                                    "key": self.key, "ETag": self.etag, "size": self.size,
@@ -594,12 +658,14 @@ class Download:
             if self.check_md5:
                 self._check_md5(hashes.hexdigest())
             self._check_checksum(hashes)
+            self._splice_fd = None
             os.close(fd)
             fd = None
             os.replace(tmp, path)
             if journal is not None:
                 journal.remove()
         except BaseException as err:
+            self._splice_fd = None
             if fd is not None:
                 os.close(fd)
             if ours and (journal is None or isinstance(err, IntegrityError)):

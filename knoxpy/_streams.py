@@ -727,7 +727,8 @@ class IncomingMessage(Emitter):
     def pipe(self, dest: Any, end: bool = True) -> Any:
         """Send the body into ``dest``: a knoxpy writable, or anything with ``write``.
 
-        A file-like ``dest`` is written on the worker thread. At the end, as Node ends its
+        A file-like ``dest`` is written on the worker thread (a real file over plain HTTP
+        on Linux: by the kernel, ``os.splice``, at its position). At the end, as Node ends its
         destination: a file on disk (or a named pipe) is closed, like an ``fs.WriteStream``;
         anything else (a socket writer such as ``http.server``'s ``self.wfile``,
         ``sys.stdout``, an in-memory buffer) is flushed and left open for its owner; a
@@ -813,6 +814,26 @@ class IncomingMessage(Emitter):
         n = self._read_raw_into(view) if not self._eof and len(view) else 0
         self._end_if_read()
         return n
+
+    def _splice_into(self, fd: int, offset: int, count: int,
+                     pipe: _transport.SplicePipe) -> Optional[int]:
+        """Up to ``count`` body bytes moved into file ``fd`` at ``offset`` by the kernel
+        (:func:`knoxpy._transport.splice_into`), read like a file; None where that cannot
+        be (TLS, no length, bytes already taken off the socket): use :meth:`readinto`."""
+        self._read_like_a_file("readinto")
+        if self._buffer or self._eof or not count:
+            return None
+        n = self._splice_raw(fd, offset, count, pipe)
+        self._end_if_read()
+        return n
+
+    def _splice_raw(self, fd: int, offset: Optional[int], count: int,
+                    pipe: _transport.SplicePipe) -> Optional[int]:
+        """One splice from the socket into ``fd`` (None: it cannot be, see above)."""
+        if not _transport.can_splice(self._raw):
+            return None
+        return cast(int, self._from_raw(
+            lambda raw, _: _transport.splice_into(raw, fd, offset, count, pipe), None))
 
     def _read_like_a_file(self, how: str) -> None:
         """Switch to file-like reading (not flowing), once any reader has stopped."""
@@ -946,10 +967,14 @@ class IncomingMessage(Emitter):
                         break
                 sink = self._sink
                 if sink is not None and sink.view is not None and not self._events.get("data"):
-                    # A file and nobody listening: read into the sink's one buffer.
-                    n = self._read_raw_into(sink.view)
+                    # A file and nobody listening: moved into it by the kernel where it can
+                    # be (plain HTTP), else read into the sink's one buffer.
+                    n = sink.splice(self)
+                    if n is None:
+                        n = self._read_raw_into(sink.view)
+                        if n:
+                            sink.write(sink.view[:n])
                     if n:
-                        sink.write(sink.view[:n])
                         continue
                     chunk = b""
                 else:
@@ -1031,10 +1056,32 @@ class _FileSink:
         self.view: Optional[memoryview] = (
             memoryview(bytearray(SINK_CHUNK)) if real_file else None)
 
+        self.pipe: Optional[_transport.SplicePipe] = None
+
     def write(self, chunk: Union[bytes, memoryview]) -> None:
         self.dest.write(chunk if self.binary else bytes(chunk).decode("utf-8"))
 
+    def splice(self, res: IncomingMessage) -> Optional[int]:
+        """Bytes of ``res`` moved into the file at its position by the kernel (os.splice),
+        after what Python's file object holds: None where that cannot be (TLS...)."""
+        if self.view is None or not _transport.can_splice(res._raw):
+            return None
+        self.dest.flush()  # what it buffered goes first; it then writes where splice left
+        if self.pipe is None:
+            self.pipe = _transport.SplicePipe()
+        try:
+            return res._splice_raw(self.dest.fileno(), None, SINK_CHUNK, self.pipe)
+        except BaseException:
+            self._close_pipe()  # it may hold bytes of the cut body
+            raise
+
+    def _close_pipe(self) -> None:
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
+
     def end(self) -> None:
+        self._close_pipe()
         flush = getattr(self.dest, "flush", None)
         if flush is not None:
             flush()

@@ -1071,20 +1071,194 @@ def read_into(raw: urllib3.BaseHTTPResponse, view: memoryview) -> int:
 
     Straight from http.client into the caller's buffer: no fresh ``bytes`` per read
     (measured: a third less CPU for a 1 GiB body written to a file), with urllib3's
-    count of the body kept as its own ``read`` keeps it.
+    count of the body kept as its own ``read`` keeps it. A large read of a body of known
+    length goes straight to the socket (:func:`_read_socket_into`).
     """
     fp = getattr(raw, "_fp", None)
     if not isinstance(fp, http.client.HTTPResponse) or not hasattr(raw, "_fp_bytes_read"):
         data = raw.read(len(view), decode_content=False)
         view[:len(data)] = data
         return len(data)
-    n = fp.readinto(view)
+    n = None
+    if len(view) >= DIRECT_READ:
+        # The reader's buffer is empty if the last read was one of these (none since).
+        n = _read_socket_into(fp, view, getattr(fp, "_knoxpy_upto", -1) == raw._fp_bytes_read)
+    direct = n is not None
+    if n is None:
+        n = fp.readinto(view)
     if n:
         raw._fp_bytes_read += n
         if raw.length_remaining is not None:
             raw.length_remaining -= n
     elif len(view) and (fp.length or raw.length_remaining):  # http.client: 0 at an early end
         raise IncompleteRead(raw._fp_bytes_read, fp.length or raw.length_remaining or 0)
+    if direct:
+        fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
+    return n
+
+
+# Reads at least this large skip http.client's file (below); smaller ones gain nothing.
+DIRECT_READ = 64 * 1024
+
+
+def _read_socket_into(fp: http.client.HTTPResponse, view: memoryview, drained: bool
+                      ) -> Optional[int]:
+    """Fill ``view`` with the next bytes of ``fp``'s body from its socket itself, keeping
+    http.client's count (``length``) as its ``readinto`` does; None where that does not
+    apply (chunked, no length, a reader with bytes of its own ahead).
+
+    Why: http.client reads through a BufferedReader, a ``SocketIO`` and, over TLS, two
+    more Python frames for every TLS record (16 KiB), each taking the GIL: a download's
+    ranges on several workers fight over it. Here one ``_ssl`` (or ``recv_into``) call per
+    record, in one loop: measured 0.24-0.30 s of CPU instead of 0.33 for a 512 MiB
+    body over HTTPS. What the BufferedReader holds (the first bytes after the head;
+    after a smaller read) is given first, unless ``drained`` (nothing read through it
+    since the last of these).
+    """
+    found = _plain_reader(fp)
+    if found is None:
+        return None
+    reader, sock = found
+    length = fp.length
+    assert length is not None
+    view = view[:length]
+    got = 0
+    if not drained:
+        got = reader.readinto(view[:len(reader.peek(0))])
+    sslobj = getattr(sock, "_sslobj", None)
+    try:
+        while got < len(view):
+            if sslobj is not None:
+                n = sslobj.read(len(view) - got, view[got:])
+            else:
+                n = sock.recv_into(view[got:])
+            if not n:
+                break
+            got += n
+    except ssl.SSLError as err:  # a TLS stream cut without close_notify: ssl.py's rule
+        if err.args[0] != ssl.SSL_ERROR_EOF or not getattr(sock, "suppress_ragged_eofs", True):
+            raise
+    fp.length = length - got
+    if not fp.length or not got:
+        fp._close_conn()  # type: ignore[attr-defined]  # as http.client's readinto does
+    return got
+
+
+def _plain_reader(fp: Any) -> Optional[Tuple[io.BufferedReader, socket.socket]]:
+    """http.client's reader of a body of known length and its socket, when that socket
+    can be read directly (no bytes of the reader's own ahead); else None."""
+    if not isinstance(fp, http.client.HTTPResponse):
+        return None
+    reader = fp.fp
+    if reader is None or fp.chunked or not fp.length or not isinstance(reader, io.BufferedReader):
+        return None
+    sock = getattr(reader.raw, "_sock", None)
+    if not isinstance(sock, socket.socket) or getattr(reader.raw, "_ahead", None):
+        return None
+    return reader, sock
+
+
+_SPLICE = getattr(os, "splice", None)  # Linux
+_F_SETPIPE_SZ = 1031
+
+
+class SplicePipe:
+    """A pipe that a body goes through from its socket into a file with ``os.splice``:
+    the bytes never come up to Python (Linux; plain HTTP). Close it when done, and after
+    any error (bytes may be left in it)."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        self.size = 64 * 1024
+        try:  # a larger pipe: fewer splices per MiB (1 MiB is the default limit)
+            import fcntl
+            self.size = fcntl.fcntl(self.w, _F_SETPIPE_SZ, 1024 * 1024)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+def can_splice(raw: urllib3.BaseHTTPResponse) -> bool:
+    """Whether :func:`splice_into` can take ``raw``'s body from here: a plain socket (no
+    TLS), a known length, on Linux."""
+    fp = getattr(raw, "_fp", None)
+    found = _plain_reader(fp)
+    return (_SPLICE is not None and found is not None and hasattr(raw, "_fp_bytes_read")
+            and not isinstance(found[1], ssl.SSLSocket))
+
+
+def _write_buffered(raw: Any, fp: http.client.HTTPResponse, reader: io.BufferedReader,
+                    fd: int, offset: Optional[int], count: int) -> int:
+    """For :func:`splice_into`: what http.client's reader holds of the body (the bytes
+    that came with the head, or after a smaller read) written first, as splice would."""
+    assert fp.length is not None
+    ahead = reader.peek(0)  # (one read from the socket if it holds nothing)
+    data = reader.read(min(len(ahead), count, fp.length))
+    if not data:
+        fp._close_conn()  # type: ignore[attr-defined]
+        raise IncompleteRead(raw._fp_bytes_read, fp.length)
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset = None if offset is None else offset + n
+    fp.length -= len(data)
+    raw._fp_bytes_read += len(data)
+    if raw.length_remaining is not None:
+        raw.length_remaining -= len(data)
+    if len(data) == len(ahead):  # the reader holds nothing more: splice from here on
+        fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
+    if not fp.length:
+        fp._close_conn()  # type: ignore[attr-defined]
+    return len(data)
+
+
+def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], count: int,
+                pipe: SplicePipe) -> int:
+    """Move up to ``count`` body bytes from the socket into file ``fd`` at ``offset``
+    (None: at its position, which moves on) through ``pipe``, never through Python (only
+    when :func:`can_splice`): how many; IncompleteRead at an early end. The socket's
+    timeout holds for every wait.
+
+    Measured (plain HTTP, 512 MiB): a fifth to a quarter less CPU than reading into a
+    buffer and writing it, as the kernel moves the socket's pages into the pipe and
+    copies them once, into the page cache.
+    """
+    assert _SPLICE is not None
+    fp = cast(http.client.HTTPResponse, raw._fp)  # type: ignore[attr-defined]
+    found = _plain_reader(fp)
+    assert found is not None
+    reader, sock = found
+    assert fp.length is not None
+    if getattr(fp, "_knoxpy_upto", -1) != raw._fp_bytes_read:  # type: ignore[attr-defined]
+        return _write_buffered(raw, fp, reader, fd, offset, count)
+    want = min(count, fp.length, pipe.size)
+    while True:
+        try:
+            n: int = _SPLICE(sock.fileno(), pipe.w, want,
+                             flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+            break
+        except BlockingIOError:
+            pass
+        if not wait_for_read(sock, timeout=sock.gettimeout()):  # outside the except: the
+            raise TimeoutError("timed out")  # timeout is the cause, not EAGAIN
+    if not n:
+        fp._close_conn()  # type: ignore[attr-defined]
+        raise IncompleteRead(raw._fp_bytes_read, fp.length)  # type: ignore[attr-defined]
+    done = 0
+    while done < n:  # the pipe holds n bytes: these do not wait
+        done += _SPLICE(pipe.r, fd, n - done,
+                        offset_dst=None if offset is None else offset + done)
+    fp.length -= n
+    raw._fp_bytes_read += n  # type: ignore[attr-defined]
+    if raw.length_remaining is not None:
+        raw.length_remaining -= n
+    fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
+    if not fp.length:
+        fp._close_conn()  # type: ignore[attr-defined]
     return n
 
 

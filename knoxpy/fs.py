@@ -44,7 +44,6 @@ import hashlib
 import numbers
 import os
 import queue
-import re
 import threading
 import time
 from collections import defaultdict
@@ -57,13 +56,13 @@ import fsspec.spec
 from fsspec.callbacks import DEFAULT_CALLBACK
 
 from . import _xml
-from ._download import bare_etag
+from ._download import checked_range
 from ._emitter import Operation
 from ._streams import ClientRequest, IncomingMessage
 from ._work import Session, key_target, quote_query, s3_error, start
 from .bulk import COPY_CONCURRENCY, _Copier
 from .client import Client, createClient
-from .errors import IntegrityError, KnoxError, S3Error
+from .errors import KnoxError, S3Error
 
 __all__ = ["KnoxFile", "KnoxFileSystem", "S3KnoxFileSystem", "register"]
 
@@ -74,7 +73,6 @@ _FSSPEC_OPTIONS = ("use_listings_cache", "listings_expiry_time", "max_paths",
                    "skip_instance_cache", "default_block_size")
 _MIN_PART = 5 * 1024 * 1024  # S3's smallest part: a write block is at least this big
 _END = object()  # the end of a written file's blocks
-_TOTAL = re.compile(r"bytes \d+-\d+/(\d+)")  # a 206's Content-Range: the object's size
 
 
 def _os_error(err: BaseException, path: str, create: bool = False) -> BaseException:
@@ -441,20 +439,23 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
                          ) -> Union[bytes, bytearray]:
         """Bytes ``[start, end)`` as parallel ranged ``GET`` s of ``read_part_size`` each,
         ``read_concurrency`` at once, every one ``If-Match`` one ETag (the one given, else
-        the first answer's), each read on a worker straight into one buffer (returned)."""
+        the first answer's), each read on a worker straight into one buffer (returned).
+        Every answer must be exactly the range asked for, of the first answer's total and
+        with that ETag (:func:`knoxpy._download.checked_range`), else ``IntegrityError``."""
         loop = asyncio.get_running_loop()
         part = self.read_part_size
         res = await self._answer(path, start, min(start + part, end), if_match)
         if res is None:
             return b""
-        total = _TOTAL.match(res.headers.get("content-range", ""))
+        if res.statusCode == 200:  # a store that ignored the Range sent it all
+            return (await _gather(res, path))[start:end]
+        _, total = checked_range(res, start, min(start + part, end) - 1, None, if_match,
+                                 repr(path), "read")
         if_match = if_match or res.headers.get("etag")
-        if res.statusCode != 206 or total is None or not if_match:
-            data = await _gather(res, path)  # a store that ignored the Range sent it all
-            if res.statusCode == 200:
-                return data[start:end]
+        if not if_match:  # no ETag to hold parallel ranges to one version: the rest in one
+            data = await _gather(res, path)
             return data + await self._cat_file(path, start + len(data), end)
-        stop = min(end, int(total.group(1)))
+        stop = min(end, total)
         buf = bytearray(stop - start)
         view = memoryview(buf)
         gate = asyncio.Semaphore(self.read_concurrency)
@@ -463,14 +464,12 @@ class KnoxFileSystem(fsspec.asyn.AsyncFileSystem):  # type: ignore[misc]
             async with gate:
                 if answer is None:
                     answer = await self._answer(path, a, b, if_match)
+                    if answer is not None:
+                        checked_range(answer, a, b - 1, total, if_match, repr(path), "read")
                 got = await loop.run_in_executor(None, _fill, answer,
                                                  view[a - start:b - start]) if answer else 0
             if got != b - a:
                 raise OSError(errno.EIO, f"bytes {a}-{b - 1}: {got} came, not {b - a}", path)
-            etag = answer.headers.get("etag") if answer else None
-            if etag is not None and bare_etag(etag) != bare_etag(if_match):
-                raise IntegrityError(f"{path}: the object changed during the read (ETag "
-                                     f"{if_match}, now {etag}) and the store ignored If-Match")
 
         cuts = [(a, min(a + part, stop)) for a in range(start, stop, part)]
         done = await asyncio.gather(*(fetch(a, b, res if a == start else None)

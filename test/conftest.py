@@ -166,3 +166,22 @@ def forget_learned() -> Iterator[None]:
     yield
     client_module._BUCKET_REGIONS.clear()
     client_module._TRAILERS.clear()
+
+
+def read_interleaved(res: Any) -> bytes:
+    """The body by small read()s and large readinto()s in turn: a large one goes to the
+    socket itself, past http.client's buffer, which a small one may have filled."""
+    got = bytearray()
+    sizes = [1000, 256 * 1024, 10, 100_000, 1, 300_000, 70_000, 5]
+    for i in range(10_000):
+        size = sizes[i % len(sizes)]
+        if i % 2:
+            buf = bytearray(size)
+            n = res.readinto(buf)
+            chunk = bytes(buf[:n])
+        else:
+            chunk = res.read(size)
+        if not chunk:
+            return bytes(got)
+        got += chunk
+    raise AssertionError("never ended")

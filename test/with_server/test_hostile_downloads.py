@@ -9,6 +9,7 @@ objects here have multipart ETags (``...-3``), as most large objects do: no MD5 
 to catch a mix. Now every answer's Content-Range (start, end, total), Content-Length and ETag
 must be the ones asked for and the first answer's, else ``IntegrityError`` naming both; a 200
 without Content-Length is read to its end; no failure leaves a file under the final name.
+knoxpy.fs's large reads (parallel parts) go through the same check (the last tests).
 """
 from __future__ import annotations
 
@@ -189,3 +190,40 @@ def cli(srv: S3Server, cwd: Path, *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run([sys.executable, "-m", "knoxpy", "--endpoint-url", srv.url, *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
+
+
+# -- knoxpy.fs's large reads: the same checks on every part ---------------------------------
+FS_PART = 1 * MIB  # a read of 3 MiB + 5 comes in four parallel parts
+
+
+def fs_range(first: int) -> Any:
+    return lambda r: r.method == "GET" and r.headers.get("range", "").startswith(
+        f"bytes={first}-")
+
+
+@pytest.mark.parametrize("where, lie, caught", [
+    (0, {"first": 1000}, 0),  # the first part answered as if it began at byte 1000
+    # a smaller object: the read would stop short, unsaid; the next part's total says no
+    (0, {"total": 2 * FS_PART}, FS_PART),
+    (0, {"header": "bytes=0-9"}, 0),  # malformed
+    (FS_PART, {"first": 0}, FS_PART),  # a later part answered as bytes 0-...
+    (2 * FS_PART, {"total": 5 * FS_PART}, 2 * FS_PART),  # not the first answer's total
+], ids=["first-start", "first-total", "first-garbage", "later-start", "later-total"])
+@pytest.mark.parametrize("how", ["cat_file", "open-read"])
+def test_an_fs_large_read_refuses_a_content_range_other_than_the_one_asked_for(
+        srv: S3Server, where: int, lie: Dict[str, Any], caught: int, how: str) -> None:
+    from knoxpy.fs import KnoxFileSystem
+
+    fs = KnoxFileSystem(key=KEY, secret=SECRET, endpoint="localhost", port=srv.port,
+                        style="path", maxRetries=0, skip_instance_cache=True)
+    fs.read_part_size = FS_PART
+    data = blob(3 * FS_PART + 5, seed=13)
+    srv.put("bkt", "span.bin", data)
+    srv.inject("lie_range", count=10, match=fs_range(where), **lie)
+    with pytest.raises(knoxpy.IntegrityError, match="Content-Range") as info:
+        if how == "cat_file":
+            fs.cat_file("bkt/span.bin", 0, len(data))
+        else:
+            with fs.open("bkt/span.bin", "rb", block_size=FS_PART) as f:
+                f.read()
+    assert f"asked for bytes {caught}-" in str(info.value) and "span.bin" in str(info.value)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
-from conftest import fault_client
+from conftest import fault_client, read_interleaved
 from servers.s3shaped import S3Server
 
 import knoxpy
@@ -55,6 +55,13 @@ def test_readinto_after_read_goes_on_where_read_stopped(srv: S3Server) -> None:
     assert head + bytes(rest) == data
 
 
+def test_small_reads_and_large_readintos_in_turn_give_every_byte_once(srv: S3Server) -> None:
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    assert read_interleaved(c.get("/k").end().wait(10)) == data
+
+
 @pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
 def test_readinto_of_a_body_cut_short_raises(srv: S3Server, fault: str) -> None:
     c = fault_client(srv, maxRetries=0)
@@ -82,6 +89,36 @@ def test_a_body_piped_into_a_file_arrives_whole(srv: S3Server, tmp_path: Path) -
     c.getFile("/k", on_response)
     knoxpy.run(20)
     assert events == ["end"] and path.read_bytes() == data
+
+
+@pytest.mark.parametrize("mode", ["wb", "r+b"])
+def test_a_body_piped_into_a_file_goes_where_the_file_stands(srv: S3Server, tmp_path: Path,
+                                                             mode: str) -> None:
+    """A body goes socket to file by os.splice (plain HTTP), at the file's position:
+    after what the file object had buffered, and Python's writes after it go on from
+    where it ended."""
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"x" * (SIZE + 100))
+    f = open(path, mode)
+    f.write(b"head")  # buffered by the file object, not yet written
+    done: List[str] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        res.on("end", lambda: done.append("end"))
+        res.pipe(f, end=False)
+
+    c.getFile("/k", on_response)
+    knoxpy.run(20)
+    assert done == ["end"] and f.tell() == 4 + SIZE
+    f.write(b"tail")
+    f.close()
+    want = b"head" + data + b"tail"
+    got = path.read_bytes()
+    assert got[:len(want)] == want
+    assert got[len(want):] == (b"x" * 92 if mode == "r+b" else b"")
 
 
 @pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
+from conftest import read_interleaved
 from servers.s3shaped import S3Server, pattern
 from servers.tls import TestCA, tls_server
 
@@ -236,6 +237,33 @@ def test_multipart_upload_and_download_over_tls(
     dest = tmp_path / "dest.bin"
     c.download("/big.bin", str(dest), partSize=5 * 1024 * 1024).wait(60)
     assert dest.read_bytes() == data
+
+
+def test_small_reads_and_large_readintos_over_tls_give_every_byte_once(
+        tls_srv: S3Server, ca: TestCA) -> None:
+    """A large readinto reads the TLS socket itself (knoxpy._transport._read_socket_into),
+    past http.client's buffer, which the small reads in between fill."""
+    size = 3 * 1024 * 1024 + 12345
+    res = _client(tls_srv, ca=ca.pem).get(f"/gen/size-{size}").end().wait(20)
+    assert read_interleaved(res) == pattern(0, size)
+
+
+@pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
+def test_a_body_cut_short_over_tls_is_an_error_and_a_download_asks_again(
+        tls_srv: S3Server, ca: TestCA, tmp_path: Path, fault: str) -> None:
+    c = _client(tls_srv, ca=ca.pem)
+    size = 3 * 1024 * 1024
+    tls_srv.inject(fault, count=1, match="GET /bkt/gen/size-", after=1_000_000)
+    res = c.get(f"/gen/size-{size}").end().wait(20)
+    buf = bytearray(256 * 1024)
+    with pytest.raises(RequestError) as info:
+        while res.readinto(buf):
+            pass
+    assert info.value.code == "ECONNRESET"
+    tls_srv.inject(fault, count=1, match="GET /bkt/gen/size-", after=1_000_000)
+    dest = tmp_path / "cut.bin"
+    _client(tls_srv, ca=ca.pem, maxRetries=3).download(f"/gen/size-{size}", str(dest)).wait(60)
+    assert dest.read_bytes() == pattern(0, size)
 
 
 def test_the_command_line_takes_a_ca_bundle(tls_srv: S3Server, ca: TestCA, tmp_path: Path) -> None:

@@ -405,6 +405,25 @@ def test_a_download_reset_mid_body_goes_on_from_where_it_stopped(srv: S3Server,
     ev.check_progress(len(data))
 
 
+def test_a_download_stalled_mid_body_times_out_and_goes_on_from_where_it_stopped(
+        srv: S3Server, tmp_path: Any) -> None:
+    """Over plain HTTP a range's body goes socket to file by os.splice: the read timeout
+    still holds there, and the retry asks for the rest only."""
+    data = blob(12 * MIB, seed=18)
+    srv.put("bkt", "stall.bin", data)
+    srv.inject("stall_mid_body", count=1, seconds=60, after=3 * MIB,
+               match=lambda r: r.headers.get("range") == f"bytes={PART}-{2 * PART - 1}")
+    dest = tmp_path / "stall.bin"
+    op = make(srv, timeout=(2, 0.5)).download("/stall.bin", str(dest))
+    ev = Events(op)
+    op.wait(60)
+    assert dest.read_bytes() == data
+    assert [r["reason"] for r in ev["retry"]] == ["ETIMEDOUT"]
+    assert any(r.headers.get("range", "").startswith(f"bytes={PART + 3 * MIB}-")
+               for r in srv.requests)
+    ev.check_progress(len(data))
+
+
 def test_a_download_cut_without_retries_leaves_no_file_under_the_final_name(
         srv: S3Server, tmp_path: Any) -> None:
     srv.put("bkt", "cut.bin", blob(12 * MIB, seed=9))
