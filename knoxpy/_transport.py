@@ -796,7 +796,7 @@ class _LeanPool:
                 if e.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
                     raise
             _check_cut(conn)
-            if not conn.is_closed:
+            if conn.sock is not None:  # urllib3's is_closed, without its property call
                 conn.timeout = read_timeout
         except BaseException as e:
             _drop(pool, conn, e)
