@@ -472,15 +472,15 @@ class ClientRequest(Operation):
 
     def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
         """The body as urllib3 sends it: small bytes as they are, the rest counted."""
-        total = self._total(whole)
         if whole is not None and len(whole) <= CHUNK:
             if whole and len(whole) > self._progress_high:
                 self._progress_high = len(whole)
-                self._post("progress", _progress(len(whole), total))
+                self._post("progress", _progress(len(whole), self._total(whole)))
             # No body is None: like Node, a GET/HEAD/DELETE then carries no Content-Length
             # (urllib3 still sends "Content-Length: 0" for PUT and POST).
             return whole or None
-        body = self._counted(stream if stream is not None else iter_source(whole or b""), total)
+        body = self._counted(stream if stream is not None else iter_source(whole or b""),
+                             self._total(whole))
         return self.frame(body) if self.frame is not None else body
 
     def _run(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]

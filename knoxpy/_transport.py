@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.parser
 import errno
+import functools
 import http.client
 import io
 import logging
@@ -54,6 +55,10 @@ from urllib3.util.wait import wait_for_read
 from . import _cancel
 from ._validate import is_pem_text
 from .errors import RequestError, ValidationError
+
+# urllib3's escaping of a request target, pure and asked for every request: cached, as a
+# client sends the same few keys again and again (a miss costs what the call did)
+_wire_target = functools.lru_cache(maxsize=4096)(_encode_target)
 
 __all__ = ["Exchange", "Transport", "map_error"]
 
@@ -265,6 +270,7 @@ class _LeanRequest:
     _tcp_done = 0.0
     knoxpy_kept = False  # its TLS session kept for the next connection (_PoolContext)
     knoxpy_watch: Optional[Tuple[socket.socket, Any]] = None  # (its socket, a poll of it)
+    knoxpy_ref: Optional[weakref.ref[Any]] = None  # its entry in _in_use, once made
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
@@ -282,7 +288,7 @@ class _LeanRequest:
                 headers: Optional[Mapping[str, str]] = None, *, chunked: bool = False,
                 preload_content: bool = True, decode_content: bool = True,
                 enforce_content_length: bool = True) -> None:
-        conn = cast(urllib3.connection.HTTPConnection, self)
+        conn: urllib3.connection.HTTPConnection = self  # type: ignore[assignment]  # (no cast call)
         block = None
         if (not chunked and headers is not None and conn._tunnel_host is None
                 and (body is None or isinstance(body, bytes))):
@@ -656,13 +662,26 @@ def _raise_as_urllib3(e: BaseException) -> NoReturn:
 # Each remembers the generation of the request it was taken for (knoxpy._cancel.since);
 # a request checks it once connected and sent, and before it reads: a cancel that came
 # before that check fails it there, one after it finds its socket there to shut down.
-_in_use: weakref.WeakSet[Any] = weakref.WeakSet()
+# Kept by id, each a weak reference made once per connection (a WeakSet makes one per
+# add); its callback removes the entry of a connection collected while in use, and an id
+# is not reused before that callback has run.
+_in_use: dict[int, weakref.ref[Any]] = {}
 _in_use_lock = threading.Lock()
+
+
+def _in_use_ref(conn: Any) -> weakref.ref[Any]:
+    """``conn``'s entry in ``_in_use``, made at its first use."""
+    ref: Optional[weakref.ref[Any]] = conn.knoxpy_ref
+    if ref is None:
+        key = id(conn)
+        conn.knoxpy_ref = ref = weakref.ref(conn, lambda _: _in_use.pop(key, None))
+    return ref
 
 
 def _cut_in_use() -> None:
     with _in_use_lock:
-        socks = [conn.sock for conn in _in_use if conn.sock is not None]
+        conns = [ref() for ref in _in_use.values()]
+    socks = [conn.sock for conn in conns if conn is not None and conn.sock is not None]
     for sock in socks:
         try:
             sock.shutdown(socket.SHUT_RDWR)  # wakes a send or a read blocked on it
@@ -729,9 +748,10 @@ class _LeanPool:
         # urllib3's _get_conn, for a pool that never blocks, with a cheaper look at
         # whether the server closed an idle connection (a reused one it did is closed here
         # and opened again at its first send, as urllib3 does)
-        idle = cast(urllib3.HTTPConnectionPool, self).pool
+        pool: urllib3.HTTPConnectionPool = self  # type: ignore[assignment]  # (no cast call)
+        idle = pool.pool
         if idle is None:
-            raise ClosedPoolError(cast(urllib3.HTTPConnectionPool, self), "Pool is closed.")
+            raise ClosedPoolError(pool, "Pool is closed.")
         try:
             conn = idle.get(block=False)
         except queue.Empty:
@@ -740,15 +760,16 @@ class _LeanPool:
             conn = self._new_conn()  # type: ignore[attr-defined]
         elif _dropped(conn):
             conn.close()
+        ref = _in_use_ref(conn)
         with _in_use_lock:
             conn.knoxpy_since = _cancel.since()
-            _in_use.add(conn)
+            _in_use[id(conn)] = ref
         return conn
 
     def _put_conn(self, conn: Any) -> None:
         if conn is not None:
             with _in_use_lock:
-                _in_use.discard(conn)
+                _in_use.pop(id(conn), None)
             sock = conn.sock
             if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
                 context = sock.context
@@ -758,7 +779,7 @@ class _LeanPool:
     def begin(self, method: str, target: str, headers: Mapping[str, str],
               body: Optional[bytes], connect_timeout: Optional[float],
               read_timeout: Optional[float]) -> Exchange:
-        pool = cast(urllib3.HTTPConnectionPool, self)
+        pool: urllib3.HTTPConnectionPool = self  # type: ignore[assignment]  # (no cast call)
         conn: Any = pool._get_conn()
         try:
             # A small request on an open connection fits in its socket's send buffer: sent
@@ -775,7 +796,7 @@ class _LeanPool:
                 if e.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
                     raise
             _check_cut(conn)
-            if not conn.is_closed:
+            if conn.sock is not None:  # urllib3's is_closed, without its property call
                 conn.timeout = read_timeout
         except BaseException as e:
             _drop(pool, conn, e)
@@ -1029,7 +1050,7 @@ class Transport:
                 and (body is None or isinstance(body, bytes))):
             # urlopen writes every %-escape of the target in capitals, and so must this
             # (the V2 signature is computed over what goes on the wire)
-            return pool.begin(method, _encode_target(target), headers, body,
+            return pool.begin(method, _wire_target(target), headers, body,
                               self._connect_timeout, self._read_timeout)
         chunked = body is not None and not isinstance(body, bytes) and not any(
             k.lower() == "content-length" for k in headers

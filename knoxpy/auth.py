@@ -614,7 +614,25 @@ def _sign_traced(secret: str, amz_date: str, scope: str, request: str,
 
 def signature_v4(key: bytes, string_to_sign: str) -> str:
     """Hex HMAC-SHA256 of the string to sign with the signing key."""
-    return _hmac_sha256(key, string_to_sign).hex()
+    inner, outer = _prepared_hmac(key)
+    # HMAC (RFC 2104) from copies of the key's two padded hash states: no OpenSSL HMAC
+    # context or digest lookup per request (a third of the signing's cost)
+    mac = inner.copy()
+    mac.update(string_to_sign.encode("utf-8"))
+    done = outer.copy()
+    done.update(mac.digest())
+    return done.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared_hmac(key: bytes) -> Tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states that have taken ``key`` XOR ipad and XOR opad (the key is shorter
+    than SHA-256's 64-byte block: a signing key is 32 bytes, else hashed first)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    padded = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in padded)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in padded)))
 
 
 def _timestamps(now: datetime) -> Tuple[str, str]:

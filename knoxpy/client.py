@@ -347,7 +347,8 @@ class Client:
 
     def _sign_and_begin(self, req: ClientRequest, body: Any, whole: Optional[Payload]
                         ) -> Exchange:
-        headers = {k: str(v) for k, v in req.headers.items()}
+        own = req.headers
+        headers = {k: str(v) for k, v in own.items()}
         conn_host, region = self._route()
         host = self._authority(conn_host)
         headers["Host"] = host
@@ -384,7 +385,7 @@ class Client:
             headers["Authorization"] = auth.authorization(v2)
             if trace is not None:
                 trace.update(version=2, string_to_sign=auth.stringToSign(v2))
-        req.headers.update({k: v for k, v in headers.items() if k not in req.headers})
+        own.update({k: v for k, v in headers.items() if k not in own})
         target = path + ("?" + query if query else "")
         scheme = "https" if self.secure else "http"
         port = int(self.port) if self.port is not None else None

@@ -184,3 +184,27 @@ def test_a_silent_server_times_out_on_the_small_answer_path() -> None:
         for sock in accepted:
             if sock is not None:
                 sock.close()
+
+
+def test_a_connection_is_tracked_in_use_until_given_back_or_collected() -> None:
+    # What a Ctrl-C cuts (knoxpy._transport._in_use): a taken connection is there, one
+    # given back is not, and one dropped while in use leaves no entry once collected.
+    import gc
+
+    from knoxpy import _transport
+
+    with Scripted() as srv:
+        transport = Transport()
+        pool = transport._pool_for("127.0.0.1", srv.port, "http")
+        kept = pool._get_conn()
+        dropped = pool._get_conn()
+        assert {id(kept), id(dropped)} <= set(_transport._in_use)
+        assert _transport._in_use[id(kept)]() is kept
+        pool._put_conn(kept)
+        assert id(kept) not in _transport._in_use
+        key = id(dropped)
+        dropped.close()
+        pool._put_conn(None)  # as a failed exchange frees its place
+        del dropped
+        gc.collect()
+        assert key not in _transport._in_use
