@@ -727,12 +727,12 @@ class IncomingMessage(Emitter):
     def pipe(self, dest: Any, end: bool = True) -> Any:
         """Send the body into ``dest``: a knoxpy writable, or anything with ``write``.
 
-        A file-like ``dest`` is written on the worker thread (a real file over plain HTTP
-        on Linux: by the kernel, ``os.splice``, at its position). At the end, as Node ends its
-        destination: a file on disk (or a named pipe) is closed, like an ``fs.WriteStream``;
-        anything else (a socket writer such as ``http.server``'s ``self.wfile``,
-        ``sys.stdout``, an in-memory buffer) is flushed and left open for its owner; a
-        knoxpy writable gets ``end()``. ``end=False`` only flushes.
+        A file-like ``dest`` is written on the worker thread (a regular file not opened for
+        appending, over plain HTTP on Linux: by the kernel, ``os.splice``, at its position).
+        At the end, as Node ends its destination: a file on disk (or a named pipe) is
+        closed, like an ``fs.WriteStream``; anything else (a socket writer such as
+        ``http.server``'s ``self.wfile``, ``sys.stdout``, an in-memory buffer) is flushed
+        and left open for its owner; a knoxpy writable gets ``end()``. ``end=False`` only flushes.
         """
         if isinstance(dest, Emitter) and hasattr(dest, "write"):
             writable: Any = dest
@@ -1057,6 +1057,7 @@ class _FileSink:
             memoryview(bytearray(SINK_CHUNK)) if real_file else None)
 
         self.pipe: Optional[_transport.SplicePipe] = None
+        self._spliceable: Optional[bool] = None  # whether splice may write dest (first use)
 
     def write(self, chunk: Union[bytes, memoryview]) -> None:
         self.dest.write(chunk if self.binary else bytes(chunk).decode("utf-8"))
@@ -1065,6 +1066,10 @@ class _FileSink:
         """Bytes of ``res`` moved into the file at its position by the kernel (os.splice),
         after what Python's file object holds: None where that cannot be (TLS...)."""
         if self.view is None or not _transport.can_splice(res._raw):
+            return None
+        if self._spliceable is None:
+            self._spliceable = _transport.can_splice_to(self.dest.fileno())
+        if not self._spliceable:
             return None
         self.dest.flush()  # what it buffered goes first; it then writes where splice left
         if self.pipe is None:

@@ -27,6 +27,7 @@ import re
 import select
 import socket
 import ssl
+import stat
 import threading
 import time
 import weakref
@@ -1209,6 +1210,23 @@ def can_splice(raw: urllib3.BaseHTTPResponse) -> bool:
     found = _plain_reader(fp)
     return (_SPLICE is not None and found is not None and hasattr(raw, "_fp_bytes_read")
             and not isinstance(found[1], ssl.SSLSocket))
+
+
+def can_splice_to(fd: int) -> bool:
+    """Whether :func:`splice_into` may write into ``fd`` as ``write()`` would: a regular
+    file not opened for appending (splice refuses O_APPEND with EINVAL). Sockets, pipes
+    and terminals are written by Python: a non-blocking one would make splice fail
+    where ``write()`` waits."""
+    if _SPLICE is None:
+        return False
+    import fcntl  # Linux only, as splice is
+
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError:
+        return False
+    return regular and not flags & os.O_APPEND
 
 
 def _write_buffered(raw: Any, fp: http.client.HTTPResponse, reader: io.BufferedReader,

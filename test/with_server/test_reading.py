@@ -121,6 +121,28 @@ def test_a_body_piped_into_a_file_goes_where_the_file_stands(srv: S3Server, tmp_
     assert got[len(want):] == (b"x" * 92 if mode == "r+b" else b"")
 
 
+def test_a_body_piped_into_a_file_opened_for_appending_goes_at_its_end(
+        srv: S3Server, tmp_path: Path) -> None:
+    """splice refuses a file opened with O_APPEND (EINVAL): such a file is written by
+    Python, every byte after what the file held."""
+    data = os.urandom(SIZE)
+    c = fault_client(srv)
+    c.putBuffer(data, "/k").wait(10)
+    path = tmp_path / "log.bin"
+    path.write_bytes(b"before")
+    done: List[Any] = []
+
+    def on_response(err: Any, res: Any) -> None:
+        res.on("end", lambda: done.append("end"))
+        res.on("error", done.append)
+        res.pipe(open(path, "ab"))
+
+    c.getFile("/k", on_response)
+    knoxpy.run(20)
+    assert done == ["end"]
+    assert path.read_bytes() == b"before" + data
+
+
 @pytest.mark.parametrize("fault", ["short_body", "reset_response_body"])
 def test_a_body_piped_into_a_file_and_cut_short_is_an_error_never_an_end(
         srv: S3Server, tmp_path: Path, fault: str) -> None:
