@@ -1191,6 +1191,9 @@ class SplicePipe:
 
     def __init__(self) -> None:
         self.r, self.w = os.pipe()
+        # False once a file refused splice (a filesystem without it: vboxsf, WSL 1's
+        # drvfs...): the bytes then go pipe -> Python -> file, never lost
+        self.into_files = True
         self.size = 64 * 1024
         try:  # a larger pipe: fewer splices per MiB (1 MiB is the default limit)
             import fcntl
@@ -1229,6 +1232,18 @@ def can_splice_to(fd: int) -> bool:
     return regular and not flags & os.O_APPEND
 
 
+def _write_all(fd: int, data: bytes, offset: Optional[int]) -> None:
+    """All of ``data`` into file ``fd`` at ``offset`` (None: at its position)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset = None if offset is None else offset + n
+
+
+_NO_SPLICE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)  # what a file refusing it says
+
+
 def _write_buffered(raw: Any, fp: http.client.HTTPResponse, reader: io.BufferedReader,
                     fd: int, offset: Optional[int], count: int) -> int:
     """For :func:`splice_into`: what http.client's reader holds of the body (the bytes
@@ -1239,11 +1254,7 @@ def _write_buffered(raw: Any, fp: http.client.HTTPResponse, reader: io.BufferedR
     if not data:
         fp._close_conn()  # type: ignore[attr-defined]
         raise IncompleteRead(raw._fp_bytes_read, fp.length)
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset = None if offset is None else offset + n
+    _write_all(fd, data, offset)
     fp.length -= len(data)
     raw._fp_bytes_read += len(data)
     if raw.length_remaining is not None:
@@ -1289,8 +1300,18 @@ def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], c
         raise IncompleteRead(raw._fp_bytes_read, fp.length)  # type: ignore[attr-defined]
     done = 0
     while done < n:  # the pipe holds n bytes: these do not wait
-        done += _SPLICE(pipe.r, fd, n - done,
-                        offset_dst=None if offset is None else offset + done)
+        at = None if offset is None else offset + done
+        if pipe.into_files:
+            try:
+                done += _SPLICE(pipe.r, fd, n - done, offset_dst=at)
+                continue
+            except OSError as e:
+                if e.errno not in _NO_SPLICE:
+                    raise
+                pipe.into_files = False
+        data = os.read(pipe.r, n - done)
+        _write_all(fd, data, at)
+        done += len(data)
     fp.length -= n
     raw._fp_bytes_read += n  # type: ignore[attr-defined]
     if raw.length_remaining is not None:
