@@ -1103,8 +1103,7 @@ def read_into(raw: urllib3.BaseHTTPResponse, view: memoryview) -> int:
         return len(data)
     n = None
     if len(view) >= DIRECT_READ:
-        # The reader's buffer is empty if the last read was one of these (none since).
-        n = _read_socket_into(fp, view, getattr(fp, "_knoxpy_upto", -1) == raw._fp_bytes_read)
+        n = _read_socket_into(fp, view, _drained(raw, fp))
     direct = n is not None
     if n is None:
         n = fp.readinto(view)
@@ -1117,6 +1116,28 @@ def read_into(raw: urllib3.BaseHTTPResponse, view: memoryview) -> int:
     if direct:
         fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
     return n
+
+
+def _drained(raw: Any, fp: http.client.HTTPResponse) -> bool:
+    """Whether http.client's reader holds none of the body: the last read of it went to
+    the socket itself (``_knoxpy_upto`` marks where), and none went through the reader
+    since."""
+    return bool(getattr(fp, "_knoxpy_upto", -1) == raw._fp_bytes_read)
+
+
+def _took(raw: Any, fp: http.client.HTTPResponse, n: int, drained: bool) -> None:
+    """Count ``n`` body bytes taken past http.client's reader, as its ``readinto`` and
+    urllib3's ``read`` count them, and close the connection's side at the body's end;
+    ``drained``: the reader holds nothing more (see :func:`_drained`)."""
+    assert fp.length is not None
+    fp.length -= n
+    raw._fp_bytes_read += n
+    if raw.length_remaining is not None:
+        raw.length_remaining -= n
+    if drained:
+        fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
+    if not fp.length:
+        fp._close_conn()  # type: ignore[attr-defined]
 
 
 # Reads at least this large skip http.client's file (below); smaller ones gain nothing.
@@ -1255,14 +1276,7 @@ def _write_buffered(raw: Any, fp: http.client.HTTPResponse, reader: io.BufferedR
         fp._close_conn()  # type: ignore[attr-defined]
         raise IncompleteRead(raw._fp_bytes_read, fp.length)
     _write_all(fd, data, offset)
-    fp.length -= len(data)
-    raw._fp_bytes_read += len(data)
-    if raw.length_remaining is not None:
-        raw.length_remaining -= len(data)
-    if len(data) == len(ahead):  # the reader holds nothing more: splice from here on
-        fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
-    if not fp.length:
-        fp._close_conn()  # type: ignore[attr-defined]
+    _took(raw, fp, len(data), len(data) == len(ahead))  # all it held: splice from here on
     return len(data)
 
 
@@ -1283,7 +1297,7 @@ def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], c
     assert found is not None
     reader, sock = found
     assert fp.length is not None
-    if getattr(fp, "_knoxpy_upto", -1) != raw._fp_bytes_read:  # type: ignore[attr-defined]
+    if not _drained(raw, fp):
         return _write_buffered(raw, fp, reader, fd, offset, count)
     want = min(count, fp.length, pipe.size)
     while True:
@@ -1312,13 +1326,7 @@ def splice_into(raw: urllib3.BaseHTTPResponse, fd: int, offset: Optional[int], c
         data = os.read(pipe.r, n - done)
         _write_all(fd, data, at)
         done += len(data)
-    fp.length -= n
-    raw._fp_bytes_read += n  # type: ignore[attr-defined]
-    if raw.length_remaining is not None:
-        raw.length_remaining -= n
-    fp._knoxpy_upto = raw._fp_bytes_read  # type: ignore[attr-defined]
-    if not fp.length:
-        fp._close_conn()  # type: ignore[attr-defined]
+    _took(raw, fp, n, True)
     return n
 
 

@@ -502,7 +502,7 @@ class _Begun:
                  ) -> None:
         self._begin = begin
         self._lock = threading.Lock()  # held while the initiate is on its way
-        self._failed = False
+        self._tried = False  # asked for once: a failed initiate is not sent again
         self._claim_lock = threading.Lock()  # not that one: the others go on to read
         self._claimed = upload_id is not None
         self.upload_id = upload_id
@@ -516,10 +516,9 @@ class _Begun:
     def query(self, session: Session) -> Optional[str]:
         """``uploadId=...`` for a part's query, the upload begun on ``session`` if need be."""
         with self._lock:
-            if self.upload_id is None and not self._failed:
-                self._failed = True  # until it returns
+            if self.upload_id is None and not self._tried:
+                self._tried = True
                 self.upload_id = self._begin(session)
-                self._failed = False
             return None if self.upload_id is None else f"uploadId={quote_query(self.upload_id)}"
 
 
