@@ -38,17 +38,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# moto's server with a SigV2 fix of ours (its docstring says why)
+MOTO_S3 = os.path.join(os.path.dirname(__file__), "servers", "moto_s3.py")
+
+
+def _moto_log() -> Any:
+    """Where moto's log goes: KNOXPY_TEST_MOTO_LOG names a file (its tracebacks explain a 500)."""
+    path = os.environ.get("KNOXPY_TEST_MOTO_LOG")
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND) if path else subprocess.DEVNULL
+
+
 def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     """Start moto's S3 server in its own process and wait until it answers."""
     port = free_port()
     proc_env = dict(os.environ)
     proc_env.update(env or {})
+    log = _moto_log()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, MOTO_S3, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         env=proc_env,
     )
+    if log != subprocess.DEVNULL:
+        os.close(log)  # the child has its own copy
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
