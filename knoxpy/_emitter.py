@@ -6,7 +6,8 @@ be waited on (``.wait()`` runs the owning loop until it settles) and awaited
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Generator, List, Optional, TypeVar, overload
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Sequence, TypeVar, overload
 
 from pyee import EventEmitter
 
@@ -24,6 +25,17 @@ T = TypeVar("T")
 Handler = Callable[..., Any]
 
 
+class _LockOnFirstUse:
+    """pyee's ``_lock``, made when first used: most requests and responses never take it
+    (nobody adds a listener to them), and a lock costs its allocation and its release."""
+
+    def __get__(self, emitter: Any, owner: Any = None) -> Any:
+        if emitter is None:
+            return self
+        # setdefault is atomic: two threads that come first at once share one lock
+        return emitter.__dict__.setdefault("_lock", threading.Lock())
+
+
 class Emitter(EventEmitter):
     """A pyee ``EventEmitter`` whose ``on``/``once`` return the emitter, as Node's do.
 
@@ -31,8 +43,11 @@ class Emitter(EventEmitter):
     many of the event's arguments as it accepts, as in JS (``on('end', lambda: ...)``).
     """
 
+    _lock = _LockOnFirstUse()
+
     def __init__(self, loop: Optional[Loop] = None) -> None:
-        super().__init__()
+        # pyee's __init__ is its listeners' dict and its lock, which comes on first use
+        self._events = {}
         self._loop = loop if loop is not None else get_loop()
 
     def _add_event_handler(self, event: str, k: Handler, v: Handler) -> None:
@@ -115,10 +130,7 @@ class Operation(Emitter):
     _result: Any = None
     _error: Optional[BaseException] = None
     _waiters = 0
-
-    def __init__(self, loop: Optional[Loop] = None) -> None:
-        super().__init__(loop)
-        self._futures: List[asyncio.Future[Any]] = []
+    _futures: Sequence[asyncio.Future[Any]] = ()  # those that await it (a list once one does)
 
     @property
     def done(self) -> bool:
@@ -167,7 +179,7 @@ class Operation(Emitter):
         if not self._done:
             self._waiters += 1
             try:
-                if not self._loop.run(timeout, until=lambda: self._done):
+                if not self._loop.run(timeout, until=self):
                     raise RuntimeError(
                         f"{self!r} can never complete: nothing is pending "
                         "(was end() called?)"
@@ -189,7 +201,7 @@ class Operation(Emitter):
             )
         if not self._done:
             fut: asyncio.Future[Any] = self._loop.aio.create_future()
-            self._futures.append(fut)
+            self._futures = [*self._futures, fut]
             return (yield from fut.__await__())
         if self._error is not None:
             raise self._error

@@ -44,7 +44,7 @@ import time
 import traceback
 import types
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
 
 from . import _cancel
 
@@ -64,6 +64,12 @@ Task = Tuple[Callback, Tuple[Any, ...], Optional["Loop"], float]
 # answers is not cut short: those are small requests, over within their read timeout.)
 MAIN_WAKE = 0.25
 _POLL = getattr(select, "poll", None)  # missing (Windows): a worker reads a stolen task's answer
+
+
+class Settling(Protocol):
+    """What ``Loop.run`` may run until: an operation (knoxpy._emitter), done once settled."""
+
+    _done: bool
 
 
 def _drive(gen: types.GeneratorType, item: Any = None) -> None:  # type: ignore[type-arg]
@@ -132,12 +138,10 @@ class Loop:
         return bool(self._queue) or self._refs > 0
 
     # -- running, on the owning thread -------------------------------------------
-    def run(
-        self, timeout: Optional[float] = None, until: Optional[Callable[[], bool]] = None
-    ) -> bool:
-        """Run callbacks until ``until()`` is true or nothing is pending.
+    def run(self, timeout: Optional[float] = None, until: Optional[Settling] = None) -> bool:
+        """Run callbacks until the operation ``until`` is done or nothing is pending.
 
-        Returns whether ``until`` was satisfied (True when no ``until`` was given and
+        Returns whether ``until`` was done (True when no ``until`` was given and
         the loop went idle). Raises ``TimeoutError`` after ``timeout`` seconds, and
         whatever a callback raises (an unhandled ``'error'`` among them).
         """
@@ -150,7 +154,7 @@ class Loop:
         queue, cond, lock = self._queue, self._cond, self._lock
         try:
             while True:
-                if until is not None and until():
+                if until is not None and until._done:  # read, not called: no frame per turn
                     return True
                 with lock:
                     while not queue:
@@ -174,7 +178,7 @@ class Loop:
                     fn, args = queue.popleft()
                 fn(*args)
                 if deadline is not None and time.monotonic() > deadline:
-                    if until is not None and until():
+                    if until is not None and until._done:
                         return True
                     raise TimeoutError("knoxpy: operations still pending after timeout")
         finally:
@@ -290,9 +294,7 @@ class AsyncioLoop(Loop):
         except RuntimeError:  # the asyncio loop is closed: nobody is left to deliver to
             log.debug("knoxpy: event dropped, asyncio loop closed")
 
-    def run(
-        self, timeout: Optional[float] = None, until: Optional[Callable[[], bool]] = None
-    ) -> bool:
+    def run(self, timeout: Optional[float] = None, until: Optional[Settling] = None) -> bool:
         raise RuntimeError(
             "this object delivers its events on a running asyncio loop: "
             "`await` it instead of calling .wait()/knoxpy.run()"

@@ -217,6 +217,23 @@ class ClientRequest(Operation):
     traced: Any = None  # knoxpy.trace's hooks for this request, when its client records
     # Whether a pooled connection waits for this request (the client's); None: not known.
     connected: Optional[Callable[[], bool]] = None
+    # Where a request starts, set at class level (not per request in __init__):
+    _progress_high = 0  # the most bytes 'progress' has reported (monotonic across retries)
+    _pipe: Optional[_BodyPipe] = None
+    _started = False
+    _ended = False
+    _written = 0  # bytes given to write()
+    _length: Optional[int] = None  # the Content-Length promised, read at the first write
+    _wrote_text = False  # one of them came as a str (sent as UTF-8)
+    _last = b""  # the chunk that completes the body, held until end()
+    _refused = False  # the body broke its Content-Length: nothing more goes out
+    aborted = False
+    replayable = True  # whether the body can be sent again (set when sending)
+    res: Optional[IncomingMessage] = None
+    _signed_payload: Optional[Payload] = None
+    # Frames a streamed body on its way out (the client's aws-chunked CRC32 trailer);
+    # applied on every attempt, after progress is counted.
+    frame: Optional[Callable[[Iterable[bytes]], Iterable[bytes]]] = None
 
     def __init__(
         self,
@@ -232,7 +249,6 @@ class ClientRequest(Operation):
         super().__init__(loop)
         self._backoff = backoff
         self._resend = resend
-        self._progress_high = 0
         self.method = method
         self.path = path
         # req.url follows req.path, which code may extend before end() (knox-copy appends
@@ -241,23 +257,8 @@ class ClientRequest(Operation):
         self._url = url
         self._headers = headers
         self._sender = sender
-        self._pipe: Optional[_BodyPipe] = None
-        self._started = False
-        self._ended = False
-        self._written = 0  # bytes given to write()
-        self._length: Optional[int] = None  # the Content-Length promised, read at the first write
-        self._wrote_text = False  # one of them came as a str (sent as UTF-8)
-        self._last = b""  # the chunk that completes the body, held until end()
-        self._refused = False  # the body broke its Content-Length: nothing more goes out
-        self.aborted = False
         self._since = _cancel.since()  # a Ctrl-C after this cancels the request
-        self.replayable = True  # whether the body can be sent again (set when sending)
-        self.res: Optional[IncomingMessage] = None
         self.resource = path  # the resource knox's V2 signature covers
-        self._signed_payload: Optional[Payload] = None
-        # Frames a streamed body on its way out (the client's aws-chunked CRC32 trailer);
-        # applied on every attempt, after progress is counted.
-        self.frame: Optional[Callable[[Iterable[bytes]], Iterable[bytes]]] = None
 
     def __repr__(self) -> str:
         return f"<ClientRequest {self.method} {self.url}>"
@@ -645,6 +646,19 @@ class IncomingMessage(Emitter):
     """
 
     _traced: Any = None  # knoxpy.trace's hooks: told when the body was read to its end
+    # Where a response starts, set at class level (not per response in __init__):
+    _buffered = 0
+    _flowing: Optional[bool] = None
+    _reading = False  # a worker is reading the body
+    _eof = False  # the body has been read to its end
+    _ended = False  # 'end' has been emitted (or read() reached the end)
+    _failed = False  # reading failed: 'error' comes, never 'end' after a short body
+    _touched = False  # someone started consuming the body
+    _drop_when_read = False  # the body was refused while a reader was reading
+    _cancel_idle: Optional[Callable[[], None]] = None
+    _decoder: Optional[codecs.IncrementalDecoder] = None
+    _sink: Any = None
+    httpVersion = "1.1"
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
                  prefetched: Optional[bytes] = None, status: Optional[int] = None) -> None:
@@ -658,22 +672,11 @@ class IncomingMessage(Emitter):
         self.statusMessage: str = raw.reason or ""
         self.status_code = self.statusCode
         self.headers: Dict[str, str] = _transport.node_headers(raw)
-        self.httpVersion = "1.1"
         self.url = getattr(req, "url", "")
-        self._lock = threading.Lock()  # held directly where nobody waits: no Python frames
+        # The body's state is guarded by the emitter's own lock (made on first use, held
+        # directly where nobody waits: no Python frames).
         self._cond: Any = None  # made below, unless there is no body left to read
         self._buffer: Deque[bytes] = collections.deque()
-        self._buffered = 0
-        self._flowing: Optional[bool] = None
-        self._reading = False  # a worker is reading the body
-        self._eof = False  # the body has been read to its end
-        self._ended = False  # 'end' has been emitted (or read() reached the end)
-        self._failed = False  # reading failed: 'error' comes, never 'end' after a short body
-        self._touched = False  # someone started consuming the body
-        self._drop_when_read = False  # the body was refused while a reader was reading
-        self._cancel_idle: Optional[Callable[[], None]] = None
-        self._decoder: Optional[codecs.IncrementalDecoder] = None
-        self._sink: Any = None
         if prefetched is not None:
             if prefetched:
                 self._buffer.append(prefetched)
