@@ -156,26 +156,29 @@ class Loop:
             while True:
                 if until is not None and until._done:  # read, not called: no frame per turn
                     return True
-                with lock:
-                    while not queue:
-                        if self._refs <= 0:
-                            return until is None
-                        if _POOL.steal_for(self, cond):
-                            continue
-                        remaining = None if deadline is None else deadline - time.monotonic()
-                        if remaining is not None and remaining <= 0:
-                            raise TimeoutError("knoxpy: operations still pending after timeout")
-                        if self._waits:
-                            self._poll(remaining)
-                            continue
-                        if self._main and (remaining is None or remaining > MAIN_WAKE):
-                            remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
-                        self._sleeping = True
-                        try:
-                            cond.wait(remaining)
-                        finally:
-                            self._sleeping = False
-                    fn, args = queue.popleft()
+                if not queue:  # the lock only to wait: posting threads only append
+                    with lock:
+                        while not queue:
+                            if self._refs <= 0:
+                                return until is None
+                            if _POOL.steal_for(self, cond):
+                                continue
+                            remaining = (None if deadline is None
+                                         else deadline - time.monotonic())
+                            if remaining is not None and remaining <= 0:
+                                raise TimeoutError(
+                                    "knoxpy: operations still pending after timeout")
+                            if self._waits:
+                                self._poll(remaining)
+                                continue
+                            if self._main and (remaining is None or remaining > MAIN_WAKE):
+                                remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
+                            self._sleeping = True
+                            try:
+                                cond.wait(remaining)
+                            finally:
+                                self._sleeping = False
+                fn, args = queue.popleft()  # outside the lock: only this thread pops
                 fn(*args)
                 if deadline is not None and time.monotonic() > deadline:
                     if until is not None and until._done:

@@ -591,9 +591,11 @@ class ClientRequest(Operation):
             res._discard()
             return
         self.res = res
-        self.emit("finish")
+        if self._events:  # a request nobody listens to (one wait()ed for) needs no emit
+            self.emit("finish")
         self._resolve(res)
-        self.emit("response", res)
+        if self._events:
+            self.emit("response", res)
         res._delivered()
 
     def _on_error(self, err: BaseException) -> None:
@@ -844,6 +846,8 @@ class IncomingMessage(Emitter):
             raise RuntimeError(f"{how}() on a flowing response: its data goes to 'data' events")
         self._touch()
         self._flowing = False
+        if self._cond is _NO_READER:  # a body read with its head: no reader ever runs
+            return
         with self._lock:
             while self._reading:  # a reader paused mid-chunk: let it put its chunk down
                 self._cond.wait()
@@ -852,8 +856,7 @@ class IncomingMessage(Emitter):
         """``'end'`` (and ``'close'``) once read()/readinto() reached the body's end."""
         if self._eof and not self._buffer and not self._ended:
             self._ended = True
-            self._post("end")
-            self._post("close")
+            self._loop.call_soon(self._emit_end)
 
     def __iter__(self) -> Iterator[bytes]:
         """Iterate the body in chunks (blocking), like reading a file."""
@@ -1019,10 +1022,16 @@ class IncomingMessage(Emitter):
             self._ended = True
             if self._sink is not None:
                 self._sink.end()
-            self.emit("end")
-            self.emit("close")
+            self._emit_end()
         elif self._flowing and not self._eof:
             self._ensure_reader()
+
+    def _emit_end(self) -> None:
+        """``'end'``, then ``'close'``: none to make when nobody listens to this response
+        (a body read(), a response resume()d only to free its connection)."""
+        if self._events:
+            self.emit("end")
+            self.emit("close")
 
     def _fail(self, exc: BaseException) -> None:
         self._ended = True
