@@ -103,6 +103,7 @@ class Loop:
         self._poller: Any = None
         self._wake: Optional[Tuple[socket.socket, socket.socket]] = None
         self.thread = threading.current_thread()
+        self._ident = threading.get_ident()
         self._main = self.thread is threading.main_thread()
         # A loop of a knoxpy-io worker (a Session's) runs all of its own I/O, streams too:
         # its thread has nothing else to do while it waits, and if it handed that I/O to
@@ -145,7 +146,7 @@ class Loop:
         the loop went idle). Raises ``TimeoutError`` after ``timeout`` seconds, and
         whatever a callback raises (an unhandled ``'error'`` among them).
         """
-        if threading.current_thread() is not self.thread:
+        if threading.get_ident() != self._ident:  # a live thread's ident is its own
             raise RuntimeError(
                 "a knoxpy loop runs only on the thread that created its objects; "
                 "call .wait()/knoxpy.run() from that thread"
@@ -200,20 +201,25 @@ class Loop:
             except Exception:  # a task must report its own errors; a bug (Ctrl-C passes)
                 log.exception("knoxpy: uncaught error in an I/O task")
                 return
-            fd = item.fileno() if _POLL is not None and hasattr(item, "fileno") else None
-            if fd is None:
-                if self.runs_own_io:  # a sleep before a retry: this thread would only wait
-                    _drive(gen, item)
-                else:
-                    _POOL.spawn(_drive, (gen, item), None)
-                return
-            if self._refs != 1 or self._waits:
-                break
-            # The one operation pending on this loop: nothing else can come (no other
-            # answer, nothing a worker posts), so its read waits here, bounded by its
-            # read timeout, without a poll() first.
+            if not isinstance(item, (int, float)):  # an exchange, its answer next
+                fd = item.fileno()
+                if fd is None:  # its answer came with it (through urllib3's urlopen)
+                    continue
+                if _POLL is not None:
+                    if self._refs != 1 or self._waits:
+                        break
+                    # The one operation pending on this loop: nothing else can come (no
+                    # other answer, nothing a worker posts), so its read waits here,
+                    # bounded by its read timeout, without a poll() first.
+                    continue
+            # A sleep (before a retry, a connect), or an answer to read without poll()
+            if self.runs_own_io:  # this thread would only wait
+                _drive(gen, item)
+            else:
+                _POOL.spawn(_drive, (gen, item), None)
+            return
         if self._poller is None:
-            self._poller = _POLL()  # type: ignore[misc]
+            self._poller = _POLL()
         self._poller.register(fd, select.POLLIN)
         self._waits[fd] = (item, gen)
 
@@ -471,15 +477,18 @@ class _Pool:
                 mine, loop._own_tasks = loop._own_tasks, []
             else:
                 tasks = self._stealable_tasks
-                mine = [task for task in tasks if task[2] is loop]
-                if not mine:
-                    return False
-                if len(mine) < len(tasks):
-                    rest = [task for task in tasks if task[2] is not loop]
-                    tasks.clear()
-                    tasks.extend(rest)
+                if len(tasks) == 1 and tasks[0][2] is loop:  # the usual: one small request
+                    mine = [tasks.pop()]
                 else:
-                    tasks.clear()
+                    mine = [task for task in tasks if task[2] is loop]
+                    if not mine:
+                        return False
+                    if len(mine) < len(tasks):
+                        rest = [task for task in tasks if task[2] is not loop]
+                        tasks.clear()
+                        tasks.extend(rest)
+                    else:
+                        tasks.clear()
         loop_cond.release()
         try:
             for i, task in enumerate(mine):

@@ -512,8 +512,7 @@ class ClientRequest(Operation):
                     signed = whole if whole is not None else self._signed_payload
                     with _cancel.scope(self._since):  # what its connection remembers
                         exchange = self._sender(self, self._body(stream, whole), signed)
-                    if exchange.fileno() is not None:
-                        yield exchange  # the loop thread may wait for many answers at once
+                    yield exchange  # the loop thread may wait for many answers at once
                     raw = exchange.finish()
                     if raw.status == 200 and _xml.may_fail_in_200(self.method, self.path,
                                                                   self._headers):
@@ -542,6 +541,8 @@ class ClientRequest(Operation):
                     if raw is not None:
                         _transport.discard(raw)
                     return
+                if raw is not None and raw.status < 300 and failed is None:
+                    break  # a success: nothing to send again, nothing to retry
                 if raw is not None and raw.status >= 300:
                     if (
                         self._resend is not None and can_replay and redirects < 2
