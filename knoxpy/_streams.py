@@ -467,16 +467,21 @@ class ClientRequest(Operation):
             written += len(chunk)
             if written > self._progress_high:
                 self._progress_high = written
-                self._post("progress", _progress(written, total))
+                self._loop.call_soon(self._emit_progress, written, total)
         if declared is not None and written < declared:
             raise _validate.body_ended_early(declared, written)
+
+    def _emit_progress(self, written: int, total: Optional[int]) -> None:
+        """``'progress'``, on the loop; its payload is built only when someone listens."""
+        if self._events.get("progress"):
+            self.emit("progress", _progress(written, total))
 
     def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
         """The body as urllib3 sends it: small bytes as they are, the rest counted."""
         if whole is not None and len(whole) <= CHUNK:
             if whole and len(whole) > self._progress_high:
                 self._progress_high = len(whole)
-                self._post("progress", _progress(len(whole), self._total(whole)))
+                self._loop.call_soon(self._emit_progress, len(whole), self._total(whole))
             # No body is None: like Node, a GET/HEAD/DELETE then carries no Content-Length
             # (urllib3 still sends "Content-Length: 0" for PUT and POST).
             return whole or None
@@ -956,6 +961,8 @@ class IncomingMessage(Emitter):
         return chunk
 
     def _ensure_reader(self) -> None:
+        if self._eof:  # read to its end (for good: no lock needed to see it)
+            return
         with self._lock:
             if self._reading or self._eof:
                 return
