@@ -19,7 +19,8 @@ alone. Scenarios:
                       client.upload / client.download, boto3's TransferManager (upload_file /
                       download_file, their defaults), obstore's put (multipart) and parallel
                       get_range_async written at their offsets, s5cmd cp: MB/s; knoxpy's
-                      upload with --checksum crc32 is what it sends over HTTPS
+                      upload with --checksum crc32 is what it sends over HTTPS; obstore's
+                      with --checksum sha256 signs each part's SHA-256, as knoxpy's does
   footprint   import the client and create it: seconds, peak RSS
   fs_*        the fsspec scenarios (knoxpy, s3fs, obstore): bench/fsbench.py
 
@@ -33,6 +34,7 @@ Knoxpy runs with 'progress' listeners attached to its transfers, as users run it
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -285,18 +287,28 @@ class Obstore:
 
     def __init__(self, port: int, pool: int = 10, ca: Optional[str] = None) -> None:
         import obstore
-        from obstore.store import S3Store
         self.obs = obstore
-        options: Dict[str, Any] = {'timeout': '600s', 'pool_max_idle_per_host': str(max(pool, 16))}
+        self.options: Dict[str, Any] = {'timeout': '600s',
+                                        'pool_max_idle_per_host': str(max(pool, 16))}
         if ca:
             with open(ca) as f:
-                options['root_certificate'] = f.read()
+                self.options['root_certificate'] = f.read()
         else:
-            options['allow_http'] = True
-        self.store = S3Store(BUCKET, endpoint=_url(port, ca), access_key_id=KEY,
-                             secret_access_key=SECRET, region=REGION,
-                             virtual_hosted_style_request=False, unsigned_payload=True,
-                             client_options=options)
+            self.options['allow_http'] = True
+        self.endpoint = _url(port, ca)
+        # --checksum sha256: the payload's SHA-256 signed (obstore's own default,
+        # unsigned_payload=False), the work knoxpy's 'sha256' (its HTTP default) does
+        self.checksum: Optional[str] = None
+
+    @functools.cached_property
+    def store(self) -> Any:
+        from obstore.store import S3Store
+        if self.checksum not in (None, 'sha256'):
+            raise NotImplementedError(f'obstore signs SHA-256 or nothing, not {self.checksum}')
+        return S3Store(BUCKET, endpoint=self.endpoint, access_key_id=KEY,
+                       secret_access_key=SECRET, region=REGION,
+                       virtual_hosted_style_request=False,
+                       unsigned_payload=self.checksum is None, client_options=self.options)
 
     def put_small(self, key: str, body: bytes) -> None:
         self.obs.put(self.store, key[1:], body)
@@ -441,7 +453,9 @@ def _threads(n: int, seconds: float, get: Callable[[str, int], None], size: int
 def footprint(name: str, port: int, ca: Optional[str]) -> Dict[str, float]:
     t0 = time.perf_counter()
     if name in ('knoxpy', 'obstore'):
-        CLIENTS[name](port, ca=ca)
+        client = CLIENTS[name](port, ca=ca)
+        if name == 'obstore':
+            client.store  # made at first use
     elif name == 'boto3':
         import boto3
         boto3.client('s3', endpoint_url=_url(port, ca), aws_access_key_id=KEY,
@@ -471,7 +485,8 @@ def main() -> None:
     ap.add_argument('--object-size', type=int, default=SMALL, help='inflight GETs: bytes each')
     ap.add_argument('--ca', help='speak HTTPS, trusting this PEM file (bench/tls.py)')
     ap.add_argument('--seconds', type=float, default=1.0)
-    ap.add_argument('--checksum', help="knoxpy upload's checksum= (e.g. crc32, HTTPS's default)")
+    ap.add_argument('--checksum', help="knoxpy upload's checksum= (e.g. crc32, HTTPS's default);"
+                    " obstore: sha256 signs the payload (unsigned_payload=False)")
     a = ap.parse_args()
     s = a.scenario
     out: Dict[str, Any]

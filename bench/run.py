@@ -224,9 +224,12 @@ class Bench:
         ]
         if self.mode == 'https':
             return core
-        # what knoxpy sends over HTTPS, over plain HTTP: CRC32 parts
+        # what knoxpy sends over HTTPS, over plain HTTP: CRC32 parts; and obstore doing what
+        # knoxpy does over HTTP, each part's SHA-256 signed
         core.insert(-2, ('upload_crc32', ('knoxpy',),
                          transfer('upload', p.big, big_src, '--checksum', 'crc32')))
+        core.insert(-2, ('upload_signed', ('obstore',),
+                         transfer('upload', p.big, big_src, '--checksum', 'sha256')))
         return core + self.fs_scenarios(big_src, fresh)
 
     def fs_scenarios(self, big_src: str, fresh: str
@@ -421,6 +424,9 @@ def build_rows(b: Bench) -> List[Row]:
     if any(('upload_crc32', 'knoxpy') in run for run in runs):
         row("  the same, checksum='crc32' (HTTPS's)", 'MB/s', 'upload_crc32', ('mb_s',),
             clients=TRANSFER_CLIENTS, others_in='upload')
+    if any(('upload_signed', 'obstore') in run for run in runs):
+        row('  the same, obstore signing SHA-256 too', 'MB/s', 'upload', ('mb_s',),
+            clients=('knoxpy', 'obstore'), others_in='upload_signed')
     row(f'download {size} to a file', 'MB/s', 'download', ('mb_s',),
         clients=TRANSFER_CLIENTS, target='best')
     for sc, label in (('put', 'PUT'), ('get', 'GET')):

@@ -107,8 +107,9 @@ class Loop:
         self._main = self.thread is threading.main_thread()
         # A loop of a knoxpy-io worker (a Session's) runs all of its own I/O, streams too:
         # its thread has nothing else to do while it waits, and if it handed that I/O to
-        # another worker, a pool full of waiting drivers would wait for ever.
-        self.runs_own_io = getattr(_worker, "active", False)
+        # another worker, a pool full of waiting drivers would wait for ever. So does any
+        # loop made once no thread can be started (_Pool._refused).
+        self.runs_own_io = getattr(_worker, "active", False) or _POOL._refused
         self._own_tasks: List[Task] = []  # spawned by a worker loop, for its thread only
 
     steals = True  # may run small requests' I/O itself while it waits (not under asyncio)
@@ -355,6 +356,8 @@ def _drain_at_exit() -> None:
     loop = _main_loop
     if loop is None or not loop.pending:
         return
+    if not _POOL.can_start_threads():
+        loop.runs_own_io = True  # Python 3.12.0-3.12.1: this thread does all the I/O left
     try:
         loop.run()
     except BaseException:
@@ -399,9 +402,15 @@ class _Pool:
         self._stealable = 0  # stealable tasks spawned so far (the kicker watches it)
         self._kicker: Optional[threading.Thread] = None
         self._kicker_parked = False
+        # Python 3.12.0 and 3.12.1 refuse new threads once the interpreter exits, atexit
+        # hooks included (gh-113964, mended in 3.12.2): then every task goes to the main
+        # loop, which the exit drain has run all of its I/O itself.
+        self._refused = False
 
     def spawn(self, fn: Callback, args: Tuple[Any, ...], stealer: Optional[Loop]) -> None:
         with self._lock:
+            if stealer is None and self._refused and _main_loop is not None:
+                stealer = _main_loop
             if stealer is not None and stealer.runs_own_io:  # never kicked to another worker
                 stealer._own_tasks.append((fn, args, stealer, 0.0))
                 return
@@ -431,8 +440,33 @@ class _Pool:
         return new
 
     def _start_threads(self, n: int) -> None:
-        for _ in range(n):
-            threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
+        for started in range(n):
+            try:
+                threading.Thread(target=self._work, name="knoxpy-io", daemon=True).start()
+            except RuntimeError:  # at exit on 3.12.0-3.12.1: see _refused
+                self._refuse_threads(n - started)
+                return
+
+    def can_start_threads(self) -> bool:
+        """Whether this interpreter still starts threads (False at exit on 3.12.0-3.12.1)."""
+        if not self._refused:
+            try:
+                threading.Thread(target=lambda: None, name="knoxpy-probe", daemon=True).start()
+            except RuntimeError:
+                self._refuse_threads(0)
+        return not self._refused
+
+    def _refuse_threads(self, unstarted: int) -> None:
+        """No thread can be started from now on: the queued tasks no idle worker will take
+        go to the main loop (whose exit drain runs its own I/O)."""
+        with self._lock:
+            self._threads -= unstarted
+            self._refused = True
+            stranded = len(self._tasks) - self._idle
+            if _main_loop is not None and stranded > 0:
+                for _ in range(stranded):
+                    fn, args, _, _ = self._tasks.pop()
+                    _main_loop._own_tasks.insert(0, (fn, args, _main_loop, 0.0))
 
     def _kick(self) -> None:
         """Hand stealable tasks that no loop came to take to workers.
@@ -549,6 +583,11 @@ def set_spawn_hook(hook: Optional[SpawnHook]) -> None:
     call that spawned work to the worker that runs it)."""
     global _spawn_hook
     _spawn_hook = hook
+
+
+def threads_refused() -> bool:
+    """Whether the interpreter refused a new thread (at exit on Python 3.12.0-3.12.1)."""
+    return _POOL._refused
 
 
 def spawn(fn: Callback, *args: Any, stealable_by: Optional[Loop] = None) -> None:

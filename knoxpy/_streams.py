@@ -36,7 +36,7 @@ import urllib3
 from . import _cancel, _transport, _validate, _xml
 from ._emitter import Emitter, Operation
 from ._js import Record
-from ._loop import Loop, call_later, get_loop, spawn
+from ._loop import Loop, call_later, get_loop, spawn, threads_refused
 from ._retry import Backoff, error_code_of, transient_reason
 from .errors import Cancelled, RequestError, S3Error, ValidationError
 
@@ -968,7 +968,9 @@ class IncomingMessage(Emitter):
                 return
             self._reading = True
         self._loop.ref()
-        spawn(self._reader)
+        # where no thread can be started (an exit on Python 3.12.0-3.12.1) the response's
+        # own loop reads, a buffer-full at a time (_reader)
+        spawn(self._reader, stealable_by=self._loop if threads_refused() else None)
 
     def _reader(self) -> None:
         """On a worker: read ahead up to the high-water mark while flowing."""
@@ -976,8 +978,10 @@ class IncomingMessage(Emitter):
             while True:
                 with self._lock:
                     while self._flowing and self._buffered >= HIGH_WATER:
+                        if self._loop.thread is threading.current_thread():
+                            break  # the loop's own thread: _flush starts it again
                         self._cond.wait()
-                    if not self._flowing or self._eof:
+                    if not self._flowing or self._eof or self._buffered >= HIGH_WATER:
                         break
                 sink = self._sink
                 if sink is not None and sink.view is not None and not self._events.get("data"):

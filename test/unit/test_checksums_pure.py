@@ -6,6 +6,8 @@ of b"123456789"); the combination is tested against the CRC of the concatenation
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import zlib
 from typing import Any
 
@@ -132,3 +134,30 @@ def test_an_unknown_checksum_is_refused() -> None:
         Options(client, {"checksum": "crc16"})
     with pytest.raises(ValidationError, match="a trailer S3 checks"):
         client.putStream(iter([b"x"]), "/k", {"Content-Length": 1}, checksum="md5").wait(5)
+
+
+@settings(max_examples=200)
+@given(pieces=st.lists(st.binary(max_size=70_000), max_size=5), start=st.integers(0, 2**32 - 1))
+def test_zlib_ngs_crc32_is_zlibs(pieces: Any, start: int) -> None:
+    """knoxpy takes zlib-ng's CRC32 when it is installed (knoxpy[crc]): the same function as
+    zlib's, for any bytes, memoryviews and running values (the SIMD path starts at 64 bytes)."""
+    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
+    assert _checksums._fast("crc32") is zlib_ng.crc32
+    fast, slow = start, start
+    for piece in pieces:
+        fast = _checksums._fast("crc32")(memoryview(piece), fast)  # type: ignore[misc]
+        slow = zlib.crc32(piece, slow)
+    assert fast == slow
+
+
+def test_without_zlib_ng_crc32_is_zlibs() -> None:
+    """Without zlib-ng (a plain ``pip install knoxpy``) CRC32 is zlib's, and nothing but the
+    first CRC32 looks for zlib-ng."""
+    code = ("import sys, zlib; sys.modules['zlib_ng'] = None\n"
+            "import knoxpy\n"
+            "from knoxpy import _checksums\n"
+            "assert 'crc32' not in _checksums._FAST\n"
+            "assert _checksums.value_of('crc32', b'hello') == 'NhCmhg=='\n"
+            "assert _checksums._fast('crc32') is zlib.crc32\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

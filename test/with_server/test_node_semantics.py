@@ -150,6 +150,45 @@ def test_script_waits_for_pending_work_at_exit(moto_port: int, bucket: str) -> N
     assert out.stdout.splitlines() == ["main done", "put None 200", "got b'bye'"]
 
 
+def test_work_left_at_exit_completes_where_no_thread_can_start(moto_port: int, bucket: str
+                                                                ) -> None:
+    """§2.5 on Python 3.12.0-3.12.1, which refuse new threads at exit, atexit hooks
+    included (gh-113964): the exit drain then runs all the I/O left on the main thread, a
+    streamed putFile and a multipart upload begun in its callbacks too. Simulated here on
+    any Python by an atexit hook that runs before knoxpy's (atexit is LIFO)."""
+    out = _run_script(f"""
+        import atexit, os, tempfile, threading
+        import knoxpy
+        c = knoxpy.createClient(key='k', secret='s', bucket='{bucket}',
+                                endpoint='localhost', port={moto_port})
+        path = os.path.join(tempfile.mkdtemp(), 'six')
+        with open(path, 'wb') as f:
+            f.write(os.urandom(6 * 1024 * 1024))
+        def refuse(self):
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        atexit.register(setattr, threading.Thread, 'start', refuse)
+        def got(err, res):
+            body = bytearray()
+            res.on('data', body.extend)
+            res.on('end', lambda: print('got', len(body), body == open(path, 'rb').read()))
+        def uploaded(err, res):
+            print('upload', err)
+            c.getFile('/exit-upload.bin', got)
+        def put_file(err, res):
+            print('putFile', err, res.statusCode)
+            res.resume()
+            c.upload(path, '/exit-upload.bin', None, uploaded, partSize=5 * 1024 * 1024)
+        def put(err, res):
+            print('put', err, res.statusCode)
+            c.putFile(path, '/exit-file.bin', put_file)
+        c.putBuffer(b'bye', '/exit.txt', put)
+        print('main done')
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["main done", "put None 200", "putFile None 200",
+                                       "upload None", "got 6291456 True"]
+
+
 def test_unhandled_error_raises_from_run() -> None:
     """§2.6: an 'error' with no listener and no callback is raised, not swallowed."""
     import socket
