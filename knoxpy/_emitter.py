@@ -7,7 +7,17 @@ be waited on (``.wait()`` runs the owning loop until it settles) and awaited
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Sequence, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generator,
+    Generic,
+    Optional,
+    Sequence,
+    TypeVar,
+    overload,
+)
 
 from pyee import EventEmitter
 
@@ -19,21 +29,44 @@ from .errors import Cancelled
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Emitter", "Operation"]
+__all__ = ["Emitter", "OnFirstUse", "Operation"]
 
 T = TypeVar("T")
 Handler = Callable[..., Any]
 
 
-class _LockOnFirstUse:
-    """pyee's ``_lock``, made when first used: most requests and responses never take it
-    (nobody adds a listener to them), and a lock costs its allocation and its release."""
+class OnFirstUse(Generic[T]):
+    """An attribute made by ``make(obj)`` when it is first read, a plain one from then on
+    (a non-data descriptor: the object's own value, once set, is found first). For what
+    most requests and responses never use, made per object at a cost all the same.
 
-    def __get__(self, emitter: Any, owner: Any = None) -> Any:
-        if emitter is None:
+    >>> class Box:
+    ...     size = OnFirstUse(lambda box: print("made") or 3)
+    >>> box = Box()
+    >>> box.size
+    made
+    3
+    >>> box.size
+    3
+    """
+
+    def __init__(self, make: Callable[[Any], T]) -> None:
+        self._make = make
+        self._name = ""
+
+    def __set_name__(self, owner: Any, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: Any = None) -> OnFirstUse[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: Any = None) -> T: ...
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
             return self
-        # setdefault is atomic: two threads that come first at once share one lock
-        return emitter.__dict__.setdefault("_lock", threading.Lock())
+        # setdefault is atomic: two threads that come first at once get the same value
+        return obj.__dict__.setdefault(self._name, self._make(obj))
 
 
 class Emitter(EventEmitter):
@@ -43,7 +76,8 @@ class Emitter(EventEmitter):
     many of the event's arguments as it accepts, as in JS (``on('end', lambda: ...)``).
     """
 
-    _lock = _LockOnFirstUse()
+    # pyee's lock, taken only to add or remove a listener: most objects never do
+    _lock = OnFirstUse(lambda _: threading.Lock())
 
     def __init__(self, loop: Optional[Loop] = None) -> None:
         # pyee's __init__ is its listeners' dict and its lock, which comes on first use

@@ -34,7 +34,7 @@ from typing import (
 import urllib3
 
 from . import _cancel, _transport, _validate, _xml
-from ._emitter import Emitter, Operation
+from ._emitter import Emitter, OnFirstUse, Operation
 from ._js import Record
 from ._loop import Loop, call_later, get_loop, spawn, threads_refused
 from ._retry import Backoff, error_code_of, transient_reason
@@ -667,6 +667,9 @@ class IncomingMessage(Emitter):
     _decoder: Optional[codecs.IncrementalDecoder] = None
     _sink: Any = None
     httpVersion = "1.1"
+    # lower-case names (Node's); built when first read: a body read() or resume()d for its
+    # status alone never needs them
+    headers: OnFirstUse[Dict[str, str]] = OnFirstUse(lambda res: _transport.node_headers(res._raw))
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
                  prefetched: Optional[bytes] = None, status: Optional[int] = None) -> None:
@@ -679,7 +682,6 @@ class IncomingMessage(Emitter):
         self.statusCode: int = status if status is not None else raw.status
         self.statusMessage: str = raw.reason or ""
         self.status_code = self.statusCode
-        self.headers: Dict[str, str] = _transport.node_headers(raw)
         self.url = getattr(req, "url", "")
         # The body's state is guarded by the emitter's own lock (made on first use, held
         # directly where nobody waits: no Python frames).
