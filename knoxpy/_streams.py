@@ -36,7 +36,7 @@ import urllib3
 from . import _cancel, _transport, _validate, _xml
 from ._emitter import Emitter, OnFirstUse, Operation
 from ._js import Record
-from ._loop import Loop, call_later, get_loop, spawn, threads_refused
+from ._loop import Loop, call_later, spawn, threads_refused
 from ._retry import Backoff, error_code_of, transient_reason
 from .errors import Cancelled, RequestError, S3Error, ValidationError
 
@@ -673,7 +673,7 @@ class IncomingMessage(Emitter):
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
                  prefetched: Optional[bytes] = None, status: Optional[int] = None) -> None:
-        super().__init__(loop if loop is not None else get_loop())
+        super().__init__(loop)
         self._raw = raw
         self.req = req
         # A 200 whose body is an <Error> (a copy, a completion) has the status S3
@@ -684,8 +684,7 @@ class IncomingMessage(Emitter):
         self.status_code = self.statusCode
         self.url = getattr(req, "url", "")
         # The body's state is guarded by the emitter's own lock (made on first use, held
-        # directly where nobody waits: no Python frames).
-        self._cond: Any = None  # made below, unless there is no body left to read
+        # directly where nobody waits: no Python frames) and _cond, made below.
         self._buffer: Deque[bytes] = collections.deque()
         if prefetched is not None:
             if prefetched:
@@ -699,7 +698,7 @@ class IncomingMessage(Emitter):
             self._eof = True  # nothing to read: the connection goes back at once
             _transport.release(raw)
         # No reader ever runs for a body read already, so nobody waits for one or wakes it.
-        self._cond = _NO_READER if self._eof else threading.Condition(self._lock)
+        self._cond: Any = _NO_READER if self._eof else threading.Condition(self._lock)
 
     def __repr__(self) -> str:
         return f"<IncomingMessage {self.statusCode} {self.url}>"
