@@ -117,6 +117,12 @@ class Loop:
     # -- posting, from any thread -------------------------------------------------
     def call_soon(self, fn: Callback, *args: Any) -> None:
         """Run ``fn(*args)`` on this loop's thread, after everything already queued."""
+        if threading.get_ident() == self._ident and not (self._sleeping or self._polling):
+            # Its own thread, running (a callback, a stolen task): nobody to wake, and an
+            # append needs no lock (the lock guards the flags; only this thread pops).
+            # A signal handler that posts while this thread sleeps or polls wakes it below.
+            self._queue.append((fn, args))
+            return
         with self._lock:
             self._queue.append((fn, args))
             if self._sleeping:  # only a sleeping loop needs waking (notify is not free)
