@@ -213,16 +213,21 @@ _CS_REQ_SENT = getattr(http.client, "_CS_REQ_SENT", "Request-sent")
 def _send_all(sock: socket.socket, data: bytes) -> None:
     """``sock.sendall(data)``. A plain socket under a timeout polls before each send; a
     request that fits in its send buffer (nearly all small ones) is written at once
-    instead, and only what does not fit is left to ``sendall``. (A TLS socket writes
-    first already.)"""
+    instead, and only what does not fit is left to ``sendall``. A TLS socket is written
+    through its ``_ssl`` object, which ssl.py's ``sendall`` reaches through three Python
+    frames (``sendall``, ``send``, ``_checkClosed``) and which writes all of it (or raises)."""
     sent = 0
     if type(sock) is socket.socket and sock.gettimeout():  # non-blocking underneath
         try:
             sent = os.write(sock.fileno(), data)
         except BlockingIOError:
             pass
-        if sent == len(data):
-            return
+    else:
+        sslobj = getattr(sock, "_sslobj", None)
+        if sslobj is not None:
+            sent = sslobj.write(data)
+    if sent == len(data):
+        return
     sock.sendall(memoryview(data)[sent:] if sent else data)
 
 
@@ -505,8 +510,9 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
     ``conn``'s socket is small and has arrived; else None, what was read left to
     http.client."""
     sock = conn.sock
-    pending = getattr(sock, "pending", None)  # what TLS has decrypted and not handed out
-    data = sock.recv(_PEEK)
+    sslobj = getattr(sock, "_sslobj", None)
+    pending = None if sslobj is None else sslobj.pending  # what TLS has decrypted, not handed out
+    data = _recv(conn, sslobj, wait=True)
     while True:
         head = _small_head(data, method)
         if head is not None and len(data) >= head[1]:
@@ -519,13 +525,42 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
             break  # for http.client (which also tells a closed connection from an answer)
         if not ((pending is not None and pending()) or wait_for_read(sock, timeout=0)):
             break  # the rest is not here yet: http.client waits for it
-        more = sock.recv(_PEEK)
+        more = _recv(conn, sslobj, wait=False)
         if not more:
             break
         data += more
     if data:
         _AHEAD[sock] = data
     return None
+
+
+_CAN_POLL = hasattr(select, "poll")  # not on Windows
+
+
+def _recv(conn: Any, sslobj: Any, wait: bool) -> bytes:
+    """``conn.sock.recv(_PEEK)``. A TLS socket is read through its ``_ssl`` object (what
+    ssl.py's ``recv`` reaches through three Python frames), after a wait for the answer
+    when ``wait`` and TLS holds nothing decrypted: OpenSSL would otherwise try the read
+    first (a ``read()`` that finds nothing, and a failed ``SSL_read``) and then wait."""
+    sock = conn.sock
+    if sslobj is None:
+        return cast(bytes, sock.recv(_PEEK))
+    timeout = sock.gettimeout()
+    if (wait and timeout and _CAN_POLL and not sslobj.pending()
+            and not _watch(conn).poll(timeout * 1000)):
+        raise TimeoutError("The read operation timed out")  # what _ssl raises
+    try:
+        return cast(bytes, sslobj.read(_PEEK))
+    except ssl.SSLError as err:
+        if not _ragged_eof(sock, err):
+            raise
+        return b""
+
+
+def _ragged_eof(sock: Any, err: ssl.SSLError) -> bool:
+    """Whether ``err`` is a TLS stream cut without close_notify that ssl.py reads as the
+    end (its ``suppress_ragged_eofs``)."""
+    return bool(err.args[0] == ssl.SSL_ERROR_EOF and getattr(sock, "suppress_ragged_eofs", True))
 
 
 class _AheadIO(socket.SocketIO):
@@ -724,14 +759,20 @@ def _dropped(conn: Any) -> bool:
     sock = conn.sock
     if sock is None:
         return False  # closed already: it connects again at its first send
-    if not hasattr(select, "poll"):  # Windows
+    if not _CAN_POLL:  # Windows
         return not conn.is_connected
+    return bool(_watch(conn).poll(0))
+
+
+def _watch(conn: Any) -> Any:
+    """A poll object for whether ``conn``'s socket is readable, made once per socket."""
+    sock = conn.sock
     watch = conn.knoxpy_watch
     if watch is None or watch[0] is not sock:
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         conn.knoxpy_watch = watch = (sock, poller)
-    return bool(watch[1].poll(0))
+    return watch[1]
 
 
 class _LeanPool:
@@ -1178,8 +1219,8 @@ def _read_socket_into(fp: http.client.HTTPResponse, view: memoryview, drained: b
             if not n:
                 break
             got += n
-    except ssl.SSLError as err:  # a TLS stream cut without close_notify: ssl.py's rule
-        if err.args[0] != ssl.SSL_ERROR_EOF or not getattr(sock, "suppress_ragged_eofs", True):
+    except ssl.SSLError as err:
+        if not _ragged_eof(sock, err):
             raise
     fp.length = length - got
     if not fp.length or not got:
