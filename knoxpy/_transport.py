@@ -368,11 +368,13 @@ _HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*([^\r\n]*)")
 class SmallResponse(urllib3.BaseHTTPResponse):
     """A whole answer read at once; its connection is back in the pool already."""
 
-    def __init__(self, status: int, reason: str, version: int, headers: urllib3.HTTPHeaderDict,
-                 body: bytes) -> None:
+    def __init__(self, status: int, reason: str, version: int, lines: list[tuple[str, str]],
+                 node: dict[str, str], body: bytes) -> None:
         # What BaseHTTPResponse.__init__ sets, without its look for a chunked encoding
         # (never one here) and its checks of the arguments (made here, always right).
-        self.headers = headers
+        self._lines: list[tuple[str, str]] = lines
+        self._headers: Optional[urllib3.HTTPHeaderDict] = None
+        self._node: Optional[dict[str, str]] = node  # Node's res.headers, for node_headers
         self.status, self.version, self.reason = status, version, reason
         self.version_string = "HTTP/1.0" if version == 10 else "HTTP/1.1"
         self.decode_content = self._has_decoded_content = self.chunked = False
@@ -381,6 +383,22 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         self._body = body
         self._pos = 0
         self.length_remaining = len(body)
+
+    @property
+    def headers(self) -> urllib3.HTTPHeaderDict:
+        """urllib3's headers, made when first asked for: knoxpy itself reads
+        :func:`node_headers`, made with the head."""
+        headers = self._headers
+        if headers is None:
+            # built the way urllib3 keeps it (its __init__ would only make an empty one first)
+            headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
+            headers._container = _container_of(self._lines)
+            self._headers = headers
+        return headers
+
+    @headers.setter
+    def headers(self, headers: urllib3.HTTPHeaderDict) -> None:
+        self._headers = headers
 
     @property
     def data(self) -> bytes:
@@ -432,14 +450,15 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-# (end of the head, end of the answer, minor version, status, reason, headers)
-_Head = Tuple[int, int, str, str, Optional[str], "dict[str, list[str]]"]
+# (end of the head, end of the answer, minor version, status, reason, header lines, Node's
+# headers)
+_Head = Tuple[int, int, str, int, Optional[str], "list[tuple[str, str]]", "dict[str, str]"]
 
 
 def _small_head(data: bytes, method: str) -> Optional[_Head]:
-    """``(end of the head, end of the answer, minor version, status, reason, headers)``
-    when ``data`` starts with the whole head of a small answer of plain lines; else None
-    (the head still arriving, or one for http.client)."""
+    """``(end of the head, end of the answer, minor version, status, reason, header lines,
+    Node's headers)`` when ``data`` starts with the whole head of a small answer of plain
+    lines; else None (the head still arriving, or one for http.client)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -452,49 +471,60 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     status = int(code)
     # Every line after the status must be "token: value" (no folding, no bare CR or LF);
     # blanks after the colon go, trailing ones stay, as http.client keeps them.
-    pairs = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
+    lines = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
     breaks = text.count("\n")
-    if (status < 200 or len(pairs) != breaks or text.count("\r") != breaks
-            or len(pairs) > _MAXHEADERS):
+    if (status < 200 or len(lines) != breaks or text.count("\r") != breaks
+            or len(lines) > _MAXHEADERS):
         return None
-    container = {name.lower(): [name, value] for name, value in pairs}
-    if len(container) < len(pairs):  # a name repeated: its values in order, as urllib3's
-        container = {}
-        for name, value in pairs:
-            key = name.lower()
-            known = container.get(key)
-            if known is None:
-                container[key] = [name, value]
-            else:
-                known.append(value)
-    if "transfer-encoding" in container:
+    # Node's res.headers, made once here and handed out: urllib3's own headers are made
+    # only if asked for (SmallResponse.headers)
+    node = {name.lower(): value for name, value in lines}
+    if len(node) < len(lines):  # a name repeated: its values in order, joined
+        node = _node_view(_container_of(lines))
+    if "transfer-encoding" in node:
         return None
     if method == "HEAD" or status in (204, 304):
         length = 0
     else:
-        lengths = container.get("content-length")
-        if lengths is None or len(lengths) != 2 or not lengths[1].isdigit():
+        given = node.get("content-length")  # (a repeated one, "5, 5", is no number)
+        if given is None or not given.isdigit():
             return None
-        length = int(lengths[1])
+        length = int(given)
         if length > _SMALL_ANSWER:
             return None
-    return end, end + 4 + length, minor, code, reason, container
+    return end, end + 4 + length, minor, status, reason, lines, node
+
+
+def _container_of(lines: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """urllib3's store of header lines (``HTTPHeaderDict._container``): lower-case name ->
+    [the name as sent, its values in order]."""
+    container: dict[str, list[str]] = {}
+    for name, value in lines:
+        key = name.lower()
+        known = container.get(key)
+        if known is None:
+            container[key] = [name, value]
+        else:
+            known.append(value)
+    return container
+
+
+def _node_view(container: dict[str, list[str]]) -> dict[str, str]:
+    """Node's ``res.headers`` of urllib3's store: repeated values joined by ', '."""
+    return {k: v[1] if len(v) == 2 else ", ".join(v[1:]) for k, v in container.items()}
 
 
 def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
-    end, _, minor, code, reason, container = head
-    said = container.get("connection")
+    end, _, minor, status, reason, lines, node = head
+    said = node.get("connection")
     if said is None:
         will_close = minor == "0"
     else:
-        tokens = {t.strip().lower() for t in ", ".join(said[1:]).split(",")}
+        tokens = {t.strip().lower() for t in said.split(",")}
         will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
-    # built the way urllib3 keeps it (its __init__ would only make an empty one first)
-    headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
-    headers._container = container
-    answer = SmallResponse(int(code), (reason or "").strip(), 10 if minor == "0" else 11,
-                           headers, taken[end + 4:])
+    answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11,
+                           lines, node, taken[end + 4:])
     return answer, will_close
 
 
@@ -1114,9 +1144,12 @@ class Transport:
 
 def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
+    if type(raw) is SmallResponse and raw._node is not None:
+        node, raw._node = raw._node, None  # made with its head, and handed out once
+        return node
     container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
     if isinstance(container, dict):
-        return {k: v[1] if len(v) == 2 else ", ".join(v[1:]) for k, v in container.items()}
+        return _node_view(container)
     out: dict[str, str] = {}
     for k, v in raw.headers.items():
         k = k.lower()
