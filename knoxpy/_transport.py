@@ -205,7 +205,8 @@ _TOKEN = re.compile(_TCHAR + "+")  # field names, concatenated
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 _USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
-_URL_CONTROL = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # http.client's refusals, and non-ASCII
+# The methods sent as they are; any other (a token or not) goes through http.client's checks.
+_LEAN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own states
 _CS_REQ_SENT = getattr(http.client, "_CS_REQ_SENT", "Request-sent")
 
@@ -231,6 +232,12 @@ def _send_all(sock: socket.socket, data: bytes) -> None:
     sock.sendall(memoryview(data)[sent:] if sent else data)
 
 
+def _plain_target(url: str) -> bool:
+    """Whether ``url`` is printable ASCII with no space: none of http.client's refusals
+    (control characters, spaces) and nothing to encode."""
+    return url.isascii() and url.isprintable() and " " not in url
+
+
 def _set_timeout(sock: Optional[socket.socket], timeout: Optional[float]) -> None:
     """``sock.settimeout``, only when it changes: each call is a system call."""
     if sock is not None and sock.gettimeout() != timeout:
@@ -252,17 +259,16 @@ def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
         lines["User-Agent"] = _USER_AGENT
     lines.update(headers)
     try:
-        text = "\r\n".join([f"{k}: {v}" for k, v in lines.items()])
+        parts = [f"{k}: {v}" for k, v in lines.items()]
     except Exception:  # noqa: BLE001 - a value str() cannot take: let http.client say so
         return None
-    # One CR and one LF per separator, and names that are tokens: no header can smuggle
-    # a line of its own in (http.client's own rule, checked once for the whole head).
-    n = len(lines) - 1
-    if (text.count("\n") != n or text.count("\r") != n or "" in lines
-            or not _TOKEN.fullmatch("".join(lines))):
+    # No CR or LF in any line, and names that are tokens: no header can smuggle a line of
+    # its own in (http.client's own rule, checked once for the whole head).
+    every = "".join(parts)
+    if "\r" in every or "\n" in every or "" in lines or not _TOKEN.fullmatch("".join(lines)):
         return None
     try:
-        return text.encode("latin-1")
+        return "\r\n".join(parts).encode("latin-1")
     except UnicodeEncodeError:
         return None
 
@@ -315,8 +321,8 @@ class _LeanRequest:
         if previous is not None and previous.isclosed():
             conn._HTTPConnection__response = previous = None  # type: ignore[attr-defined]
         if (previous is not None or conn._HTTPConnection__state != _CS_IDLE  # type: ignore[attr-defined]
-                or "host" not in names or not _TOKEN.fullmatch(method)
-                or _URL_CONTROL.search(url) or (body is not None and len(body) > _ONE_PACKET)):
+                or "host" not in names or method not in _LEAN_METHODS or not _plain_target(url)
+                or (body is not None and len(body) > _ONE_PACKET)):
             conn.putrequest(method, url, skip_host="host" in names,
                             skip_accept_encoding="accept-encoding" in names)
             conn._buffer.append(block)  # type: ignore[attr-defined]
