@@ -205,7 +205,8 @@ _TOKEN = re.compile(_TCHAR + "+")  # field names, concatenated
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 _USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
-_URL_CONTROL = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # http.client's refusals, and non-ASCII
+# The methods sent as they are; any other (a token or not) goes through http.client's checks.
+_LEAN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own states
 _CS_REQ_SENT = getattr(http.client, "_CS_REQ_SENT", "Request-sent")
 
@@ -213,17 +214,28 @@ _CS_REQ_SENT = getattr(http.client, "_CS_REQ_SENT", "Request-sent")
 def _send_all(sock: socket.socket, data: bytes) -> None:
     """``sock.sendall(data)``. A plain socket under a timeout polls before each send; a
     request that fits in its send buffer (nearly all small ones) is written at once
-    instead, and only what does not fit is left to ``sendall``. (A TLS socket writes
-    first already.)"""
+    instead, and only what does not fit is left to ``sendall``. A TLS socket is written
+    through its ``_ssl`` object, which ssl.py's ``sendall`` reaches through three Python
+    frames (``sendall``, ``send``, ``_checkClosed``) and which writes all of it (or raises)."""
     sent = 0
     if type(sock) is socket.socket and sock.gettimeout():  # non-blocking underneath
         try:
             sent = os.write(sock.fileno(), data)
         except BlockingIOError:
             pass
-        if sent == len(data):
-            return
+    else:
+        sslobj = getattr(sock, "_sslobj", None)
+        if sslobj is not None:
+            sent = sslobj.write(data)
+    if sent == len(data):
+        return
     sock.sendall(memoryview(data)[sent:] if sent else data)
+
+
+def _plain_target(url: str) -> bool:
+    """Whether ``url`` is printable ASCII with no space: none of http.client's refusals
+    (control characters, spaces) and nothing to encode."""
+    return url.isascii() and url.isprintable() and " " not in url
 
 
 def _set_timeout(sock: Optional[socket.socket], timeout: Optional[float]) -> None:
@@ -247,17 +259,16 @@ def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
         lines["User-Agent"] = _USER_AGENT
     lines.update(headers)
     try:
-        text = "\r\n".join([f"{k}: {v}" for k, v in lines.items()])
+        parts = [f"{k}: {v}" for k, v in lines.items()]
     except Exception:  # noqa: BLE001 - a value str() cannot take: let http.client say so
         return None
-    # One CR and one LF per separator, and names that are tokens: no header can smuggle
-    # a line of its own in (http.client's own rule, checked once for the whole head).
-    n = len(lines) - 1
-    if (text.count("\n") != n or text.count("\r") != n or "" in lines
-            or not _TOKEN.fullmatch("".join(lines))):
+    # No CR or LF in any line, and names that are tokens: no header can smuggle a line of
+    # its own in (http.client's own rule, checked once for the whole head).
+    every = "".join(parts)
+    if "\r" in every or "\n" in every or "" in lines or not _TOKEN.fullmatch("".join(lines)):
         return None
     try:
-        return text.encode("latin-1")
+        return "\r\n".join(parts).encode("latin-1")
     except UnicodeEncodeError:
         return None
 
@@ -310,8 +321,8 @@ class _LeanRequest:
         if previous is not None and previous.isclosed():
             conn._HTTPConnection__response = previous = None  # type: ignore[attr-defined]
         if (previous is not None or conn._HTTPConnection__state != _CS_IDLE  # type: ignore[attr-defined]
-                or "host" not in names or not _TOKEN.fullmatch(method)
-                or _URL_CONTROL.search(url) or (body is not None and len(body) > _ONE_PACKET)):
+                or "host" not in names or method not in _LEAN_METHODS or not _plain_target(url)
+                or (body is not None and len(body) > _ONE_PACKET)):
             conn.putrequest(method, url, skip_host="host" in names,
                             skip_accept_encoding="accept-encoding" in names)
             conn._buffer.append(block)  # type: ignore[attr-defined]
@@ -363,11 +374,13 @@ _HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*([^\r\n]*)")
 class SmallResponse(urllib3.BaseHTTPResponse):
     """A whole answer read at once; its connection is back in the pool already."""
 
-    def __init__(self, status: int, reason: str, version: int, headers: urllib3.HTTPHeaderDict,
-                 body: bytes) -> None:
+    def __init__(self, status: int, reason: str, version: int, lines: list[tuple[str, str]],
+                 node: dict[str, str], body: bytes) -> None:
         # What BaseHTTPResponse.__init__ sets, without its look for a chunked encoding
         # (never one here) and its checks of the arguments (made here, always right).
-        self.headers = headers
+        self._lines: list[tuple[str, str]] = lines
+        self._headers: Optional[urllib3.HTTPHeaderDict] = None
+        self._node: Optional[dict[str, str]] = node  # Node's res.headers, for node_headers
         self.status, self.version, self.reason = status, version, reason
         self.version_string = "HTTP/1.0" if version == 10 else "HTTP/1.1"
         self.decode_content = self._has_decoded_content = self.chunked = False
@@ -376,6 +389,22 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         self._body = body
         self._pos = 0
         self.length_remaining = len(body)
+
+    @property
+    def headers(self) -> urllib3.HTTPHeaderDict:
+        """urllib3's headers, made when first asked for: knoxpy itself reads
+        :func:`node_headers`, made with the head."""
+        headers = self._headers
+        if headers is None:
+            # built the way urllib3 keeps it (its __init__ would only make an empty one first)
+            headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
+            headers._container = _container_of(self._lines)
+            self._headers = headers
+        return headers
+
+    @headers.setter
+    def headers(self, headers: urllib3.HTTPHeaderDict) -> None:
+        self._headers = headers
 
     @property
     def data(self) -> bytes:
@@ -427,14 +456,15 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-# (end of the head, end of the answer, minor version, status, reason, headers)
-_Head = Tuple[int, int, str, str, Optional[str], "dict[str, list[str]]"]
+# (end of the head, end of the answer, minor version, status, reason, header lines, Node's
+# headers)
+_Head = Tuple[int, int, str, int, Optional[str], "list[tuple[str, str]]", "dict[str, str]"]
 
 
 def _small_head(data: bytes, method: str) -> Optional[_Head]:
-    """``(end of the head, end of the answer, minor version, status, reason, headers)``
-    when ``data`` starts with the whole head of a small answer of plain lines; else None
-    (the head still arriving, or one for http.client)."""
+    """``(end of the head, end of the answer, minor version, status, reason, header lines,
+    Node's headers)`` when ``data`` starts with the whole head of a small answer of plain
+    lines; else None (the head still arriving, or one for http.client)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -447,49 +477,60 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     status = int(code)
     # Every line after the status must be "token: value" (no folding, no bare CR or LF);
     # blanks after the colon go, trailing ones stay, as http.client keeps them.
-    pairs = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
+    lines = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
     breaks = text.count("\n")
-    if (status < 200 or len(pairs) != breaks or text.count("\r") != breaks
-            or len(pairs) > _MAXHEADERS):
+    if (status < 200 or len(lines) != breaks or text.count("\r") != breaks
+            or len(lines) > _MAXHEADERS):
         return None
-    container = {name.lower(): [name, value] for name, value in pairs}
-    if len(container) < len(pairs):  # a name repeated: its values in order, as urllib3's
-        container = {}
-        for name, value in pairs:
-            key = name.lower()
-            known = container.get(key)
-            if known is None:
-                container[key] = [name, value]
-            else:
-                known.append(value)
-    if "transfer-encoding" in container:
+    # Node's res.headers, made once here and handed out: urllib3's own headers are made
+    # only if asked for (SmallResponse.headers)
+    node = {name.lower(): value for name, value in lines}
+    if len(node) < len(lines):  # a name repeated: its values in order, joined
+        node = _node_view(_container_of(lines))
+    if "transfer-encoding" in node:
         return None
     if method == "HEAD" or status in (204, 304):
         length = 0
     else:
-        lengths = container.get("content-length")
-        if lengths is None or len(lengths) != 2 or not lengths[1].isdigit():
+        given = node.get("content-length")  # (a repeated one, "5, 5", is no number)
+        if given is None or not given.isdigit():
             return None
-        length = int(lengths[1])
+        length = int(given)
         if length > _SMALL_ANSWER:
             return None
-    return end, end + 4 + length, minor, code, reason, container
+    return end, end + 4 + length, minor, status, reason, lines, node
+
+
+def _container_of(lines: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """urllib3's store of header lines (``HTTPHeaderDict._container``): lower-case name ->
+    [the name as sent, its values in order]."""
+    container: dict[str, list[str]] = {}
+    for name, value in lines:
+        key = name.lower()
+        known = container.get(key)
+        if known is None:
+            container[key] = [name, value]
+        else:
+            known.append(value)
+    return container
+
+
+def _node_view(container: dict[str, list[str]]) -> dict[str, str]:
+    """Node's ``res.headers`` of urllib3's store: repeated values joined by ', '."""
+    return {k: v[1] if len(v) == 2 else ", ".join(v[1:]) for k, v in container.items()}
 
 
 def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
-    end, _, minor, code, reason, container = head
-    said = container.get("connection")
+    end, _, minor, status, reason, lines, node = head
+    said = node.get("connection")
     if said is None:
         will_close = minor == "0"
     else:
-        tokens = {t.strip().lower() for t in ", ".join(said[1:]).split(",")}
+        tokens = {t.strip().lower() for t in said.split(",")}
         will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
-    # built the way urllib3 keeps it (its __init__ would only make an empty one first)
-    headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
-    headers._container = container
-    answer = SmallResponse(int(code), (reason or "").strip(), 10 if minor == "0" else 11,
-                           headers, taken[end + 4:])
+    answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11,
+                           lines, node, taken[end + 4:])
     return answer, will_close
 
 
@@ -505,8 +546,9 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
     ``conn``'s socket is small and has arrived; else None, what was read left to
     http.client."""
     sock = conn.sock
-    pending = getattr(sock, "pending", None)  # what TLS has decrypted and not handed out
-    data = sock.recv(_PEEK)
+    sslobj = getattr(sock, "_sslobj", None)
+    pending = None if sslobj is None else sslobj.pending  # what TLS has decrypted, not handed out
+    data = _recv(conn, sslobj, wait=True)
     while True:
         head = _small_head(data, method)
         if head is not None and len(data) >= head[1]:
@@ -519,13 +561,42 @@ def _read_small(conn: Any, method: str) -> Optional[Tuple[SmallResponse, bool]]:
             break  # for http.client (which also tells a closed connection from an answer)
         if not ((pending is not None and pending()) or wait_for_read(sock, timeout=0)):
             break  # the rest is not here yet: http.client waits for it
-        more = sock.recv(_PEEK)
+        more = _recv(conn, sslobj, wait=False)
         if not more:
             break
         data += more
     if data:
         _AHEAD[sock] = data
     return None
+
+
+_CAN_POLL = hasattr(select, "poll")  # not on Windows
+
+
+def _recv(conn: Any, sslobj: Any, wait: bool) -> bytes:
+    """``conn.sock.recv(_PEEK)``. A TLS socket is read through its ``_ssl`` object (what
+    ssl.py's ``recv`` reaches through three Python frames), after a wait for the answer
+    when ``wait`` and TLS holds nothing decrypted: OpenSSL would otherwise try the read
+    first (a ``read()`` that finds nothing, and a failed ``SSL_read``) and then wait."""
+    sock = conn.sock
+    if sslobj is None:
+        return cast(bytes, sock.recv(_PEEK))
+    timeout = sock.gettimeout()
+    if (wait and timeout and _CAN_POLL and not sslobj.pending()
+            and not _watch(conn).poll(timeout * 1000)):
+        raise TimeoutError("The read operation timed out")  # what _ssl raises
+    try:
+        return cast(bytes, sslobj.read(_PEEK))
+    except ssl.SSLError as err:
+        if not _ragged_eof(sock, err):
+            raise
+        return b""
+
+
+def _ragged_eof(sock: Any, err: ssl.SSLError) -> bool:
+    """Whether ``err`` is a TLS stream cut without close_notify that ssl.py reads as the
+    end (its ``suppress_ragged_eofs``)."""
+    return bool(err.args[0] == ssl.SSL_ERROR_EOF and getattr(sock, "suppress_ragged_eofs", True))
 
 
 class _AheadIO(socket.SocketIO):
@@ -724,14 +795,20 @@ def _dropped(conn: Any) -> bool:
     sock = conn.sock
     if sock is None:
         return False  # closed already: it connects again at its first send
-    if not hasattr(select, "poll"):  # Windows
+    if not _CAN_POLL:  # Windows
         return not conn.is_connected
+    return bool(_watch(conn).poll(0))
+
+
+def _watch(conn: Any) -> Any:
+    """A poll object for whether ``conn``'s socket is readable, made once per socket."""
+    sock = conn.sock
     watch = conn.knoxpy_watch
     if watch is None or watch[0] is not sock:
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         conn.knoxpy_watch = watch = (sock, poller)
-    return bool(watch[1].poll(0))
+    return watch[1]
 
 
 class _LeanPool:
@@ -1073,9 +1150,12 @@ class Transport:
 
 def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
+    if type(raw) is SmallResponse and raw._node is not None:
+        node, raw._node = raw._node, None  # made with its head, and handed out once
+        return node
     container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
     if isinstance(container, dict):
-        return {k: v[1] if len(v) == 2 else ", ".join(v[1:]) for k, v in container.items()}
+        return _node_view(container)
     out: dict[str, str] = {}
     for k, v in raw.headers.items():
         k = k.lower()
@@ -1178,8 +1258,8 @@ def _read_socket_into(fp: http.client.HTTPResponse, view: memoryview, drained: b
             if not n:
                 break
             got += n
-    except ssl.SSLError as err:  # a TLS stream cut without close_notify: ssl.py's rule
-        if err.args[0] != ssl.SSL_ERROR_EOF or not getattr(sock, "suppress_ragged_eofs", True):
+    except ssl.SSLError as err:
+        if not _ragged_eof(sock, err):
             raise
     fp.length = length - got
     if not fp.length or not got:

@@ -500,10 +500,13 @@ def _merged_values(headers: Mapping[str, HeaderValue], skip: AbstractSet[str] = 
         key = name.strip().lower()
         if key in skip:
             continue
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        text = (_trimall(value) if isinstance(value, (str, int))
-                else ",".join([_trimall(v) for v in value]))
+        if type(value) is str:  # what knoxpy's client sends: trimmed without a call
+            text = " ".join(value.split())
+        else:
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            text = (_trimall(value) if isinstance(value, (str, int))
+                    else ",".join([_trimall(v) for v in value]))
         known = merged.get(key)
         merged[key] = text if known is None else f"{known},{text}"
     return merged
@@ -599,13 +602,25 @@ def signing_key(secret: str, date_stamp: str, region: str, service: str = "s3") 
     return signing_key_steps(secret, date_stamp, region, service)[-1][2]
 
 
-def _sign_traced(secret: str, amz_date: str, scope: str, request: str,
+_DaySigner = Tuple[str, "hashlib._Hash", "hashlib._Hash"]
+
+
+@functools.lru_cache(maxsize=64)
+def _day_signer(secret: str, date_stamp: str, region: str, service: str) -> _DaySigner:
+    """``(credential scope, inner, outer)``: what signing every request of one day, region
+    and service takes, made once (the scope, and the signing key's prepared HMAC states)."""
+    inner, outer = _prepared_hmac(signing_key(secret, date_stamp, region, service))
+    return credential_scope(date_stamp, region, service), inner, outer
+
+
+def _sign_traced(signer: _DaySigner, secret: str, amz_date: str, request: str,
                  trace: Optional[dict[str, Any]]) -> str:
     """The signature of a canonical request; ``trace`` (when given) receives each step."""
-    date_stamp, region, service, _ = scope.split("/")
+    scope, inner, outer = signer
     string = string_to_sign_v4(amz_date, scope, request)
-    signature = signature_v4(signing_key(secret, date_stamp, region, service), string)
+    signature = _hmac_hex(inner, outer, string)
     if trace is not None:  # the teaching mode (knoxpy._explain) shows how it was built
+        date_stamp, region, service, _ = scope.split("/")
         trace.update(version=4, canonical_request=request, string_to_sign=string, scope=scope,
                      signature=signature,
                      key_steps=signing_key_steps(secret, date_stamp, region, service))
@@ -614,11 +629,15 @@ def _sign_traced(secret: str, amz_date: str, scope: str, request: str,
 
 def signature_v4(key: bytes, string_to_sign: str) -> str:
     """Hex HMAC-SHA256 of the string to sign with the signing key."""
-    inner, outer = _prepared_hmac(key)
-    # HMAC (RFC 2104) from copies of the key's two padded hash states: no OpenSSL HMAC
-    # context or digest lookup per request (a third of the signing's cost)
+    return _hmac_hex(*_prepared_hmac(key), string_to_sign)
+
+
+def _hmac_hex(inner: hashlib._Hash, outer: hashlib._Hash, message: str) -> str:
+    """Hex HMAC (RFC 2104) of ``message`` from copies of the key's two padded hash states
+    (:func:`_prepared_hmac`): no OpenSSL HMAC context or digest lookup per request (a
+    third of the signing's cost)."""
     mac = inner.copy()
-    mac.update(string_to_sign.encode("utf-8"))
+    mac.update(message.encode("utf-8"))
     done = outer.copy()
     done.update(mac.digest())
     return done.hexdigest()
@@ -656,8 +675,9 @@ def _signed_headers(host: str, headers: Mapping[str, HeaderValue], added: Mappin
     """``host``, the caller's signable headers and the signer's own (which win): lower-case
     names and their canonical values."""
     signed = _merged_values(headers, _UNSIGNABLE)
-    signed["host"] = _trimall(host)  # replaces any the caller gave, as the signer's own do
-    signed.update((name, _trimall(value)) for name, value in added.items())
+    signed["host"] = " ".join(host.split())  # replaces any the caller gave, as the signer's own do
+    for name, value in added.items():
+        signed[name] = " ".join(value.split())
     return signed
 
 
@@ -693,8 +713,7 @@ def sign_v4(
     added = {"x-amz-date": amz_date, "x-amz-content-sha256": payload_hash}
     if token:
         added["x-amz-security-token"] = token
-    region = derive_region(region)
-    scope = f"{date_stamp}/{region}/{service}/aws4_request"
+    signer = _day_signer(secret, date_stamp, derive_region(region), service)
     # Every request is signed, and a dozen small calls cost more than the hashing: the
     # canonical request is built here in one pass over the merged headers.
     merged = _signed_headers(host, headers, added)
@@ -703,9 +722,9 @@ def sign_v4(
     block = "".join([f"{name}:{merged[name]}\n" for name in names])
     request = "\n".join([method, canonical_uri(path), canonical_query(query), block,
                          signed_headers, payload_hash])
-    signature = _sign_traced(secret, amz_date, scope, request, trace)
+    signature = _sign_traced(signer, secret, amz_date, request, trace)
     added["Authorization"] = (
-        f"{ALGORITHM} Credential={key}/{scope}, "
+        f"{ALGORITHM} Credential={key}/{signer[0]}, "
         f"SignedHeaders={signed_headers}, Signature={signature}"
     )
     return added
@@ -750,7 +769,8 @@ def presign_v4(
     if clash:
         raise ValidationError(f"query must not set {', '.join(clash)}: presign_v4 sets it")
     amz_date, date_stamp = _timestamps(now)
-    scope = credential_scope(date_stamp, derive_region(region), service)
+    signer = _day_signer(secret, date_stamp, derive_region(region), service)
+    scope = signer[0]
     signed = _signed_headers(host, headers or {}, {})
     auth: list[tuple[bytes, bytes]] = [
         (b"X-Amz-Algorithm", ALGORITHM.encode()),
@@ -762,7 +782,7 @@ def presign_v4(
     if token:
         auth.append((b"X-Amz-Security-Token", _utf8(token)))
     request = canonical_request_v4(method, path, auth + given, signed, UNSIGNED_PAYLOAD)
-    signature = _sign_traced(secret, amz_date, scope, request, trace)
+    signature = _sign_traced(signer, secret, amz_date, request, trace)
     return canonical_query(auth + given) + "&X-Amz-Signature=" + signature
 
 
