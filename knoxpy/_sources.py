@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
 
 from . import _checksums, _js, _parts, _validate
 from ._emitter import Emitter, Operation
-from ._loop import Loop
+from ._loop import PROGRESS_INTERVAL, Loop
 from ._streams import IncomingMessage, _BodyPipe, _progress, to_bytes
 from ._work import concurrency_option
 from .client import Client
@@ -77,11 +77,6 @@ def key_of(filename: str) -> str:
     _validate.check_key(filename)
     return filename[1:] if filename.startswith("/") else filename
 
-
-# Downloads' 'progress' at most this often (and at the end): waking the loop's thread
-# costs the worker that posts ~50-70 us of GIL-held time on this VM (a futex wake),
-# which was a fifth of a 512 MiB HTTPS download's Python time with one post per MiB.
-PROGRESS_INTERVAL = 0.02
 
 
 class Meter:

@@ -16,6 +16,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from typing import (
     Any,
     Callable,
@@ -36,7 +37,7 @@ import urllib3
 from . import _cancel, _transport, _validate, _xml
 from ._emitter import Emitter, OnFirstUse, Operation
 from ._js import Record
-from ._loop import Loop, call_later, spawn, threads_refused
+from ._loop import PROGRESS_INTERVAL, Loop, call_later, spawn, threads_refused
 from ._retry import Backoff, error_code_of, transient_reason
 from .errors import Cancelled, RequestError, S3Error, ValidationError
 
@@ -218,7 +219,8 @@ class ClientRequest(Operation):
     # Whether a pooled connection waits for this request (the client's); None: not known.
     connected: Optional[Callable[[], bool]] = None
     # Where a request starts, set at class level (not per request in __init__):
-    _progress_high = 0  # the most bytes 'progress' has reported (monotonic across retries)
+    _progress_high = 0  # the most bytes counted for 'progress' (monotonic across retries)
+    _progress_shown = 0  # the most bytes a 'progress' posted has reported
     _pipe: Optional[_BodyPipe] = None
     _started = False
     _ended = False
@@ -451,6 +453,7 @@ class ClientRequest(Operation):
         """
         declared = self._declared()
         written = 0
+        due = 0.0  # when 'progress' may be posted next (each post wakes the loop's thread)
         source = iter(chunks)
         for chunk in source:
             if self.aborted:
@@ -467,9 +470,18 @@ class ClientRequest(Operation):
             written += len(chunk)
             if written > self._progress_high:
                 self._progress_high = written
-                self._loop.call_soon(self._emit_progress, written, total)
+                now = time.monotonic()
+                if now >= due:
+                    due = now + PROGRESS_INTERVAL
+                    self._post_progress(written, total)
         if declared is not None and written < declared:
             raise _validate.body_ended_early(declared, written)
+        if self._progress_high > self._progress_shown:  # the last count is always posted
+            self._post_progress(self._progress_high, total)
+
+    def _post_progress(self, written: int, total: Optional[int]) -> None:
+        self._progress_shown = written
+        self._loop.call_soon(self._emit_progress, written, total)
 
     def _emit_progress(self, written: int, total: Optional[int]) -> None:
         """``'progress'``, on the loop; its payload is built only when someone listens."""
@@ -481,7 +493,7 @@ class ClientRequest(Operation):
         if whole is not None and len(whole) <= CHUNK:
             if whole and len(whole) > self._progress_high:
                 self._progress_high = len(whole)
-                self._loop.call_soon(self._emit_progress, len(whole), self._total(whole))
+                self._post_progress(len(whole), self._total(whole))
             # No body is None: like Node, a GET/HEAD/DELETE then carries no Content-Length
             # (urllib3 still sends "Content-Length: 0" for PUT and POST).
             return whole or None
