@@ -86,11 +86,13 @@ def may_fail_in_200(method: str, target: str, headers: Mapping[str, Any]) -> boo
     result or an ``<Error>``. Only the whole body says which.
     """
     method = method.upper()
-    query = target.partition("?")[2]
-    names = {kv.partition("=")[0] for kv in query.split("&")} if query else set()
     if method == "PUT":
         return "x-amz-copy-source" in map(str.lower, headers)  # asked for every PUT
-    return method == "POST" and ("uploadId" in names or "delete" in names)
+    if method != "POST":  # GET, HEAD, DELETE: asked for every answer, so decided at once
+        return False
+    query = target.partition("?")[2]
+    names = {kv.partition("=")[0] for kv in query.split("&")} if query else set()
+    return "uploadId" in names or "delete" in names
 
 
 def error_in_200(body: bytes) -> Optional[Tuple[int, S3Error]]:
