@@ -864,7 +864,11 @@ class _LeanPool:
             # under the read timeout, the socket's timeout is not set twice per request.
             reused = conn.sock is not None and (body is None or len(body) <= _ONE_PACKET)
             conn.timeout = read_timeout if reused else connect_timeout
-            pool._validate_conn(conn)  # TLS connects here; plain HTTP on the first send
+            # TLS connects here, plain HTTP on the first send. A connection open and
+            # verified already skips urllib3's look (three Python frames over HTTPS) that
+            # would find nothing to do.
+            if not (reused and conn.is_verified):
+                pool._validate_conn(conn)
             try:
                 conn.request(method, target, body=body, headers=headers,
                              preload_content=False, decode_content=False)
