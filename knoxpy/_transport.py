@@ -368,7 +368,10 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 _PEEK = 65536 + 8192
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*([^\r\n]*)")
+# A value runs to its line's CR: "." (which sre scans far faster than a class such as
+# [^\r\n]) stops only at an LF, and a bare CR or LF is refused by the counts in _small_head.
+# The text it is applied to ends in a CR, as every line then does.
+_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*(.*)(?=\r)")
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
@@ -477,7 +480,7 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     status = int(code)
     # Every line after the status must be "token: value" (no folding, no bare CR or LF);
     # blanks after the colon go, trailing ones stay, as http.client keeps them.
-    lines = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
+    lines = _HEADER_LINE.findall(text + "\r", eol) if eol >= 0 else []
     breaks = text.count("\n")
     if (status < 200 or len(lines) != breaks or text.count("\r") != breaks
             or len(lines) > _MAXHEADERS):
@@ -580,13 +583,15 @@ def _recv(conn: Any, sslobj: Any, wait: bool) -> bytes:
     first (a ``read()`` that finds nothing, and a failed ``SSL_read``) and then wait."""
     sock = conn.sock
     if sslobj is None:
-        return cast(bytes, sock.recv(_PEEK))
+        plain: bytes = sock.recv(_PEEK)
+        return plain
     timeout = sock.gettimeout()
     if (wait and timeout and _CAN_POLL and not sslobj.pending()
             and not _watch(conn).poll(timeout * 1000)):
         raise TimeoutError("The read operation timed out")  # what _ssl raises
     try:
-        return cast(bytes, sslobj.read(_PEEK))
+        data: bytes = sslobj.read(_PEEK)
+        return data
     except ssl.SSLError as err:
         if not _ragged_eof(sock, err):
             raise
