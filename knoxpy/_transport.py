@@ -121,7 +121,9 @@ def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
     for raw in lines[:-1]:
         line = raw.decode("iso-8859-1")
         name, colon, value = line.partition(":")
-        if not colon or not name or line[0] in " \t" or name.rstrip() != name:
+        # (a CR inside a line ends it for the email parser, as an LF does)
+        if (not colon or not name or line[0] in " \t" or name.rstrip() != name
+                or "\r" in line.removesuffix("\n").removesuffix("\r")):
             text = b"".join(lines).decode("iso-8859-1")
             return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
         pairs.append((name, value.lstrip(" \t").rstrip("\r\n")))
