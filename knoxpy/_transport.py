@@ -838,8 +838,8 @@ class _LeanPool:
         if idle is None:
             raise ClosedPoolError(pool, "Pool is closed.")
         try:
-            conn = idle.get(block=False)
-        except queue.Empty:
+            conn = idle.queue.pop()  # (_IdleStack.get, without its frame)
+        except IndexError:
             conn = None
         if conn is None:
             conn = self._new_conn()  # type: ignore[attr-defined]
@@ -859,7 +859,11 @@ class _LeanPool:
             if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
                 context = sock.context
                 conn.knoxpy_kept = isinstance(context, _PoolContext) and context.keep_session(sock)
-        super()._put_conn(conn)  # type: ignore[misc]
+        idle = self.pool  # type: ignore[attr-defined]
+        if idle is not None and not 0 < idle.maxsize <= len(idle.queue):
+            idle.queue.append(conn)  # (urllib3's _put_conn and _IdleStack.put, without frames)
+            return
+        super()._put_conn(conn)  # type: ignore[misc]  # closed or full: urllib3's own rule
 
     def begin(self, method: str, target: str, headers: Mapping[str, str],
               body: Optional[bytes], connect_timeout: Optional[float],
