@@ -121,7 +121,9 @@ def parse_head(lines: list[bytes]) -> http.client.HTTPMessage:
     for raw in lines[:-1]:
         line = raw.decode("iso-8859-1")
         name, colon, value = line.partition(":")
-        if not colon or not name or line[0] in " \t" or name.rstrip() != name:
+        # (a CR inside a line ends it for the email parser, as an LF does)
+        if (not colon or not name or line[0] in " \t" or name.rstrip() != name
+                or "\r" in line.removesuffix("\n").removesuffix("\r")):
             text = b"".join(lines).decode("iso-8859-1")
             return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
         pairs.append((name, value.lstrip(" \t").rstrip("\r\n")))
@@ -368,7 +370,10 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 _PEEK = 65536 + 8192
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*([^\r\n]*)")
+# A value runs to its line's CR: "." (which sre scans far faster than a class such as
+# [^\r\n]) stops only at an LF, and a bare CR or LF is refused by the counts in _small_head.
+# The text it is applied to ends in a CR, as every line then does.
+_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*(.*)(?=\r)")
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
@@ -477,7 +482,7 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     status = int(code)
     # Every line after the status must be "token: value" (no folding, no bare CR or LF);
     # blanks after the colon go, trailing ones stay, as http.client keeps them.
-    lines = _HEADER_LINE.findall(text, eol) if eol >= 0 else []
+    lines = _HEADER_LINE.findall(text + "\r", eol) if eol >= 0 else []
     breaks = text.count("\n")
     if (status < 200 or len(lines) != breaks or text.count("\r") != breaks
             or len(lines) > _MAXHEADERS):
@@ -580,13 +585,15 @@ def _recv(conn: Any, sslobj: Any, wait: bool) -> bytes:
     first (a ``read()`` that finds nothing, and a failed ``SSL_read``) and then wait."""
     sock = conn.sock
     if sslobj is None:
-        return cast(bytes, sock.recv(_PEEK))
+        plain: bytes = sock.recv(_PEEK)
+        return plain
     timeout = sock.gettimeout()
     if (wait and timeout and _CAN_POLL and not sslobj.pending()
             and not _watch(conn).poll(timeout * 1000)):
         raise TimeoutError("The read operation timed out")  # what _ssl raises
     try:
-        return cast(bytes, sslobj.read(_PEEK))
+        data: bytes = sslobj.read(_PEEK)
+        return data
     except ssl.SSLError as err:
         if not _ragged_eof(sock, err):
             raise
@@ -831,8 +838,8 @@ class _LeanPool:
         if idle is None:
             raise ClosedPoolError(pool, "Pool is closed.")
         try:
-            conn = idle.get(block=False)
-        except queue.Empty:
+            conn = idle.queue.pop()  # (_IdleStack.get, without its frame)
+        except IndexError:
             conn = None
         if conn is None:
             conn = self._new_conn()  # type: ignore[attr-defined]
@@ -852,7 +859,11 @@ class _LeanPool:
             if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
                 context = sock.context
                 conn.knoxpy_kept = isinstance(context, _PoolContext) and context.keep_session(sock)
-        super()._put_conn(conn)  # type: ignore[misc]
+        idle = self.pool  # type: ignore[attr-defined]
+        if idle is not None and not 0 < idle.maxsize <= len(idle.queue):
+            idle.queue.append(conn)  # (urllib3's _put_conn and _IdleStack.put, without frames)
+            return
+        super()._put_conn(conn)  # type: ignore[misc]  # closed or full: urllib3's own rule
 
     def begin(self, method: str, target: str, headers: Mapping[str, str],
               body: Optional[bytes], connect_timeout: Optional[float],
@@ -864,7 +875,11 @@ class _LeanPool:
             # under the read timeout, the socket's timeout is not set twice per request.
             reused = conn.sock is not None and (body is None or len(body) <= _ONE_PACKET)
             conn.timeout = read_timeout if reused else connect_timeout
-            pool._validate_conn(conn)  # TLS connects here; plain HTTP on the first send
+            # TLS connects here, plain HTTP on the first send. A connection open and
+            # verified already skips urllib3's look (three Python frames over HTTPS) that
+            # would find nothing to do.
+            if not (reused and conn.is_verified):
+                pool._validate_conn(conn)
             try:
                 conn.request(method, target, body=body, headers=headers,
                              preload_content=False, decode_content=False)

@@ -51,6 +51,8 @@ def test_an_s3_head_takes_the_lean_path() -> None:
     b"no colon here\r\nA: b\r\n\r\n",        # a line without a colon
     b"Name : spaced\r\n\r\n",                # whitespace before the colon
     b":no name\r\n\r\n",
+    b"A: b\rc:\r\nD: e\r\n\r\n",          # a bare CR, which ends a line there
+    b"A: b\r\r\nD: e\r\n\r\n",
     b"A: b\r\n",                              # the head ends at EOF, no blank line
 ])
 def test_unusual_heads_go_to_the_email_parser(block: bytes) -> None:

@@ -102,6 +102,8 @@ def test_blanks_around_values_read_as_urllib3_reads_them(scripted: Scripted) -> 
     (b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" + b"z" * 70000, "GET"),
     (b"HTTP/1.1 200 OK\r\nFolded: one\r\n two\r\nContent-Length: 2\r\n\r\nhi", "GET"),
     (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", "GET"),
+    # a bare CR, then a bare LF: as many of each as of lines, but no line of its own
+    (b"HTTP/1.1 200 OK\r\nA: b\rc:\nD: e\r\nContent-Length: 2\r\n\r\nhi", "GET"),
 ])
 def test_other_answers_are_left_to_http_client(scripted: Scripted, answer: bytes,
                                                method: str) -> None:
