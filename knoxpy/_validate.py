@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Set, Tuple
 
 from .errors import ValidationError
 
@@ -41,6 +41,7 @@ _KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DIGITS = re.compile(r"[0-9]+")
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+_TOKENS_SEEN: Set[str] = set()  # header names check_headers found to be tokens
 _TEXT_HINT = " (strings are sent as UTF-8: use len(s.encode()))"  # knox's README warning
 
 
@@ -53,12 +54,17 @@ def check_headers(headers: Mapping[str, Any]) -> None:
     characters outside ASCII (S3 takes US-ASCII header values; Node refuses what latin-1
     cannot carry, botocore refuses non-ASCII metadata)."""
     for name, value in headers.items():
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise ValidationError(f"invalid header name {name!r}: must be an HTTP token")
+        if name not in _TOKENS_SEEN:
+            if not isinstance(name, str) or not _TOKEN.match(name):
+                raise ValidationError(f"invalid header name {name!r}: must be an HTTP token")
+            if len(_TOKENS_SEEN) < 512:  # a program's header names are few, and repeat
+                _TOKENS_SEEN.add(name)
         if value is None:  # Node: Invalid value "undefined" for header
             raise ValidationError(f"invalid value None for header {name!r}: leave it out "
                                   "(a headers dict given to a request drops None values)")
         text = str(value)
+        if text.isascii() and text.isprintable():  # the usual value: no expression needed
+            continue
         m = _CONTROL.search(text)
         if m:
             raise ValidationError(
