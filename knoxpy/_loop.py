@@ -474,10 +474,10 @@ class _Pool:
             self._threads -= unstarted
             self._refused = True
             stranded = len(self._tasks) - self._idle
-            if _main_loop is not None and stranded > 0:
-                for _ in range(stranded):
-                    fn, args, _, _ = self._tasks.pop()
-                    _main_loop._own_tasks.insert(0, (fn, args, _main_loop, 0.0))
+            if _main_loop is not None and stranded > 0:  # the newest, in their order, first
+                moved = [self._tasks.pop() for _ in range(stranded)][::-1]
+                _main_loop._own_tasks[:0] = [(fn, args, _main_loop, 0.0)
+                                             for fn, args, _, _ in moved]
 
     def _kick(self) -> None:
         """Hand stealable tasks that no loop came to take to workers.

@@ -987,12 +987,13 @@ class IncomingMessage(Emitter):
 
     def _reader(self) -> None:
         """On a worker: read ahead up to the high-water mark while flowing."""
+        # On the loop's own thread (an exit where no thread can start) a full buffer ends
+        # this read: _flush starts it again once the buffer is delivered.
+        waits = self._loop.thread is not threading.current_thread()
         try:
             while True:
                 with self._lock:
-                    while self._flowing and self._buffered >= HIGH_WATER:
-                        if self._loop.thread is threading.current_thread():
-                            break  # the loop's own thread: _flush starts it again
+                    while waits and self._flowing and self._buffered >= HIGH_WATER:
                         self._cond.wait()
                     if not self._flowing or self._eof or self._buffered >= HIGH_WATER:
                         break
