@@ -703,7 +703,10 @@ class IncomingMessage(Emitter):
                 self._buffer.append(prefetched)
                 self._buffered = len(prefetched)
             self._eof = True
-            _transport.release(raw)
+            # A small answer's connection went back to the pool when it was read (its
+            # type asked directly: isinstance against an io ABC is a Python-level check)
+            if type(raw) is not _transport.SmallResponse:
+                _transport.release(raw)
         elif getattr(req, "method", "") == "HEAD" or raw.status in (204, 304) or (
             raw.length_remaining == 0
         ):
