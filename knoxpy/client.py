@@ -194,9 +194,16 @@ class Client:
 
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
+        return self._request(method, filename, headers, loop, key_checked=False)
+
+    def _request(self, method: str, filename: str, headers: Optional[Headers],
+                 loop: Optional[Loop] = None, key_checked: bool = True) -> ClientRequest:
+        """``request``; the verbs' ``filename`` comes from ``_key_path``, checked already
+        (and percent-encoded: no control character is left to find)."""
         headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
         _validate.check_headers(headers)
-        _validate.check_key(filename)
+        if not key_checked:
+            _validate.check_key(filename)
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
             headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
@@ -418,19 +425,19 @@ class Client:
         ...                  'Content-Type': 'application/json'})   # doctest: +SKIP
         >>> res = req.end('{"foo":"bar"}').wait()                   # doctest: +SKIP
         """
-        return self.request("PUT", _key_path(filename, versioned=False), headers)
+        return self._request("PUT", _key_path(filename, versioned=False), headers)
 
     def get(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A GET of ``filename`` (knox's ``get``); ``end()`` sends it."""
-        return self.request("GET", _key_path(filename), headers)
+        return self._request("GET", _key_path(filename), headers)
 
     def head(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A HEAD of ``filename`` (knox's ``head``); ``end()`` sends it."""
-        return self.request("HEAD", _key_path(filename), headers)
+        return self._request("HEAD", _key_path(filename), headers)
 
     def del_(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A DELETE of ``filename`` (knox's ``del``); ``end()`` sends it."""
-        return self.request("DELETE", _key_path(filename), headers)
+        return self._request("DELETE", _key_path(filename), headers)
 
     def copy(self, sourceFilename: str, destFilename: str, headers: Optional[Headers] = None
              ) -> ClientRequest:
