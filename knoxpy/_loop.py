@@ -86,9 +86,8 @@ def _drive(gen: types.GeneratorType, item: Any = None) -> None:  # type: ignore[
     while True:
         if isinstance(item, (int, float)):
             time.sleep(item)
-        try:
-            item = next(gen)
-        except StopIteration:
+        item = next(gen, None)  # a task never yields None: its end (no StopIteration made)
+        if item is None:
             return
 
 
@@ -169,13 +168,15 @@ class Loop:
             while True:
                 if until is not None and until._done:  # read, not called: no frame per turn
                     return True
-                if not queue:  # the lock only to wait: posting threads only append
-                    with lock:
-                        while not queue:
+                if not queue:
+                    # Its own small requests first: stealing takes no lock of this loop's
+                    # (only this thread runs them), and their answers may fill the queue.
+                    if self._refs > 0 and _POOL.steal_for(self):
+                        continue
+                    with lock:  # the lock only to wait: posting threads only append
+                        if not queue:
                             if self._refs <= 0:
                                 return until is None
-                            if _POOL.steal_for(self, cond):
-                                continue
                             remaining = (None if deadline is None
                                          else deadline - time.monotonic())
                             if remaining is not None and remaining <= 0:
@@ -183,7 +184,7 @@ class Loop:
                                     "knoxpy: operations still pending after timeout")
                             if self._waits:
                                 self._poll(remaining)
-                                continue
+                                continue  # look again: for a post, an answer, a task
                             if self._main and (remaining is None or remaining > MAIN_WAKE):
                                 remaining = MAIN_WAKE  # a Ctrl-C is seen within MAIN_WAKE
                             self._sleeping = True
@@ -191,6 +192,7 @@ class Loop:
                                 cond.wait(remaining)
                             finally:
                                 self._sleeping = False
+                    continue  # woken: done, a post, a task to steal, or nothing pending
                 fn, args = queue.popleft()  # outside the lock: only this thread pops
                 fn(*args)
                 if deadline is not None and time.monotonic() > deadline:
@@ -207,11 +209,11 @@ class Loop:
         anything else (handed to a worker)."""
         while True:
             try:
-                item = next(gen)
-            except StopIteration:
-                return
+                item = next(gen, None)  # None: its end (a task never yields None)
             except Exception:  # a task must report its own errors; a bug (Ctrl-C passes)
                 log.exception("knoxpy: uncaught error in an I/O task")
+                return
+            if item is None:
                 return
             if not isinstance(item, (int, float)):  # an exchange, its answer next
                 fd = item.fileno()
@@ -515,8 +517,8 @@ class _Pool:
                     tick, quiet_since = self.KICK_SECONDS, time.monotonic()
             self._start_threads(new)
 
-    def steal_for(self, loop: Loop, loop_cond: threading.Condition) -> bool:
-        """Start every stealable task of ``loop``'s on its thread; ``loop_cond`` is held."""
+    def steal_for(self, loop: Loop) -> bool:
+        """Start every stealable task of ``loop``'s on its thread (which calls this)."""
         with self._lock:
             if loop._own_tasks:
                 mine, loop._own_tasks = loop._own_tasks, []
@@ -534,21 +536,17 @@ class _Pool:
                         tasks.extend(rest)
                     else:
                         tasks.clear()
-        loop_cond.release()
-        try:
-            for i, task in enumerate(mine):
-                try:
-                    result = task[0](*task[1])
-                    if isinstance(result, types.GeneratorType):
-                        loop._advance(result)
-                except Exception:  # a task must report its own errors; this is a bug
-                    log.exception("knoxpy: uncaught error in an I/O task")
-                except BaseException:  # Ctrl-C: the tasks not started yet go to workers
-                    for later in mine[i + 1:]:
-                        self.spawn(later[0], later[1], None)
-                    raise
-        finally:
-            loop_cond.acquire()
+        for i, task in enumerate(mine):
+            try:
+                result = task[0](*task[1])
+                if isinstance(result, types.GeneratorType):
+                    loop._advance(result)
+            except Exception:  # a task must report its own errors; this is a bug
+                log.exception("knoxpy: uncaught error in an I/O task")
+            except BaseException:  # Ctrl-C: the tasks not started yet go to workers
+                for later in mine[i + 1:]:
+                    self.spawn(later[0], later[1], None)
+                raise
         return True
 
     def _work(self) -> None:
