@@ -248,7 +248,7 @@ class ClientRequest(Operation):
         backoff: Optional[Backoff] = None,
         resend: Optional[Resend] = None,
     ) -> None:
-        super().__init__(loop)
+        Emitter.__init__(self, loop)  # named, not super(): no super object per request
         self._backoff = backoff
         self._resend = resend
         self.method = method
@@ -685,7 +685,7 @@ class IncomingMessage(Emitter):
 
     def __init__(self, raw: urllib3.BaseHTTPResponse, req: Any, loop: Optional[Loop] = None,
                  prefetched: Optional[bytes] = None, status: Optional[int] = None) -> None:
-        super().__init__(loop)
+        Emitter.__init__(self, loop)
         self._raw = raw
         self.req = req
         # A 200 whose body is an <Error> (a copy, a completion) has the status S3
