@@ -98,7 +98,11 @@ class Loop:
         self._queue: Deque[Tuple[Callback, Tuple[Any, ...]]] = collections.deque()
         self._lock = threading.Lock()  # held directly where nobody waits: no Python frames
         self._cond = threading.Condition(self._lock)
+        # Operations that will post again (see ref()): counted by the owning thread without
+        # the lock in _own_refs, by other threads under the lock in _refs; either may go
+        # below zero (a ref taken here, dropped by a worker), the sum is what is pending.
         self._refs = 0
+        self._own_refs = 0
         self._sleeping = False  # the owning thread waits on _cond for something to run
         self._polling = False  # the owning thread waits in poll() for answers or a post
         # Stolen tasks waiting for their answer on this thread, by socket: fd -> (exchange,
@@ -136,18 +140,25 @@ class Loop:
 
     def ref(self) -> None:
         """Count one more operation that will post to this loop (keeps ``run()`` going)."""
+        if threading.get_ident() == self._ident:  # only this thread writes _own_refs
+            self._own_refs += 1
+            return
         with self._lock:
             self._refs += 1
 
     def unref(self) -> None:
+        if threading.get_ident() == self._ident:  # running, so not asleep: nobody to wake
+            self._own_refs -= 1
+            return
         with self._lock:
             self._refs -= 1
-            if self._refs <= 0 and self._sleeping:
+            # _own_refs is still while the owning thread sleeps (which is when it matters)
+            if self._refs + self._own_refs <= 0 and self._sleeping:
                 self._cond.notify()
 
     @property
     def pending(self) -> bool:
-        return bool(self._queue) or self._refs > 0
+        return bool(self._queue) or self._refs + self._own_refs > 0
 
     # -- running, on the owning thread -------------------------------------------
     def run(self, timeout: Optional[float] = None, until: Optional[Settling] = None) -> bool:
@@ -171,11 +182,11 @@ class Loop:
                 if not queue:
                     # Its own small requests first: stealing takes no lock of this loop's
                     # (only this thread runs them), and their answers may fill the queue.
-                    if self._refs > 0 and _POOL.steal_for(self):
+                    if self._refs + self._own_refs > 0 and _POOL.steal_for(self):
                         continue
                     with lock:  # the lock only to wait: posting threads only append
                         if not queue:
-                            if self._refs <= 0:
+                            if self._refs + self._own_refs <= 0:
                                 return until is None
                             remaining = (None if deadline is None
                                          else deadline - time.monotonic())
@@ -220,7 +231,7 @@ class Loop:
                 if fd is None:  # its answer came with it (through urllib3's urlopen)
                     continue
                 if _POLL is not None:
-                    if self._refs != 1 or self._waits:
+                    if self._refs + self._own_refs != 1 or self._waits:
                         break
                     # The one operation pending on this loop: nothing else can come (no
                     # other answer, nothing a worker posts), so its read waits here,
