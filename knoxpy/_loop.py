@@ -227,16 +227,17 @@ class Loop:
             if item is None:
                 return
             if not isinstance(item, (int, float)):  # an exchange, its answer next
+                if _POLL is not None and self._refs + self._own_refs == 1 and not self._waits:
+                    # The one operation pending on this loop: nothing else can come (no
+                    # other answer, nothing a worker posts), so its read waits here,
+                    # bounded by its read timeout, without a poll() first (nor its socket
+                    # asked for).
+                    continue
                 fd = item.fileno()
                 if fd is None:  # its answer came with it (through urllib3's urlopen)
                     continue
                 if _POLL is not None:
-                    if self._refs + self._own_refs != 1 or self._waits:
-                        break
-                    # The one operation pending on this loop: nothing else can come (no
-                    # other answer, nothing a worker posts), so its read waits here,
-                    # bounded by its read timeout, without a poll() first.
-                    continue
+                    break
             # A sleep (before a retry, a connect), or an answer to read without poll()
             if self.runs_own_io:  # this thread would only wait
                 _drive(gen, item)
