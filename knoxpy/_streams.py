@@ -479,21 +479,25 @@ class ClientRequest(Operation):
         if self._progress_high > self._progress_shown:  # the last count is always posted
             self._post_progress(self._progress_high, total)
 
-    def _post_progress(self, written: int, total: Optional[int]) -> None:
+    def _post_progress(self, written: int, total: Optional[int],
+                       whole: Optional[bytes] = None) -> None:
         self._progress_shown = written
-        self._loop.call_soon(self._emit_progress, written, total)
+        self._loop.call_soon(self._emit_progress, written, total, whole)
 
-    def _emit_progress(self, written: int, total: Optional[int]) -> None:
-        """``'progress'``, on the loop; its payload is built only when someone listens."""
+    def _emit_progress(self, written: int, total: Optional[int],
+                       whole: Optional[bytes] = None) -> None:
+        """``'progress'``, on the loop; its payload is built only when someone listens,
+        and so is a small ``whole`` body's total (read from its headers)."""
         if self._events.get("progress"):
-            self.emit("progress", _progress(written, total))
+            self.emit("progress", _progress(
+                written, self._total(whole) if whole is not None else total))
 
     def _body(self, stream: Optional[Iterable[bytes]], whole: Optional[bytes]) -> Any:
         """The body as urllib3 sends it: small bytes as they are, the rest counted."""
         if whole is not None and len(whole) <= CHUNK:
             if whole and len(whole) > self._progress_high:
                 self._progress_high = len(whole)
-                self._post_progress(len(whole), self._total(whole))
+                self._post_progress(len(whole), None, whole)
             # No body is None: like Node, a GET/HEAD/DELETE then carries no Content-Length
             # (urllib3 still sends "Content-Length: 0" for PUT and POST).
             return whole or None
