@@ -210,8 +210,9 @@ class Client:
         target = _naming.request_target(self.style, self.bucket, fixed)
         # req.url, shown in errors, is what goes on the wire (a query stays a query)
         wire_url = f"{'https' if self.secure else 'http'}://{self._authority(self.host)}{target}"
+        # positional: keywords to a class are a dict made for every request
         req = ClientRequest(method, target, headers, wire_url, self._send, loop,
-                            backoff=self._backoff, resend=self._on_refusal)
+                            self._backoff, self._on_refusal)
         req.resource = "/" + self.bucket + fixed  # what knox's V2 signs
         req.connected = self._has_idle_connection
         if self.trace is not None:
