@@ -201,7 +201,8 @@ class Client:
         """``request``; the verbs' ``filename`` comes from ``_key_path``, checked already
         (and percent-encoded: no control character is left to find)."""
         headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
-        _validate.check_headers(headers)
+        if headers:  # most reads and deletes have none
+            _validate.check_headers(headers)
         if not key_checked:
             _validate.check_key(filename)
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
