@@ -531,8 +531,9 @@ class ClientRequest(Operation):
                     yield 0.0
                 try:
                     signed = whole if whole is not None else self._signed_payload
-                    with _cancel.scope(self._since):  # what its connection remembers
-                        exchange = self._sender(self, self._body(stream, whole), signed)
+                    # sent as work of this request: its connection remembers its generation
+                    exchange = _cancel.within(self._since, self._sender, self,
+                                              self._body(stream, whole), signed)
                     yield exchange  # the loop thread may wait for many answers at once
                     raw = exchange.finish()
                     if raw.status == 200 and _xml.may_fail_in_200(self.method, self.path,
