@@ -194,17 +194,10 @@ class Client:
 
         >>> req = client.request('GET', '/test/Readme.md?acl')   # doctest: +SKIP
         """
-        return self._request(method, filename, headers, loop, key_checked=False)
-
-    def _request(self, method: str, filename: str, headers: Optional[Headers],
-                 loop: Optional[Loop] = None, key_checked: bool = True) -> ClientRequest:
-        """``request``; the verbs' ``filename`` comes from ``_key_path``, checked already
-        (and percent-encoded: no control character is left to find)."""
         headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
         if headers:  # most reads and deletes have none
             _validate.check_headers(headers)
-        if not key_checked:
-            _validate.check_key(filename)
+        _check_key(filename)
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
             headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
@@ -427,19 +420,19 @@ class Client:
         ...                  'Content-Type': 'application/json'})   # doctest: +SKIP
         >>> res = req.end('{"foo":"bar"}').wait()                   # doctest: +SKIP
         """
-        return self._request("PUT", _key_path(filename, versioned=False), headers)
+        return self.request("PUT", _key_path(filename, versioned=False), headers)
 
     def get(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A GET of ``filename`` (knox's ``get``); ``end()`` sends it."""
-        return self._request("GET", _key_path(filename), headers)
+        return self.request("GET", _key_path(filename), headers)
 
     def head(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A HEAD of ``filename`` (knox's ``head``); ``end()`` sends it."""
-        return self._request("HEAD", _key_path(filename), headers)
+        return self.request("HEAD", _key_path(filename), headers)
 
     def del_(self, filename: str, headers: Optional[Headers] = None) -> ClientRequest:
         """A DELETE of ``filename`` (knox's ``del``); ``end()`` sends it."""
-        return self._request("DELETE", _key_path(filename), headers)
+        return self.request("DELETE", _key_path(filename), headers)
 
     def copy(self, sourceFilename: str, destFilename: str, headers: Optional[Headers] = None
              ) -> ClientRequest:
@@ -1006,11 +999,18 @@ def _stream_checksum(value: Any) -> None:
     _checksums.require(value)
 
 
+def _check_key(filename: str) -> None:
+    """``_validate.check_key``, without its expression for a printable key (the usual one),
+    which has no control character to find: a GET checks its key twice, as ``_key_path``
+    gives it and as ``request`` takes it (knox's verbs go through ``request``)."""
+    if not filename.isprintable():
+        _validate.check_key(filename)
+
+
 def _key_path(filename: str, versioned: bool = True) -> str:
     """A key as knox puts it in a request path; control characters are refused first.
     Reads and deletes take a trailing ``?versionId=ID`` as that version; a PUT makes one."""
-    if not filename.isprintable():  # a printable key has no control character to look for
-        _validate.check_key(filename)
+    _check_key(filename)
     if not versioned:
         return _naming.encode_special_characters(filename)
     return _naming.encode_key(filename)
