@@ -202,8 +202,8 @@ class _LeanResponse(http.client.HTTPResponse):
 # whole head is built, checked and encoded at once, and a small body rides in the head's
 # packet. Anything unusual (a header that does not pass, a streamed or chunked body, a
 # proxy tunnel) takes urllib3's own path, which sends or rejects it exactly as before.
-_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # what an RFC 9110 field name is made of
-_TOKEN = re.compile(_TCHAR + "+")  # field names, concatenated
+# field names, concatenated: what an RFC 9110 field name is made of
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 _USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
@@ -370,10 +370,6 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 _PEEK = 65536 + 8192
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-# A value runs to its line's CR: "." (which sre scans far faster than a class such as
-# [^\r\n]) stops only at an LF, and a bare CR or LF is refused by the counts in _small_head.
-# The text it is applied to ends in a CR, as every line then does.
-_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*(.*)(?=\r)")
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
@@ -474,22 +470,39 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     if end < 0:
         return None
     text = data[:end].decode("iso-8859-1")
-    eol = text.find("\r\n")
-    status_line = _STATUS.fullmatch(text, 0, eol if eol >= 0 else len(text))
+    first, _, rest = text.partition("\r\n")
+    status_line = _STATUS.fullmatch(first)
     if status_line is None:
         return None
     minor, code, reason = status_line.groups()
     status = int(code)
-    # Every line after the status must be "token: value" (no folding, no bare CR or LF);
-    # blanks after the colon go, trailing ones stay, as http.client keeps them.
-    lines = _HEADER_LINE.findall(text + "\r", eol) if eol >= 0 else []
-    breaks = text.count("\n")
-    if (status < 200 or len(lines) != breaks or text.count("\r") != breaks
-            or len(lines) > _MAXHEADERS):
+    if status < 200:
         return None
-    # Node's res.headers, made once here and handed out: urllib3's own headers are made
-    # only if asked for (SmallResponse.headers)
-    node = {name.lower(): value for name, value in lines}
+    # Every line after the status must be "token: value" (no folding, no bare CR or LF);
+    # blanks after the colon go, trailing ones stay, as http.client keeps them. Split with
+    # str methods, then checked once for the whole head: a regular expression per line
+    # costs several times more.
+    lines: list[tuple[str, str]] = []
+    node: dict[str, str] = {}  # Node's res.headers, made once here and handed out
+    if rest:
+        rows = rest.split("\r\n")
+        if len(rows) > _MAXHEADERS:
+            return None
+        for row in rows:
+            name, colon, value = row.partition(":")
+            if not colon:
+                return None
+            value = value.lstrip(" \t")
+            lines.append((name, value))
+            node[name.lower()] = value
+        # The names lower-cased are tokens exactly when the names are (in Latin-1), so
+        # node's keys stand for them: no empty name, no blank before a colon, no line
+        # folded (it starts with a blank). A CR or LF left after the split is a bare one.
+        if "" in node or not _TOKEN.fullmatch("".join(node)):
+            return None
+        joined = "".join(rows)
+        if "\r" in joined or "\n" in joined:
+            return None
     if len(node) < len(lines):  # a name repeated: its values in order, joined
         node = _node_view(_container_of(lines))
     if "transfer-encoding" in node:
