@@ -370,36 +370,43 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 _PEEK = 65536 + 8192
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
+# The header lines after the status line, each "\r\n", a token, ":" and a value with no CR
+# (a bare LF is told by a count). Possessive: a head that does not pass is not tried again.
+_PLAIN_LINES = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r]*)*+")
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
     """A whole answer read at once; its connection is back in the pool already."""
 
-    def __init__(self, status: int, reason: str, version: int, lines: list[tuple[str, str]],
-                 node: dict[str, str], body: bytes) -> None:
-        # What BaseHTTPResponse.__init__ sets, without its look for a chunked encoding
-        # (never one here) and its checks of the arguments (made here, always right).
-        self._lines: list[tuple[str, str]] = lines
-        self._headers: Optional[urllib3.HTTPHeaderDict] = None
-        self._node: Optional[dict[str, str]] = node  # Node's res.headers, for node_headers
+    # What BaseHTTPResponse.__init__ sets and is the same for every small answer, set once
+    # here (no chunked encoding, no decoder, no retries: urllib3's retries property is
+    # bypassed, as it has no redirect to note)
+    version_string = "HTTP/1.1"
+    decode_content = _has_decoded_content = chunked = _decoder_initialized = False
+    _request_url: Optional[str] = None
+    _retries = _decoder = None
+    _headers: Optional[urllib3.HTTPHeaderDict] = None
+    _pos = 0
+
+    def __init__(self, status: int, reason: str, version: int, head: str, body: bytes) -> None:
+        """``head``: the answer's head as text (status line, then plain header lines; no
+        final CRLF), parsed into lines only if its headers are asked for."""
         self.status, self.version, self.reason = status, version, reason
-        self.version_string = "HTTP/1.0" if version == 10 else "HTTP/1.1"
-        self.decode_content = self._has_decoded_content = self.chunked = False
-        self._request_url = self.retries = self._decoder = None
-        self._decoder_initialized = False
+        if version == 10:
+            self.version_string = "HTTP/1.0"
+        self._head = head
         self._body = body
-        self._pos = 0
         self.length_remaining = len(body)
 
     @property
     def headers(self) -> urllib3.HTTPHeaderDict:
-        """urllib3's headers, made when first asked for: knoxpy itself reads
-        :func:`node_headers`, made with the head."""
+        """urllib3's headers, made when first asked for (a body read for its status alone
+        never needs them)."""
         headers = self._headers
         if headers is None:
             # built the way urllib3 keeps it (its __init__ would only make an empty one first)
             headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
-            headers._container = _container_of(self._lines)
+            headers._container = _container_of(_head_lines(self._head))
             self._headers = headers
         return headers
 
@@ -457,66 +464,78 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-# (end of the head, end of the answer, minor version, status, reason, header lines, Node's
-# headers)
-_Head = Tuple[int, int, str, int, Optional[str], "list[tuple[str, str]]", "dict[str, str]"]
+# (end of the head, end of the answer, minor version, status, reason, the head as text, the
+# Connection header's value)
+_Head = Tuple[int, int, str, int, Optional[str], str, Optional[str]]
 
 
 def _small_head(data: bytes, method: str) -> Optional[_Head]:
-    """``(end of the head, end of the answer, minor version, status, reason, header lines,
-    Node's headers)`` when ``data`` starts with the whole head of a small answer of plain
-    lines; else None (the head still arriving, or one for http.client)."""
+    """``(end of the head, end of the answer, minor version, status, reason, the head as
+    text, the Connection header)`` when ``data`` starts with the whole head of a small
+    answer of plain lines; else None (the head still arriving, or one for http.client).
+
+    The head is checked whole and only the three headers the answer's framing needs are
+    looked up: its lines are split into names and values only if its headers are asked
+    for (:func:`_head_lines`), and a body read for its status alone never needs them.
+    """
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
     text = data[:end].decode("iso-8859-1")
-    first, _, rest = text.partition("\r\n")
-    status_line = _STATUS.fullmatch(first)
+    eol = text.find("\r\n")
+    if eol < 0:
+        eol = len(text)
+    status_line = _STATUS.fullmatch(text, 0, eol)
     if status_line is None:
         return None
     minor, code, reason = status_line.groups()
     status = int(code)
-    if status < 200:
+    # Every line after the status must be "token: value" (no folding, no bare CR or LF:
+    # every CR is a line's end, so one LF more than the CRs is a bare one).
+    breaks = text.count("\r")
+    if (status < 200 or breaks > _MAXHEADERS or not _PLAIN_LINES.fullmatch(text, eol)
+            or text.count("\n") != breaks):
         return None
-    # Every line after the status must be "token: value" (no folding, no bare CR or LF);
-    # blanks after the colon go, trailing ones stay, as http.client keeps them. Split with
-    # str methods, then checked once for the whole head: a regular expression per line
-    # costs several times more.
-    lines: list[tuple[str, str]] = []
-    node: dict[str, str] = {}  # Node's res.headers, made once here and handed out
-    if rest:
-        rows = rest.split("\r\n")
-        if len(rows) > _MAXHEADERS:
-            return None
-        for row in rows:
-            name, colon, value = row.partition(":")
-            if not colon:
-                return None
-            value = value.lstrip(" \t")
-            lines.append((name, value))
-            node[name.lower()] = value
-        # The names lower-cased are tokens exactly when the names are (in Latin-1), so
-        # node's keys stand for them: no empty name, no blank before a colon, no line
-        # folded (it starts with a blank). A CR or LF left after the split is a bare one.
-        if "" in node or not _TOKEN.fullmatch("".join(node)):
-            return None
-        joined = "".join(rows)
-        if "\r" in joined or "\n" in joined:
-            return None
-    if len(node) < len(lines):  # a name repeated: its values in order, joined
-        node = _node_view(_container_of(lines))
-    if "transfer-encoding" in node:
+    lowered = text.lower()  # (as long as text: Latin-1 lower-cases one character to one)
+    if "\r\ntransfer-encoding:" in lowered:
         return None
     if method == "HEAD" or status in (204, 304):
         length = 0
     else:
-        given = node.get("content-length")  # (a repeated one, "5, 5", is no number)
+        given = _field(text, lowered, "content-length")  # (a repeated one, "5, 5", is no number)
         if given is None or not given.isdigit():
             return None
         length = int(given)
         if length > _SMALL_ANSWER:
             return None
-    return end, end + 4 + length, minor, status, reason, lines, node
+    return end, end + 4 + length, minor, status, reason, text, _field(text, lowered, "connection")
+
+
+def _field(text: str, lowered: str, name: str) -> Optional[str]:
+    """Node's value of the header ``name`` (lower-case) in the ``text`` of a head of plain
+    lines (``lowered``: it lower-cased): None when absent, repeated values joined by ', '.
+    Every line starts after a CRLF, and no value holds a CR."""
+    key = "\r\n" + name + ":"
+    at = lowered.find(key)
+    if at < 0:
+        return None
+    values = []
+    while at >= 0:
+        start = at + len(key)
+        stop = text.find("\r", start)
+        values.append(text[start:stop if stop >= 0 else len(text)].lstrip(" \t"))
+        at = lowered.find(key, start)
+    return values[0] if len(values) == 1 else ", ".join(values)
+
+
+def _head_lines(head: str) -> list[tuple[str, str]]:
+    """The ``(name, value)`` lines of a head of plain lines, as http.client reads them:
+    blanks after the colon go, trailing ones stay."""
+    _, _, rest = head.partition("\r\n")
+    if not rest:
+        return []
+    pairs = (row.partition(":") for row in rest.split("\r\n"))
+    return [(name, value.lstrip(" \t")) for name, _, value in pairs]
 
 
 def _container_of(lines: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -540,15 +559,14 @@ def _node_view(container: dict[str, list[str]]) -> dict[str, str]:
 
 def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
-    end, _, minor, status, reason, lines, node = head
-    said = node.get("connection")
+    end, _, minor, status, reason, text, said = head
     if said is None:
         will_close = minor == "0"
     else:
         tokens = {t.strip().lower() for t in said.split(",")}
         will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
     answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11,
-                           lines, node, taken[end + 4:])
+                           text, taken[end + 4:])
     return answer, will_close
 
 
@@ -1178,9 +1196,6 @@ class Transport:
 
 def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
-    if type(raw) is SmallResponse and raw._node is not None:
-        node, raw._node = raw._node, None  # made with its head, and handed out once
-        return node
     container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
     if isinstance(container, dict):
         return _node_view(container)

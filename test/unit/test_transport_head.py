@@ -3,14 +3,23 @@ from __future__ import annotations
 
 import http.client
 import io
-from typing import List
+from typing import List, Optional
 
 import pytest
+import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import header_names, header_values
 
-from knoxpy._transport import _LeanMessage, _read_head, _small_head, parse_head
+from knoxpy._transport import (
+    _head_lines,
+    _LeanMessage,
+    _read_head,
+    _small_answer,
+    _small_head,
+    node_headers,
+    parse_head,
+)
 
 TOKEN = header_names(max_size=20)
 VALUE = header_values(max_size=40)
@@ -94,17 +103,19 @@ def _small_head_as_http_client(answer: bytes, method: str) -> None:
     head = _small_head(answer, method)
     if head is None:
         return
-    end, whole, minor, status, reason, lines, node = head
+    ours, will_close = _small_answer(answer[:head[1]], head)
     theirs = _http_client(answer, method)
-    assert (status, (reason or "").strip()) == (theirs.status, theirs.reason)
-    assert (10 if minor == "0" else 11) == theirs.version
-    assert lines == theirs.msg.items()
+    assert (ours.status, ours.reason, ours.version) == (theirs.status, theirs.reason,
+                                                       theirs.version)
+    assert _head_lines(head[5]) == theirs.msg.items()
+    assert list(ours.headers.items()) == list(urllib3.HTTPHeaderDict(theirs.msg.items()).items())
     joined: dict = {}
     for name, value in theirs.msg.items():  # Node's res.headers: repeated values joined
         key = name.lower()
         joined[key] = f"{joined[key]}, {value}" if key in joined else value
-    assert node == joined
-    assert answer[end + 4:whole] == theirs.read()
+    assert node_headers(ours) == joined
+    assert will_close == theirs.will_close
+    assert ours.read() == theirs.read()
 
 
 @given(st.sampled_from([200, 204, 206, 304, 404, 500]),
@@ -150,6 +161,7 @@ def test_any_small_answer_head_is_refused_or_read_as_http_client(lines: list, me
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\r\n\r\n",                               # no length: read to the end
     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * 101 + b"Content-Length: 0\r\n\r\n",
@@ -163,5 +175,24 @@ def test_repeated_names_and_blanks_read_as_http_client() -> None:
               b"Content-Length: 2\r\n\r\nok")
     head = _small_head(answer, "GET")
     assert head is not None
-    assert head[6] == {"x-amz-meta-a": "1, 2 ", "empty": "", "content-length": "2"}
+    assert node_headers(_small_answer(answer, head)[0]) == {
+        "x-amz-meta-a": "1, 2 ", "empty": "", "content-length": "2"}
     _small_head_as_http_client(answer, "GET")
+
+
+@pytest.mark.parametrize("connection, minor, closes", [
+    (None, "1", False), (None, "0", True), ("close", "1", True), ("keep-alive", "0", False),
+    ("Keep-Alive, Upgrade", "1", False), ("upgrade,CLOSE", "1", True)])
+def test_the_connection_header_says_whether_the_server_closes(
+        connection: Optional[str], minor: str, closes: bool) -> None:
+    said = b"" if connection is None else f"Connection: {connection}\r\n".encode()
+    answer = f"HTTP/1.{minor} 200 OK\r\n".encode() + said + b"Content-Length: 0\r\n\r\n"
+    head = _small_head(answer, "GET")
+    assert head is not None
+    assert _small_answer(answer, head)[1] is closes
+    _small_head_as_http_client(answer, "GET")
+
+
+def test_latin_1_lower_cases_one_character_to_one() -> None:
+    """What _small_head's look-ups in the lower-cased head rely on."""
+    assert all(len(chr(c).lower()) == 1 for c in range(256))
