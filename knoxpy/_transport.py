@@ -206,7 +206,7 @@ class _LeanResponse(http.client.HTTPResponse):
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
-_USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
+_USER_AGENT_LINE = f"User-Agent: python-urllib3/{_URLLIB3_VERSION}"  # urllib3's default
 # The methods sent as they are; any other (a token or not) goes through http.client's checks.
 _LEAN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own states
@@ -251,26 +251,25 @@ def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
     """The header lines urllib3 would send for these headers (joined, no final CRLF), or
     None when one of them needs http.client's own checks. ``lower``: their names,
     lower-cased."""
-    lines: dict[str, Any] = {}  # in urllib3's order: framing, User-Agent, the caller's
+    lines = []  # in urllib3's order: framing, User-Agent, the caller's
     if "content-length" not in lower and "transfer-encoding" not in lower:
         if body is not None:
-            lines["Content-Length"] = str(len(body))
+            lines.append(f"Content-Length: {len(body)}")
         elif method.upper() not in _NO_BODY_METHODS:
-            lines["Content-Length"] = "0"
+            lines.append("Content-Length: 0")
     if "user-agent" not in lower:
-        lines["User-Agent"] = _USER_AGENT
-    lines.update(headers)
+        lines.append(_USER_AGENT_LINE)
     try:
-        parts = [f"{k}: {v}" for k, v in lines.items()]
-    except Exception:  # noqa: BLE001 - a value str() cannot take: let http.client say so
+        names, values = "".join(headers), "".join(headers.values())
+    except TypeError:  # a name or value that is no str: http.client converts or refuses it
         return None
-    # No CR or LF in any line, and names that are tokens: no header can smuggle a line of
+    # No CR or LF in any value, and names that are tokens: no header can smuggle a line of
     # its own in (http.client's own rule, checked once for the whole head).
-    every = "".join(parts)
-    if "\r" in every or "\n" in every or "" in lines or not _TOKEN.fullmatch("".join(lines)):
+    if "\r" in values or "\n" in values or "" in headers or not _TOKEN.fullmatch(names):
         return None
+    lines.extend(map(": ".join, headers.items()))  # "name: value", without a Python frame each
     try:
-        return "\r\n".join(parts).encode("latin-1")
+        return "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError:
         return None
 
@@ -306,7 +305,7 @@ class _LeanRequest:
         block = None
         if (not chunked and headers is not None and conn._tunnel_host is None
                 and (body is None or isinstance(body, bytes))):
-            names = {k.lower() for k in headers}
+            names = set(map(str.lower, headers))
             block = _head_block(method, headers, body, names)
         if block is None:
             return super().request(  # type: ignore[misc, no-any-return]
