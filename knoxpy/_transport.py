@@ -773,9 +773,11 @@ def _raise_as_urllib3(e: BaseException) -> NoReturn:
 # before that check fails it there, one after it finds its socket there to shut down.
 # Kept by id, each a weak reference made once per connection (a WeakSet makes one per
 # add); its callback removes the entry of a connection collected while in use, and an id
-# is not reused before that callback has run.
+# is not reused before that callback has run. No lock: an entry is put and taken by one
+# dict operation each, and a cut copies the entries in one (each atomic under the GIL,
+# or the dict's own lock where there is none); a request taken in between the cancel and
+# the copy fails at its check of its generation.
 _in_use: dict[int, weakref.ref[Any]] = {}
-_in_use_lock = threading.Lock()
 
 
 def _in_use_ref(conn: Any) -> weakref.ref[Any]:
@@ -788,8 +790,7 @@ def _in_use_ref(conn: Any) -> weakref.ref[Any]:
 
 
 def _cut_in_use() -> None:
-    with _in_use_lock:
-        conns = [ref() for ref in _in_use.values()]
+    conns = [ref() for ref in list(_in_use.values())]
     socks = [conn.sock for conn in conns if conn is not None and conn.sock is not None]
     for sock in socks:
         try:
@@ -875,16 +876,14 @@ class _LeanPool:
             conn = self._new_conn()  # type: ignore[attr-defined]
         elif _dropped(conn):
             conn.close()
-        ref = _in_use_ref(conn)
-        with _in_use_lock:
-            conn.knoxpy_since = _cancel.since()
-            _in_use[id(conn)] = ref
+        ref = conn.knoxpy_ref or _in_use_ref(conn)
+        conn.knoxpy_since = _cancel.since()  # (before it is in _in_use: see there)
+        _in_use[id(conn)] = ref
         return conn
 
     def _put_conn(self, conn: Any) -> None:
         if conn is not None:
-            with _in_use_lock:
-                _in_use.pop(id(conn), None)
+            _in_use.pop(id(conn), None)
             sock = conn.sock
             if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
                 context = sock.context
