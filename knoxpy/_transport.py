@@ -312,9 +312,9 @@ class _LeanRequest:
                 method, url, body, headers, chunked=chunked, preload_content=preload_content,
                 decode_content=decode_content, enforce_content_length=enforce_content_length)
         _set_timeout(conn.sock, conn.timeout)
-        conn._response_options = _ResponseOptions(
-            request_method=method, request_url=url, preload_content=preload_content,
-            decode_content=decode_content, enforce_content_length=enforce_content_length)
+        # (made by tuple's own constructor: a namedtuple's is a Python frame)
+        conn._response_options = tuple.__new__(_ResponseOptions, (
+            method, url, preload_content, decode_content, enforce_content_length))
         # http.client's putrequest/putheader/endheaders, for a request line that passes
         # its checks: the whole request in one sendall (a connection not ready for one, or
         # a method or target it would refuse, goes through it and is refused there).
@@ -396,6 +396,8 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         self._head = head
         self._body = body
         self.length_remaining = len(body)
+        if not body:
+            self.closed = True
 
     @property
     def headers(self) -> urllib3.HTTPHeaderDict:
@@ -422,9 +424,9 @@ class SmallResponse(urllib3.BaseHTTPResponse):
     def connection(self) -> None:
         return None
 
-    @property
-    def closed(self) -> bool:
-        return self._pos >= len(self._body)
+    # Whether the body has been read to its end: an attribute, not a property, as io's
+    # finaliser asks every response for it (one Python frame each)
+    closed: bool = False
 
     def read(self, amt: Optional[int] = None, decode_content: Optional[bool] = None,
              cache_content: bool = False) -> bytes:
@@ -432,6 +434,7 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         end = len(self._body) if amt is None or amt < 0 else min(len(self._body), start + amt)
         self._pos = end
         self.length_remaining = len(self._body) - end
+        self.closed = not self.length_remaining
         if start == 0 and end == len(self._body):
             return self._body
         return self._body[start:end]
@@ -906,8 +909,8 @@ class _LeanPool:
             conn.timeout = read_timeout if reused else connect_timeout
             # TLS connects here, plain HTTP on the first send. A connection open and
             # verified already skips urllib3's look (three Python frames over HTTPS) that
-            # would find nothing to do.
-            if not (reused and conn.is_verified):
+            # would find nothing to do, and a plain HTTP pool's does nothing.
+            if pool.scheme == "https" and not (reused and conn.is_verified):
                 pool._validate_conn(conn)
             try:
                 conn.request(method, target, body=body, headers=headers,
@@ -1457,6 +1460,9 @@ def release(raw: urllib3.BaseHTTPResponse) -> None:
     The final zero-byte read matters: it lets http.client close its file on the
     socket, so a connection the server closes (``Connection: close``) is not leaked.
     """
+    if type(raw) is SmallResponse:  # its connection went back with its head
+        raw.read()
+        return
     try:
         fp = getattr(raw, "_fp", None)
         if (isinstance(fp, http.client.HTTPResponse) and fp.length == 0 and not fp.will_close
