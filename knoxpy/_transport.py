@@ -372,6 +372,10 @@ _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 # The header lines after the status line, each "\r\n", a token, ":" and a value with no CR
 # (a bare LF is told by a count). Possessive: a head that does not pass is not tried again.
 _PLAIN_LINES = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r]*)*+")
+# In such lines, the three that frame the answer, found in one pass (blanks after the colon
+# go): the only ones read before the headers are asked for
+_FRAMING = re.compile(r"\r\n(content-length|transfer-encoding|connection):[ \t]*([^\r]*)",
+                      re.IGNORECASE)
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
@@ -498,36 +502,22 @@ def _small_head(data: bytes, method: str) -> Optional[_Head]:
     if (status < 200 or breaks > _MAXHEADERS or not _PLAIN_LINES.fullmatch(text, eol)
             or text.count("\n") != breaks):
         return None
-    lowered = text.lower()  # (as long as text: Latin-1 lower-cases one character to one)
-    if "\r\ntransfer-encoding:" in lowered:
+    framing: dict[str, str] = {}  # as in Node's res.headers: repeated values joined
+    for name, value in _FRAMING.findall(text, eol):
+        name = name.lower()
+        framing[name] = f"{framing[name]}, {value}" if name in framing else value
+    if "transfer-encoding" in framing:
         return None
     if method == "HEAD" or status in (204, 304):
         length = 0
     else:
-        given = _field(text, lowered, "content-length")  # (a repeated one, "5, 5", is no number)
+        given = framing.get("content-length")  # (a repeated one, "5, 5", is no number)
         if given is None or not given.isdigit():
             return None
         length = int(given)
         if length > _SMALL_ANSWER:
             return None
-    return end, end + 4 + length, minor, status, reason, text, _field(text, lowered, "connection")
-
-
-def _field(text: str, lowered: str, name: str) -> Optional[str]:
-    """Node's value of the header ``name`` (lower-case) in the ``text`` of a head of plain
-    lines (``lowered``: it lower-cased): None when absent, repeated values joined by ', '.
-    Every line starts after a CRLF, and no value holds a CR."""
-    key = "\r\n" + name + ":"
-    at = lowered.find(key)
-    if at < 0:
-        return None
-    values = []
-    while at >= 0:
-        start = at + len(key)
-        stop = text.find("\r", start)
-        values.append(text[start:stop if stop >= 0 else len(text)].lstrip(" \t"))
-        at = lowered.find(key, start)
-    return values[0] if len(values) == 1 else ", ".join(values)
+    return end, end + 4 + length, minor, status, reason, text, framing.get("connection")
 
 
 def _head_lines(head: str) -> list[tuple[str, str]]:

@@ -191,8 +191,3 @@ def test_the_connection_header_says_whether_the_server_closes(
     assert head is not None
     assert _small_answer(answer, head)[1] is closes
     _small_head_as_http_client(answer, "GET")
-
-
-def test_latin_1_lower_cases_one_character_to_one() -> None:
-    """What _small_head's look-ups in the lower-cased head rely on."""
-    assert all(len(chr(c).lower()) == 1 for c in range(256))
