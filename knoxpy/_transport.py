@@ -202,11 +202,11 @@ class _LeanResponse(http.client.HTTPResponse):
 # whole head is built, checked and encoded at once, and a small body rides in the head's
 # packet. Anything unusual (a header that does not pass, a streamed or chunked body, a
 # proxy tunnel) takes urllib3's own path, which sends or rejects it exactly as before.
-_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # what an RFC 9110 field name is made of
-_TOKEN = re.compile(_TCHAR + "+")  # field names, concatenated
+# field names, concatenated: what an RFC 9110 field name is made of
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ONE_PACKET = 64 * 1024  # a body up to this size is sent with the head, in one sendall
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
-_USER_AGENT = f"python-urllib3/{_URLLIB3_VERSION}"  # what urllib3 sends by default
+_USER_AGENT_LINE = f"User-Agent: python-urllib3/{_URLLIB3_VERSION}"  # urllib3's default
 # The methods sent as they are; any other (a token or not) goes through http.client's checks.
 _LEAN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
 _CS_IDLE = getattr(http.client, "_CS_IDLE", "Idle")  # http.client's own states
@@ -251,26 +251,25 @@ def _head_block(method: str, headers: Mapping[str, str], body: Optional[bytes],
     """The header lines urllib3 would send for these headers (joined, no final CRLF), or
     None when one of them needs http.client's own checks. ``lower``: their names,
     lower-cased."""
-    lines: dict[str, Any] = {}  # in urllib3's order: framing, User-Agent, the caller's
+    lines = []  # in urllib3's order: framing, User-Agent, the caller's
     if "content-length" not in lower and "transfer-encoding" not in lower:
         if body is not None:
-            lines["Content-Length"] = str(len(body))
+            lines.append(f"Content-Length: {len(body)}")
         elif method.upper() not in _NO_BODY_METHODS:
-            lines["Content-Length"] = "0"
+            lines.append("Content-Length: 0")
     if "user-agent" not in lower:
-        lines["User-Agent"] = _USER_AGENT
-    lines.update(headers)
+        lines.append(_USER_AGENT_LINE)
     try:
-        parts = [f"{k}: {v}" for k, v in lines.items()]
-    except Exception:  # noqa: BLE001 - a value str() cannot take: let http.client say so
+        names, values = "".join(headers), "".join(headers.values())
+    except TypeError:  # a name or value that is no str: http.client converts or refuses it
         return None
-    # No CR or LF in any line, and names that are tokens: no header can smuggle a line of
+    # No CR or LF in any value, and names that are tokens: no header can smuggle a line of
     # its own in (http.client's own rule, checked once for the whole head).
-    every = "".join(parts)
-    if "\r" in every or "\n" in every or "" in lines or not _TOKEN.fullmatch("".join(lines)):
+    if "\r" in values or "\n" in values or "" in headers or not _TOKEN.fullmatch(names):
         return None
+    lines.extend(map(": ".join, headers.items()))  # "name: value", without a Python frame each
     try:
-        return "\r\n".join(parts).encode("latin-1")
+        return "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError:
         return None
 
@@ -306,16 +305,16 @@ class _LeanRequest:
         block = None
         if (not chunked and headers is not None and conn._tunnel_host is None
                 and (body is None or isinstance(body, bytes))):
-            names = {k.lower() for k in headers}
+            names = set(map(str.lower, headers))
             block = _head_block(method, headers, body, names)
         if block is None:
             return super().request(  # type: ignore[misc, no-any-return]
                 method, url, body, headers, chunked=chunked, preload_content=preload_content,
                 decode_content=decode_content, enforce_content_length=enforce_content_length)
         _set_timeout(conn.sock, conn.timeout)
-        conn._response_options = _ResponseOptions(
-            request_method=method, request_url=url, preload_content=preload_content,
-            decode_content=decode_content, enforce_content_length=enforce_content_length)
+        # (made by tuple's own constructor: a namedtuple's is a Python frame)
+        conn._response_options = tuple.__new__(_ResponseOptions, (
+            method, url, preload_content, decode_content, enforce_content_length))
         # http.client's putrequest/putheader/endheaders, for a request line that passes
         # its checks: the whole request in one sendall (a connection not ready for one, or
         # a method or target it would refuse, goes through it and is refused there).
@@ -370,40 +369,49 @@ class _LeanHTTPSConnection(_LeanRequest, urllib3.connection.HTTPSConnection):  #
 _PEEK = 65536 + 8192
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-# A value runs to its line's CR: "." (which sre scans far faster than a class such as
-# [^\r\n]) stops only at an LF, and a bare CR or LF is refused by the counts in _small_head.
-# The text it is applied to ends in a CR, as every line then does.
-_HEADER_LINE = re.compile("\r\n(" + _TCHAR + "+):[ \t]*(.*)(?=\r)")
+# The header lines after the status line, each "\r\n", a token, ":" and a value with no CR
+# (a bare LF is told by a count). Possessive: a head that does not pass is not tried again.
+_PLAIN_LINES = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r]*)*+")
+# In such lines, the three that frame the answer, found in one pass (blanks after the colon
+# go): the only ones read before the headers are asked for
+_FRAMING = re.compile(r"\r\n(content-length|transfer-encoding|connection):[ \t]*([^\r]*)",
+                      re.IGNORECASE)
 
 
 class SmallResponse(urllib3.BaseHTTPResponse):
     """A whole answer read at once; its connection is back in the pool already."""
 
-    def __init__(self, status: int, reason: str, version: int, lines: list[tuple[str, str]],
-                 node: dict[str, str], body: bytes) -> None:
-        # What BaseHTTPResponse.__init__ sets, without its look for a chunked encoding
-        # (never one here) and its checks of the arguments (made here, always right).
-        self._lines: list[tuple[str, str]] = lines
-        self._headers: Optional[urllib3.HTTPHeaderDict] = None
-        self._node: Optional[dict[str, str]] = node  # Node's res.headers, for node_headers
+    # What BaseHTTPResponse.__init__ sets and is the same for every small answer, set once
+    # here (no chunked encoding, no decoder, no retries: urllib3's retries property is
+    # bypassed, as it has no redirect to note)
+    version_string = "HTTP/1.1"
+    decode_content = _has_decoded_content = chunked = _decoder_initialized = False
+    _request_url: Optional[str] = None
+    _retries = _decoder = None
+    _headers: Optional[urllib3.HTTPHeaderDict] = None
+    _pos = 0
+
+    def __init__(self, status: int, reason: str, version: int, head: str, body: bytes) -> None:
+        """``head``: the answer's head as text (status line, then plain header lines; no
+        final CRLF), parsed into lines only if its headers are asked for."""
         self.status, self.version, self.reason = status, version, reason
-        self.version_string = "HTTP/1.0" if version == 10 else "HTTP/1.1"
-        self.decode_content = self._has_decoded_content = self.chunked = False
-        self._request_url = self.retries = self._decoder = None
-        self._decoder_initialized = False
+        if version == 10:
+            self.version_string = "HTTP/1.0"
+        self._head = head
         self._body = body
-        self._pos = 0
         self.length_remaining = len(body)
+        if not body:
+            self.closed = True
 
     @property
     def headers(self) -> urllib3.HTTPHeaderDict:
-        """urllib3's headers, made when first asked for: knoxpy itself reads
-        :func:`node_headers`, made with the head."""
+        """urllib3's headers, made when first asked for (a body read for its status alone
+        never needs them)."""
         headers = self._headers
         if headers is None:
             # built the way urllib3 keeps it (its __init__ would only make an empty one first)
             headers = urllib3.HTTPHeaderDict.__new__(urllib3.HTTPHeaderDict)
-            headers._container = _container_of(self._lines)
+            headers._container = _container_of(_head_lines(self._head))
             self._headers = headers
         return headers
 
@@ -420,9 +428,9 @@ class SmallResponse(urllib3.BaseHTTPResponse):
     def connection(self) -> None:
         return None
 
-    @property
-    def closed(self) -> bool:
-        return self._pos >= len(self._body)
+    # Whether the body has been read to its end: an attribute, not a property, as io's
+    # finaliser asks every response for it (one Python frame each)
+    closed: bool = False
 
     def read(self, amt: Optional[int] = None, decode_content: Optional[bool] = None,
              cache_content: bool = False) -> bytes:
@@ -430,6 +438,7 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         end = len(self._body) if amt is None or amt < 0 else min(len(self._body), start + amt)
         self._pos = end
         self.length_remaining = len(self._body) - end
+        self.closed = not self.length_remaining
         if start == 0 and end == len(self._body):
             return self._body
         return self._body[start:end]
@@ -461,49 +470,64 @@ class SmallResponse(urllib3.BaseHTTPResponse):
         return iter([self.read()])
 
 
-# (end of the head, end of the answer, minor version, status, reason, header lines, Node's
-# headers)
-_Head = Tuple[int, int, str, int, Optional[str], "list[tuple[str, str]]", "dict[str, str]"]
+# (end of the head, end of the answer, minor version, status, reason, the head as text, the
+# Connection header's value)
+_Head = Tuple[int, int, str, int, Optional[str], str, Optional[str]]
 
 
 def _small_head(data: bytes, method: str) -> Optional[_Head]:
-    """``(end of the head, end of the answer, minor version, status, reason, header lines,
-    Node's headers)`` when ``data`` starts with the whole head of a small answer of plain
-    lines; else None (the head still arriving, or one for http.client)."""
+    """``(end of the head, end of the answer, minor version, status, reason, the head as
+    text, the Connection header)`` when ``data`` starts with the whole head of a small
+    answer of plain lines; else None (the head still arriving, or one for http.client).
+
+    The head is checked whole and only the three headers the answer's framing needs are
+    looked up: its lines are split into names and values only if its headers are asked
+    for (:func:`_head_lines`), and a body read for its status alone never needs them.
+    """
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
     text = data[:end].decode("iso-8859-1")
     eol = text.find("\r\n")
-    status_line = _STATUS.fullmatch(text, 0, eol if eol >= 0 else len(text))
+    if eol < 0:
+        eol = len(text)
+    status_line = _STATUS.fullmatch(text, 0, eol)
     if status_line is None:
         return None
     minor, code, reason = status_line.groups()
     status = int(code)
-    # Every line after the status must be "token: value" (no folding, no bare CR or LF);
-    # blanks after the colon go, trailing ones stay, as http.client keeps them.
-    lines = _HEADER_LINE.findall(text + "\r", eol) if eol >= 0 else []
-    breaks = text.count("\n")
-    if (status < 200 or len(lines) != breaks or text.count("\r") != breaks
-            or len(lines) > _MAXHEADERS):
+    # Every line after the status must be "token: value" (no folding, no bare CR or LF:
+    # every CR is a line's end, so one LF more than the CRs is a bare one).
+    breaks = text.count("\r")
+    if (status < 200 or breaks > _MAXHEADERS or not _PLAIN_LINES.fullmatch(text, eol)
+            or text.count("\n") != breaks):
         return None
-    # Node's res.headers, made once here and handed out: urllib3's own headers are made
-    # only if asked for (SmallResponse.headers)
-    node = {name.lower(): value for name, value in lines}
-    if len(node) < len(lines):  # a name repeated: its values in order, joined
-        node = _node_view(_container_of(lines))
-    if "transfer-encoding" in node:
+    framing: dict[str, str] = {}  # as in Node's res.headers: repeated values joined
+    for name, value in _FRAMING.findall(text, eol):
+        name = name.lower()
+        framing[name] = f"{framing[name]}, {value}" if name in framing else value
+    if "transfer-encoding" in framing:
         return None
     if method == "HEAD" or status in (204, 304):
         length = 0
     else:
-        given = node.get("content-length")  # (a repeated one, "5, 5", is no number)
+        given = framing.get("content-length")  # (a repeated one, "5, 5", is no number)
         if given is None or not given.isdigit():
             return None
         length = int(given)
         if length > _SMALL_ANSWER:
             return None
-    return end, end + 4 + length, minor, status, reason, lines, node
+    return end, end + 4 + length, minor, status, reason, text, framing.get("connection")
+
+
+def _head_lines(head: str) -> list[tuple[str, str]]:
+    """The ``(name, value)`` lines of a head of plain lines, as http.client reads them:
+    blanks after the colon go, trailing ones stay."""
+    _, _, rest = head.partition("\r\n")
+    if not rest:
+        return []
+    pairs = (row.partition(":") for row in rest.split("\r\n"))
+    return [(name, value.lstrip(" \t")) for name, _, value in pairs]
 
 
 def _container_of(lines: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -527,15 +551,14 @@ def _node_view(container: dict[str, list[str]]) -> dict[str, str]:
 
 def _small_answer(taken: bytes, head: _Head) -> Tuple[SmallResponse, bool]:
     """The answer ``taken`` holds whole, and whether the server closes the connection."""
-    end, _, minor, status, reason, lines, node = head
-    said = node.get("connection")
+    end, _, minor, status, reason, text, said = head
     if said is None:
         will_close = minor == "0"
     else:
         tokens = {t.strip().lower() for t in said.split(",")}
         will_close = "close" in tokens or (minor == "0" and "keep-alive" not in tokens)
     answer = SmallResponse(status, (reason or "").strip(), 10 if minor == "0" else 11,
-                           lines, node, taken[end + 4:])
+                           text, taken[end + 4:])
     return answer, will_close
 
 
@@ -743,9 +766,11 @@ def _raise_as_urllib3(e: BaseException) -> NoReturn:
 # before that check fails it there, one after it finds its socket there to shut down.
 # Kept by id, each a weak reference made once per connection (a WeakSet makes one per
 # add); its callback removes the entry of a connection collected while in use, and an id
-# is not reused before that callback has run.
+# is not reused before that callback has run. No lock: an entry is put and taken by one
+# dict operation each, and a cut copies the entries in one (each atomic under the GIL,
+# or the dict's own lock where there is none); a request taken in between the cancel and
+# the copy fails at its check of its generation.
 _in_use: dict[int, weakref.ref[Any]] = {}
-_in_use_lock = threading.Lock()
 
 
 def _in_use_ref(conn: Any) -> weakref.ref[Any]:
@@ -758,8 +783,7 @@ def _in_use_ref(conn: Any) -> weakref.ref[Any]:
 
 
 def _cut_in_use() -> None:
-    with _in_use_lock:
-        conns = [ref() for ref in _in_use.values()]
+    conns = [ref() for ref in list(_in_use.values())]
     socks = [conn.sock for conn in conns if conn is not None and conn.sock is not None]
     for sock in socks:
         try:
@@ -845,16 +869,14 @@ class _LeanPool:
             conn = self._new_conn()  # type: ignore[attr-defined]
         elif _dropped(conn):
             conn.close()
-        ref = _in_use_ref(conn)
-        with _in_use_lock:
-            conn.knoxpy_since = _cancel.since()
-            _in_use[id(conn)] = ref
+        ref = conn.knoxpy_ref or _in_use_ref(conn)
+        conn.knoxpy_since = _cancel.since()  # (before it is in _in_use: see there)
+        _in_use[id(conn)] = ref
         return conn
 
     def _put_conn(self, conn: Any) -> None:
         if conn is not None:
-            with _in_use_lock:
-                _in_use.pop(id(conn), None)
+            _in_use.pop(id(conn), None)
             sock = conn.sock
             if not conn.knoxpy_kept and isinstance(sock, ssl.SSLSocket):
                 context = sock.context
@@ -877,8 +899,8 @@ class _LeanPool:
             conn.timeout = read_timeout if reused else connect_timeout
             # TLS connects here, plain HTTP on the first send. A connection open and
             # verified already skips urllib3's look (three Python frames over HTTPS) that
-            # would find nothing to do.
-            if not (reused and conn.is_verified):
+            # would find nothing to do, and a plain HTTP pool's does nothing.
+            if pool.scheme == "https" and not (reused and conn.is_verified):
                 pool._validate_conn(conn)
             try:
                 conn.request(method, target, body=body, headers=headers,
@@ -1165,9 +1187,6 @@ class Transport:
 
 def node_headers(raw: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """Node's ``res.headers``: lower-case names, repeated values joined by ', '."""
-    if type(raw) is SmallResponse and raw._node is not None:
-        node, raw._node = raw._node, None  # made with its head, and handed out once
-        return node
     container = getattr(raw.headers, "_container", None)  # urllib3's own fast path
     if isinstance(container, dict):
         return _node_view(container)
@@ -1431,6 +1450,9 @@ def release(raw: urllib3.BaseHTTPResponse) -> None:
     The final zero-byte read matters: it lets http.client close its file on the
     socket, so a connection the server closes (``Connection: close``) is not leaked.
     """
+    if type(raw) is SmallResponse:  # its connection went back with its head
+        raw.read()
+        return
     try:
         fp = getattr(raw, "_fp", None)
         if (isinstance(fp, http.client.HTTPResponse) and fp.length == 0 and not fp.will_close

@@ -657,17 +657,24 @@ def _prepared_hmac(key: bytes) -> Tuple[hashlib._Hash, hashlib._Hash]:
 def _timestamps(now: datetime) -> Tuple[str, str]:
     """``(amz_date, date_stamp)``: ``20130524T000000Z`` and ``20130524``."""
     global _last_stamp
-    now = _utc(now).replace(microsecond=0)
-    last = _last_stamp
-    if last[0] == now:  # many requests share a second; strftime is slow
-        return last[1]
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    now = _utc(now)
+    start, end, stamps = _last_stamp
+    # Many requests share a second: the last one's stamps are reused while ``now`` is in
+    # it, told by two comparisons (strftime is slow, and so is replace(): ~9k instructions)
+    if start <= now < end:
+        return stamps
+    start = now.replace(microsecond=0)
+    amz_date = start.strftime("%Y%m%dT%H%M%SZ")
     stamps = (amz_date, amz_date[:8])
-    _last_stamp = (now, stamps)
+    _last_stamp = (start, start + _SECOND, stamps)
     return stamps
 
 
-_last_stamp: Tuple[Optional[datetime], Tuple[str, str]] = (None, ("", ""))
+_SECOND = timedelta(seconds=1)
+_NO_STAMP = datetime.min.replace(tzinfo=timezone.utc)
+# (the second the stamps were made for, the next second, the stamps): one tuple, replaced
+# whole, so that threads signing at once read a consistent one
+_last_stamp: Tuple[datetime, datetime, Tuple[str, str]] = (_NO_STAMP, _NO_STAMP, ("", ""))
 
 
 def _signed_headers(host: str, headers: Mapping[str, HeaderValue], added: Mapping[str, str]

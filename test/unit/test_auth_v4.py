@@ -750,3 +750,17 @@ def test_signature_v4_is_hmac_sha256_for_any_key_and_message(key: bytes, message
     expected = hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
     assert auth.signature_v4(key, message) == expected
     assert auth.signature_v4(key, message) == expected  # and again, from the cached states
+
+
+def test_timestamps_follow_the_clock_across_seconds_and_back() -> None:
+    """The stamps of the last second are reused only while the time is within it."""
+    start = datetime(2026, 12, 4, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    tick = timedelta(microseconds=1)
+    assert auth._timestamps(start) == ("20261204T235959Z", "20261204")
+    assert auth._timestamps(start - timedelta(microseconds=999999)) == ("20261204T235959Z", "20261204")
+    assert auth._timestamps(start + tick) == ("20261205T000000Z", "20261205")
+    assert auth._timestamps(start) == ("20261204T235959Z", "20261204")  # the clock stepped back
+    assert auth._timestamps(start - timedelta(seconds=1)) == ("20261204T235958Z", "20261204")
+    plus_two = timezone(timedelta(hours=2))
+    assert auth._timestamps(datetime(2026, 12, 5, 1, 59, 58, tzinfo=plus_two)) == (
+        "20261204T235958Z", "20261204")
