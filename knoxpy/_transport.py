@@ -370,8 +370,9 @@ _PEEK = 65536 + 8192
 _SMALL_ANSWER = 65536  # the largest body read this way
 _STATUS = re.compile(r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 # The header lines after the status line, each "\r\n", a token, ":" and a value with no CR
-# (a bare LF is told by a count). Possessive: a head that does not pass is not tried again.
-_PLAIN_LINES = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r]*)*+")
+# (a bare LF is told by a count). Not possessive (``*+`` is Python 3.11's): each line
+# starts with the CRLF no value can hold, so a head that fails is given up in one pass.
+_PLAIN_LINES = re.compile(r"(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r]*)*")
 # In such lines, the three that frame the answer, found in one pass (blanks after the colon
 # go): the only ones read before the headers are asked for
 _FRAMING = re.compile(r"\r\n(content-length|transfer-encoding|connection):[ \t]*([^\r]*)",
