@@ -467,6 +467,15 @@ def footprint(name: str, port: int, ca: Optional[str]) -> Dict[str, float]:
     return {'seconds': time.perf_counter() - t0}
 
 
+
+def _client(a: argparse.Namespace) -> Any:
+    """The client the arguments name, with the checksum they give (``--checksum``)."""
+    c = CLIENTS[a.client](a.port, ca=a.ca)
+    if a.checksum:
+        c.checksum = a.checksum
+    return c
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description='one benchmark scenario for one client')
     ap.add_argument('client', choices=sorted(set(CLIENTS) | set(fsbench.CLIENTS)))
@@ -486,7 +495,8 @@ def main() -> None:
     ap.add_argument('--ca', help='speak HTTPS, trusting this PEM file (bench/tls.py)')
     ap.add_argument('--seconds', type=float, default=1.0)
     ap.add_argument('--checksum', help="knoxpy upload's checksum= (e.g. crc32, HTTPS's default);"
-                    " obstore: sha256 signs the payload (unsigned_payload=False)")
+                    " obstore: sha256 signs the payload (unsigned_payload=False), in its"
+                    " transfers and its small PUT")
     a = ap.parse_args()
     s = a.scenario
     out: Dict[str, Any]
@@ -495,7 +505,7 @@ def main() -> None:
     elif s == 'footprint':
         out = footprint(a.client, a.port, a.ca)
     elif s == 'small':
-        c = CLIENTS[a.client](a.port, ca=a.ca)
+        c = _client(a)
         # The bytes the server generates for a GET: boto3 checks its CRC32 on the way back.
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test'))
         from servers.s3shaped import pattern
@@ -517,9 +527,7 @@ def main() -> None:
         else:
             out = _threads(a.inflight, a.seconds, c.get_small, a.object_size)
     else:
-        c = CLIENTS[a.client](a.port, ca=a.ca)
-        if a.checksum:
-            c.checksum = a.checksum
+        c = _client(a)
         if not hasattr(c, s):
             print(json.dumps({'na': f'{a.client} has no {s}'}))
             return

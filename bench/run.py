@@ -211,6 +211,9 @@ class Bench:
 
         core = [
             ('small', CLIENTS, lambda c: self.child(c, 'small', '--seconds', sec)),
+            # obstore's small PUT signing its body's SHA-256, as knoxpy's putBuffer does
+            ('small_signed', ('obstore',),
+             lambda c: self.child(c, 'small', '--seconds', sec, '--checksum', 'sha256')),
             ('inflight8', CLIENTS, inflight(8, 1024)),
             ('inflight64', CLIENTS, inflight(64, 1024)),
             ('inflight64_16k', CLIENTS, inflight(64, 16 * 1024)),
@@ -412,6 +415,11 @@ def build_rows(b: Bench) -> List[Row]:
             'ops/s', 'small', (op, 'ops_s'), target='best')
         row(f'  CPU per {op.upper()}', 'us/op', 'small', (op, 'cpu_us'), lower=True,
             target='obstore')
+        if op == 'put' and any(('small_signed', 'obstore') in run for run in runs):
+            row('  the same, obstore signing SHA-256 too', 'ops/s', 'small', (op, 'ops_s'),
+                clients=('knoxpy', 'obstore'), others_in='small_signed')
+            row('    its CPU per PUT', 'us/op', 'small', (op, 'cpu_us'), lower=True,
+                clients=('knoxpy', 'obstore'), others_in='small_signed')
     for sc, what in (('inflight8', '8 in flight, GET 1 KiB'),
                      ('inflight64', '64 in flight, GET 1 KiB'),
                      ('inflight64_16k', '64 in flight, GET 16 KiB')):
