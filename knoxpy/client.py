@@ -197,7 +197,7 @@ class Client:
         headers = _js.defined(headers)  # {'x-amz-meta-note': None}: no such header
         if headers:  # most reads and deletes have none
             _validate.check_headers(headers)
-        _check_key(filename)
+        _validate.check_key(filename)  # again for a verb's key (_key_path): cheap
         if self.token is not None:  # as knox, visible at once: req.getHeader(...) == token
             headers["x-amz-security-token"] = self.token
         fixed = _naming.ensure_leading_slash(filename)
@@ -999,18 +999,10 @@ def _stream_checksum(value: Any) -> None:
     _checksums.require(value)
 
 
-def _check_key(filename: str) -> None:
-    """``_validate.check_key``, without its expression for a printable key (the usual one),
-    which has no control character to find: a GET checks its key twice, as ``_key_path``
-    gives it and as ``request`` takes it (knox's verbs go through ``request``)."""
-    if not filename.isprintable():
-        _validate.check_key(filename)
-
-
 def _key_path(filename: str, versioned: bool = True) -> str:
     """A key as knox puts it in a request path; control characters are refused first.
     Reads and deletes take a trailing ``?versionId=ID`` as that version; a PUT makes one."""
-    _check_key(filename)
+    _validate.check_key(filename)
     if not versioned:
         return _naming.encode_special_characters(filename)
     return _naming.encode_key(filename)
